@@ -1,0 +1,115 @@
+//! Every WGSL compute kernel of edge4d, one `.wgsl` file per op family member,
+//! grouped by family under `wgsl/<family>/`. Sources are embedded at compile time;
+//! `tests/validate.rs` parses and validates each with naga and names the file and
+//! line of any error.
+
+/// One WGSL source file.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct Shader {
+    /// Family folder, e.g. `"dense"`.
+    pub family: &'static str,
+    /// File stem, e.g. `"matmul_tiled"`.
+    pub name: &'static str,
+    /// Path relative to this crate, for error messages.
+    pub path: &'static str,
+    /// The WGSL text.
+    pub source: &'static str,
+}
+
+macro_rules! shader {
+    ($family:literal, $name:literal) => {
+        Shader {
+            family: $family,
+            name: $name,
+            path: concat!("shaders/wgsl/", $family, "/", $name, ".wgsl"),
+            source: include_str!(concat!("../wgsl/", $family, "/", $name, ".wgsl")),
+        }
+    };
+}
+
+/// Matrix products (the matmul ladder).
+pub mod dense {
+    use super::Shader;
+    pub const MATMUL_NAIVE: Shader = shader!("dense", "matmul_naive");
+    pub const MATMUL_TILED: Shader = shader!("dense", "matmul_tiled");
+    pub const MATMUL_REGBLOCK: Shader = shader!("dense", "matmul_regblock");
+}
+
+/// Elementwise arithmetic.
+pub mod elementwise {
+    use super::Shader;
+    pub const BINARY: Shader = shader!("elementwise", "binary");
+    pub const SCALE: Shader = shader!("elementwise", "scale");
+}
+
+/// Activation functions.
+pub mod activation {
+    use super::Shader;
+    pub const RELU: Shader = shader!("activation", "relu");
+    pub const GELU: Shader = shader!("activation", "gelu");
+}
+
+/// Normalisations and softmax.
+pub mod norm {
+    use super::Shader;
+    pub const LAYERNORM: Shader = shader!("norm", "layernorm");
+    pub const BATCHNORM: Shader = shader!("norm", "batchnorm");
+    pub const SOFTMAX: Shader = shader!("norm", "softmax");
+}
+
+/// Reductions.
+pub mod reduce {
+    use super::Shader;
+    pub const AXIS: Shader = shader!("reduce", "axis");
+    pub const COLSUM: Shader = shader!("reduce", "colsum");
+}
+
+/// Data movement: slices, concatenation, permutations.
+pub mod layout {
+    use super::Shader;
+    pub const COPY_AXIS: Shader = shader!("layout", "copy_axis");
+    pub const PERMUTE: Shader = shader!("layout", "permute");
+}
+
+/// Losses.
+pub mod loss {
+    use super::Shader;
+    pub const CROSS_ENTROPY: Shader = shader!("loss", "cross_entropy");
+}
+
+/// Optimizer update rules.
+pub mod optim {
+    use super::Shader;
+    pub const SGD: Shader = shader!("optim", "sgd");
+    pub const ADAMW: Shader = shader!("optim", "adamw");
+}
+
+/// Small utilities.
+pub mod util {
+    use super::Shader;
+    pub const FILL: Shader = shader!("util", "fill");
+    pub const DROPOUT: Shader = shader!("util", "dropout");
+}
+
+/// Every kernel source, for validation and tooling.
+pub const ALL: &[Shader] = &[
+    dense::MATMUL_NAIVE,
+    dense::MATMUL_TILED,
+    dense::MATMUL_REGBLOCK,
+    elementwise::BINARY,
+    elementwise::SCALE,
+    activation::RELU,
+    activation::GELU,
+    norm::LAYERNORM,
+    norm::BATCHNORM,
+    norm::SOFTMAX,
+    reduce::AXIS,
+    reduce::COLSUM,
+    layout::COPY_AXIS,
+    layout::PERMUTE,
+    loss::CROSS_ENTROPY,
+    optim::SGD,
+    optim::ADAMW,
+    util::FILL,
+    util::DROPOUT,
+];

@@ -1,0 +1,106 @@
+//! Parses and validates every kernel with naga, and checks that each stays within
+//! WebGPU's default limits and uses no optional feature.
+
+use std::path::Path;
+
+use edge4d_shaders::{Shader, ALL};
+
+/// WebGPU default limits every kernel must respect.
+const MAX_STORAGE_BUFFERS_PER_STAGE: usize = 8;
+const MAX_WORKGROUP_STORAGE_BYTES: u32 = 16 * 1024;
+const MAX_INVOCATIONS_PER_WORKGROUP: u32 = 256;
+
+fn validate(shader: &Shader) -> Result<naga::Module, String> {
+    let module = naga::front::wgsl::parse_str(shader.source).map_err(|e| {
+        let loc = e.location(shader.source);
+        let (line, col) = loc.map(|l| (l.line_number, l.line_position)).unwrap_or((0, 0));
+        format!("{}:{}:{}: parse error: {}", shader.path, line, col, e.emit_to_string(shader.source))
+    })?;
+    // Validate with no optional capabilities: f16, subgroups and float atomics are refused.
+    let mut validator = naga::valid::Validator::new(naga::valid::ValidationFlags::all(), naga::valid::Capabilities::empty());
+    validator.validate(&module).map_err(|e| {
+        let line = e
+            .spans()
+            .next()
+            .and_then(|(span, _)| span.location(shader.source).into())
+            .map(|l: naga::SourceLocation| l.line_number)
+            .unwrap_or(0);
+        format!("{}:{}: validation error: {}", shader.path, line, e.emit_to_string(shader.source))
+    })?;
+    Ok(module)
+}
+
+#[test]
+fn every_kernel_parses_and_validates() {
+    let errors: Vec<String> = ALL.iter().filter_map(|s| validate(s).err()).collect();
+    assert!(errors.is_empty(), "{}", errors.join("\n\n"));
+}
+
+#[test]
+fn every_kernel_fits_webgpu_default_limits() {
+    for shader in ALL {
+        let module = validate(shader).unwrap();
+        for (_, ep) in module.entry_points.iter().enumerate() {
+            let [x, y, z] = ep.workgroup_size;
+            assert!(
+                x * y * z <= MAX_INVOCATIONS_PER_WORKGROUP,
+                "{}: entry {} has {} invocations per workgroup",
+                shader.path,
+                ep.name,
+                x * y * z
+            );
+        }
+        let mut storage_buffers = 0;
+        let mut workgroup_bytes = 0;
+        let layouter = {
+            let mut l = naga::proc::Layouter::default();
+            l.update(module.to_ctx()).unwrap();
+            l
+        };
+        for (_, var) in module.global_variables.iter() {
+            match var.space {
+                naga::AddressSpace::Storage { .. } => storage_buffers += 1,
+                naga::AddressSpace::WorkGroup => workgroup_bytes += layouter[var.ty].size,
+                _ => {}
+            }
+        }
+        // Counted over the whole file: an upper bound for each entry point.
+        assert!(
+            storage_buffers <= MAX_STORAGE_BUFFERS_PER_STAGE,
+            "{}: {} storage buffers declared",
+            shader.path,
+            storage_buffers
+        );
+        assert!(
+            workgroup_bytes <= MAX_WORKGROUP_STORAGE_BYTES,
+            "{}: {} bytes of workgroup memory",
+            shader.path,
+            workgroup_bytes
+        );
+        assert!(!shader.source.contains("atomic<f32>"), "{}: float atomics are not portable", shader.path);
+        assert!(!shader.source.contains("enable "), "{}: optional WGSL extensions are not allowed", shader.path);
+    }
+}
+
+#[test]
+fn every_wgsl_file_is_registered() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("wgsl");
+    let mut on_disk = Vec::new();
+    for family in std::fs::read_dir(&root).unwrap() {
+        let family = family.unwrap().path();
+        for file in std::fs::read_dir(&family).unwrap() {
+            let file = file.unwrap().path();
+            if file.extension().is_some_and(|e| e == "wgsl") {
+                on_disk.push(format!(
+                    "{}/{}",
+                    family.file_name().unwrap().to_string_lossy(),
+                    file.file_stem().unwrap().to_string_lossy()
+                ));
+            }
+        }
+    }
+    on_disk.sort();
+    let mut registered: Vec<String> = ALL.iter().map(|s| format!("{}/{}", s.family, s.name)).collect();
+    registered.sort();
+    assert_eq!(on_disk, registered, "every .wgsl file must be listed in edge4d_shaders::ALL");
+}
