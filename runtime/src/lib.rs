@@ -1,1 +1,28 @@
+//! edge4d-runtime: the GPU device, tensors, and ops with forward and backward passes,
+//! all computed by hand-written WGSL kernels through wgpu.
+//!
+//! ```no_run
+//! use edge4d_runtime::{ops, Device};
+//! let dev = Device::from_env()?;
+//! let x = dev.upload(&[1.0, -2.0, 3.0, -4.0], &[2, 2])?;
+//! let w = dev.upload(&[0.5, 0.0, 0.0, 0.5], &[2, 2])?;
+//! let y = dev.run(|s| {
+//!     let h = ops::matmul::matmul(s, &x, &w, None, false, true)?;
+//!     ops::activation::relu(s, &h)
+//! })?;
+//! assert_eq!(dev.read(&y)?, vec![0.5, 0.0, 1.5, 0.0]);
+//! # Ok::<(), edge4d_runtime::Error>(())
+//! ```
 
+pub mod device;
+pub mod error;
+pub mod ops;
+mod pool;
+pub mod reference;
+pub mod step;
+pub mod tensor;
+
+pub use device::{AdapterSummary, BackendChoice, Device, DeviceOptions};
+pub use error::{Error, Result};
+pub use step::Step;
+pub use tensor::{DType, Tensor};

@@ -10,7 +10,7 @@ const MAX_STORAGE_BUFFERS_PER_STAGE: usize = 8;
 const MAX_WORKGROUP_STORAGE_BYTES: u32 = 16 * 1024;
 const MAX_INVOCATIONS_PER_WORKGROUP: u32 = 256;
 
-fn validate(shader: &Shader) -> Result<naga::Module, String> {
+fn validate(shader: &Shader) -> Result<(naga::Module, naga::valid::ModuleInfo), String> {
     let module = naga::front::wgsl::parse_str(shader.source).map_err(|e| {
         let loc = e.location(shader.source);
         let (line, col) = loc.map(|l| (l.line_number, l.line_position)).unwrap_or((0, 0));
@@ -18,7 +18,7 @@ fn validate(shader: &Shader) -> Result<naga::Module, String> {
     })?;
     // Validate with no optional capabilities: f16, subgroups and float atomics are refused.
     let mut validator = naga::valid::Validator::new(naga::valid::ValidationFlags::all(), naga::valid::Capabilities::empty());
-    validator.validate(&module).map_err(|e| {
+    let info = validator.validate(&module).map_err(|e| {
         let line = e
             .spans()
             .next()
@@ -27,7 +27,7 @@ fn validate(shader: &Shader) -> Result<naga::Module, String> {
             .unwrap_or(0);
         format!("{}:{}: validation error: {}", shader.path, line, e.emit_to_string(shader.source))
     })?;
-    Ok(module)
+    Ok((module, info))
 }
 
 #[test]
@@ -39,8 +39,13 @@ fn every_kernel_parses_and_validates() {
 #[test]
 fn every_kernel_fits_webgpu_default_limits() {
     for shader in ALL {
-        let module = validate(shader).unwrap();
-        for (_, ep) in module.entry_points.iter().enumerate() {
+        let (module, info) = validate(shader).unwrap();
+        let layouter = {
+            let mut l = naga::proc::Layouter::default();
+            l.update(module.to_ctx()).unwrap();
+            l
+        };
+        for (i, ep) in module.entry_points.iter().enumerate() {
             let [x, y, z] = ep.workgroup_size;
             assert!(
                 x * y * z <= MAX_INVOCATIONS_PER_WORKGROUP,
@@ -49,34 +54,35 @@ fn every_kernel_fits_webgpu_default_limits() {
                 ep.name,
                 x * y * z
             );
-        }
-        let mut storage_buffers = 0;
-        let mut workgroup_bytes = 0;
-        let layouter = {
-            let mut l = naga::proc::Layouter::default();
-            l.update(module.to_ctx()).unwrap();
-            l
-        };
-        for (_, var) in module.global_variables.iter() {
-            match var.space {
-                naga::AddressSpace::Storage { .. } => storage_buffers += 1,
-                naga::AddressSpace::WorkGroup => workgroup_bytes += layouter[var.ty].size,
-                _ => {}
+            // Count what this entry point statically uses.
+            let ep_info = info.get_entry_point(i);
+            let mut storage_buffers = 0;
+            let mut workgroup_bytes = 0;
+            for (handle, var) in module.global_variables.iter() {
+                if ep_info[handle].is_empty() {
+                    continue;
+                }
+                match var.space {
+                    naga::AddressSpace::Storage { .. } => storage_buffers += 1,
+                    naga::AddressSpace::WorkGroup => workgroup_bytes += layouter[var.ty].size,
+                    _ => {}
+                }
             }
+            assert!(
+                storage_buffers <= MAX_STORAGE_BUFFERS_PER_STAGE,
+                "{}: entry {} uses {} storage buffers",
+                shader.path,
+                ep.name,
+                storage_buffers
+            );
+            assert!(
+                workgroup_bytes <= MAX_WORKGROUP_STORAGE_BYTES,
+                "{}: entry {} uses {} bytes of workgroup memory",
+                shader.path,
+                ep.name,
+                workgroup_bytes
+            );
         }
-        // Counted over the whole file: an upper bound for each entry point.
-        assert!(
-            storage_buffers <= MAX_STORAGE_BUFFERS_PER_STAGE,
-            "{}: {} storage buffers declared",
-            shader.path,
-            storage_buffers
-        );
-        assert!(
-            workgroup_bytes <= MAX_WORKGROUP_STORAGE_BYTES,
-            "{}: {} bytes of workgroup memory",
-            shader.path,
-            workgroup_bytes
-        );
         assert!(!shader.source.contains("atomic<f32>"), "{}: float atomics are not portable", shader.path);
         assert!(!shader.source.contains("enable "), "{}: optional WGSL extensions are not allowed", shader.path);
     }

@@ -22,10 +22,12 @@ struct Params {
 @group(0) @binding(2) var<storage, read> beta: array<f32>;
 @group(0) @binding(3) var<storage, read_write> y: array<f32>;       // output (or grad_x)
 @group(0) @binding(4) var<storage, read_write> stats: array<f32>;   // [mean, rstd] per channel used for normalising
-@group(0) @binding(5) var<storage, read_write> running: array<f32>; // [running_mean(c), running_var(c)]
-@group(0) @binding(6) var<storage, read> grad_y: array<f32>;
-@group(0) @binding(7) var<storage, read_write> grad_affine: array<f32>; // [dgamma(c), dbeta(c)]
-@group(0) @binding(8) var<uniform> p: Params;
+@group(0) @binding(5) var<storage, read_write> running_mean: array<f32>;
+@group(0) @binding(6) var<storage, read_write> running_var: array<f32>;
+@group(0) @binding(7) var<storage, read> grad_y: array<f32>;
+@group(0) @binding(8) var<storage, read_write> grad_gamma: array<f32>;
+@group(0) @binding(9) var<storage, read_write> grad_beta: array<f32>;
+@group(0) @binding(10) var<uniform> p: Params;
 
 const WG: u32 = 64u;
 var<workgroup> red_a: array<f32, 64>;
@@ -72,12 +74,12 @@ fn forward(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) 
         rstd = 1.0 / sqrt(var_biased + p.eps);
         if (lid == 0u) {
             let var_unbiased = red_a[0] / f32(max(m, 2u) - 1u);
-            running[ch] = (1.0 - p.momentum) * running[ch] + p.momentum * mean;
-            running[p.c + ch] = (1.0 - p.momentum) * running[p.c + ch] + p.momentum * var_unbiased;
+            running_mean[ch] = (1.0 - p.momentum) * running_mean[ch] + p.momentum * mean;
+            running_var[ch] = (1.0 - p.momentum) * running_var[ch] + p.momentum * var_unbiased;
         }
     } else {
-        mean = running[ch];
-        rstd = 1.0 / sqrt(running[p.c + ch] + p.eps);
+        mean = running_mean[ch];
+        rstd = 1.0 / sqrt(running_var[ch] + p.eps);
     }
     for (var j = lid; j < m; j += WG) {
         let i = at(ch, j);
@@ -123,7 +125,7 @@ fn backward(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id)
         }
     }
     if (lid == 0u) {
-        grad_affine[ch] = sum_gx;
-        grad_affine[p.c + ch] = sum_g;
+        grad_gamma[ch] = sum_gx;
+        grad_beta[ch] = sum_g;
     }
 }

@@ -1,0 +1,220 @@
+//! Batched matmul with transposed operands and fused bias, forward and backward.
+//!
+//! `a` is (m, k) — or (k, m) with `trans_a` — optionally with a leading batch axis;
+//! `b` is (k, n) — or (n, k) with `trans_b` — likewise. A rank-2 operand broadcasts
+//! over the other's batch. `bias` (n) is added to every row. torch.nn.Linear is
+//! `matmul(x, weight, Some(bias), false, true)`.
+
+use edge4d_shaders::{dense, Shader};
+
+use super::{f32_input, u, util::colsum};
+use crate::step::{read, write, MAX_GROUPS};
+use crate::{DType, Error, Result, Step, Tensor};
+
+/// The rungs of the matmul ladder (see `shaders/wgsl/dense/`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MatmulKernel {
+    Naive,
+    Tiled,
+    RegisterBlocked,
+}
+
+impl MatmulKernel {
+    pub const ALL: [MatmulKernel; 3] = [Self::Naive, Self::Tiled, Self::RegisterBlocked];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Naive => "naive",
+            Self::Tiled => "tiled",
+            Self::RegisterBlocked => "regblock",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|k| k.name() == s)
+    }
+
+    fn shader(self) -> (&'static Shader, usize) {
+        match self {
+            Self::Naive => (&dense::MATMUL_NAIVE, 16),
+            Self::Tiled => (&dense::MATMUL_TILED, 16),
+            Self::RegisterBlocked => (&dense::MATMUL_REGBLOCK, 64),
+        }
+    }
+
+    /// The rung measured fastest for this kind of adapter; `EDGE4D_MATMUL` overrides.
+    pub fn for_device(dev: &crate::Device) -> Self {
+        if let Some(k) = std::env::var("EDGE4D_MATMUL").ok().and_then(|v| Self::parse(&v)) {
+            return k;
+        }
+        let _ = dev.adapter().is_cpu;
+        Self::RegisterBlocked
+    }
+}
+
+/// Matrix dimensions of one operand: (batch, rows, cols) as stored.
+fn dims3(op: &'static str, what: &'static str, t: &Tensor) -> Result<(usize, usize, usize)> {
+    f32_input(op, what, t)?;
+    match *t.shape() {
+        [r, c] => Ok((1, r, c)),
+        [b, r, c] => Ok((b, r, c)),
+        ref s => Err(Error::Shape { op, detail: format!("{what} must be rank 2 or 3, got {s:?}") }),
+    }
+}
+
+/// The geometry of one product C = op(A) op(B).
+#[derive(Debug, Clone, Copy)]
+struct Geometry {
+    batch: usize,
+    m: usize,
+    n: usize,
+    k: usize,
+    a_batched: bool,
+    b_batched: bool,
+}
+
+fn geometry(op: &'static str, a: &Tensor, b: &Tensor, trans_a: bool, trans_b: bool) -> Result<Geometry> {
+    let (ba, ra, ca) = dims3(op, "a", a)?;
+    let (bb, rb, cb) = dims3(op, "b", b)?;
+    let (m, ka) = if trans_a { (ca, ra) } else { (ra, ca) };
+    let (kb, n) = if trans_b { (cb, rb) } else { (rb, cb) };
+    if ka != kb {
+        return Err(Error::Shape {
+            op,
+            detail: format!("inner dimensions differ: a {:?} (trans {trans_a}) vs b {:?} (trans {trans_b})", a.shape(), b.shape()),
+        });
+    }
+    let a_batched = a.shape().len() == 3;
+    let b_batched = b.shape().len() == 3;
+    if a_batched && b_batched && ba != bb {
+        return Err(Error::Shape { op, detail: format!("batch sizes differ: a {:?} vs b {:?}", a.shape(), b.shape()) });
+    }
+    Ok(Geometry { batch: ba.max(bb), m, n, k: ka, a_batched, b_batched })
+}
+
+/// Records C = op(A) op(B) (+ bias) for raw operands with explicit batch strides.
+#[allow(clippy::too_many_arguments)]
+fn record(
+    s: &mut Step<'_>,
+    a: &Tensor,
+    b: &Tensor,
+    bias: Option<&Tensor>,
+    g: Geometry,
+    trans_a: bool,
+    trans_b: bool,
+    out_shape: &[usize],
+) -> Result<Tensor> {
+    let kernel = MatmulKernel::for_device(s.device());
+    let (shader, tile) = kernel.shader();
+    // A batch-broadcast B with a plain A is one tall product: fold the batch into m.
+    let (batch, m, a_stride) = if g.a_batched && !g.b_batched && !trans_a {
+        (1, g.batch * g.m, 0)
+    } else {
+        (g.batch, g.m, if g.a_batched { g.m * g.k } else { 0 })
+    };
+    let b_stride = if g.b_batched { g.k * g.n } else { 0 };
+    if batch > MAX_GROUPS as usize || m.div_ceil(tile) > MAX_GROUPS as usize || g.n.div_ceil(tile) > MAX_GROUPS as usize {
+        return Err(Error::InvalidArgument { op: "matmul", detail: format!("grid too large for {batch} x {m} x {}", g.n) });
+    }
+    let c = s.alloc(out_shape, DType::F32);
+    let params = [u(batch), u(m), u(g.n), u(g.k), trans_a as u32, trans_b as u32, u(a_stride), u(b_stride), bias.is_some() as u32];
+    let mut binds = vec![read(0, a), read(1, b), write(3, &c)];
+    binds.push(read(2, bias.unwrap_or(a)));
+    s.dispatch(shader, "main", &binds, 4, &params, [u(g.n.div_ceil(tile)), u(m.div_ceil(tile)), u(batch)]);
+    Ok(c)
+}
+
+fn out_shape(g: Geometry) -> Vec<usize> {
+    if g.a_batched || g.b_batched {
+        vec![g.batch, g.m, g.n]
+    } else {
+        vec![g.m, g.n]
+    }
+}
+
+/// C = op(A) op(B) + bias.
+pub fn matmul(s: &mut Step<'_>, a: &Tensor, b: &Tensor, bias: Option<&Tensor>, trans_a: bool, trans_b: bool) -> Result<Tensor> {
+    let g = geometry("matmul", a, b, trans_a, trans_b)?;
+    if let Some(bias) = bias {
+        f32_input("matmul", "bias", bias)?;
+        if bias.numel() != g.n {
+            return Err(Error::Shape { op: "matmul", detail: format!("bias {:?} should have {} elements", bias.shape(), g.n) });
+        }
+    }
+    record(s, a, b, bias, g, trans_a, trans_b, &out_shape(g))
+}
+
+/// Gradients of `matmul`.
+pub struct MatmulGrads {
+    pub a: Tensor,
+    pub b: Tensor,
+    pub bias: Option<Tensor>,
+}
+
+/// Gradients (dA, dB, dbias) given dC. A broadcast operand's gradient is summed over
+/// the batch (in a fixed order, without atomics).
+pub fn matmul_backward(
+    s: &mut Step<'_>,
+    a: &Tensor,
+    b: &Tensor,
+    grad: &Tensor,
+    trans_a: bool,
+    trans_b: bool,
+    with_bias: bool,
+) -> Result<MatmulGrads> {
+    let g = geometry("matmul_backward", a, b, trans_a, trans_b)?;
+    f32_input("matmul_backward", "grad", grad)?;
+    if grad.shape() != out_shape(g).as_slice() {
+        return Err(Error::Shape { op: "matmul_backward", detail: format!("grad {:?} should be {:?}", grad.shape(), out_shape(g)) });
+    }
+    let gc = grad.reshape(&[g.batch, g.m, g.n])?;
+    // Rank-2 operands stay rank 2 so they broadcast over dC's batch.
+    let (a3, b3) = (a.clone(), b.clone());
+    // Per-batch gradient of each operand (as stored), then summed when broadcast.
+    // With C = A' B' (A' = op(A), B' = op(B)): dA' = dC B'^T and dB' = A'^T dC.
+    let ga = if !trans_a {
+        let gg = geometry("matmul_backward", &gc, &b3, false, !trans_b)?;
+        record(s, &gc, &b3, None, gg, false, !trans_b, &[g.batch, g.m, g.k])?
+    } else {
+        let gg = geometry("matmul_backward", &b3, &gc, trans_b, true)?;
+        record(s, &b3, &gc, None, gg, trans_b, true, &[g.batch, g.k, g.m])?
+    };
+    let gb = if !trans_b {
+        let gg = geometry("matmul_backward", &a3, &gc, !trans_a, false)?;
+        record(s, &a3, &gc, None, gg, !trans_a, false, &[g.batch, g.k, g.n])?
+    } else {
+        let gg = geometry("matmul_backward", &gc, &a3, true, trans_a)?;
+        record(s, &gc, &a3, None, gg, true, trans_a, &[g.batch, g.n, g.k])?
+    };
+    let reduce = |s: &mut Step<'_>, t: Tensor, batched: bool, shape: &[usize]| -> Result<Tensor> {
+        if batched || g.batch == 1 {
+            t.reshape(shape)
+        } else {
+            colsum(s, &t, g.batch, t.numel() / g.batch)?.reshape(shape)
+        }
+    };
+    let ga = reduce(s, ga, g.a_batched, a.shape())?;
+    let gb = reduce(s, gb, g.b_batched, b.shape())?;
+    let gbias = if with_bias { Some(colsum(s, grad, g.batch * g.m, g.n)?) } else { None };
+    Ok(MatmulGrads { a: ga, b: gb, bias: gbias })
+}
+
+/// Records one product with a chosen rung (for the benchmark ladder).
+pub fn matmul_with(s: &mut Step<'_>, kernel: MatmulKernel, a: &Tensor, b: &Tensor, trans_a: bool, trans_b: bool) -> Result<Tensor> {
+    let g = geometry("matmul", a, b, trans_a, trans_b)?;
+    let (shader, tile) = kernel.shader();
+    let c = s.alloc(&out_shape(g), DType::F32);
+    let params = [
+        u(g.batch),
+        u(g.m),
+        u(g.n),
+        u(g.k),
+        trans_a as u32,
+        trans_b as u32,
+        u(if g.a_batched { g.m * g.k } else { 0 }),
+        u(if g.b_batched { g.k * g.n } else { 0 }),
+        0,
+    ];
+    s.dispatch(shader, "main", &[read(0, a), read(1, b), read(2, a), write(3, &c)], 4, &params, [u(g.n.div_ceil(tile)), u(g.m.div_ceil(tile)), u(g.batch)]);
+    Ok(c)
+}

@@ -1,0 +1,63 @@
+use edge4d_runtime::{ops, BackendChoice, Error};
+
+use crate::common::{dev, down, up};
+
+#[test]
+fn backend_names_parse_and_unknown_names_are_errors() {
+    assert_eq!(BackendChoice::parse("Vulkan").unwrap(), BackendChoice::Vulkan);
+    assert_eq!(BackendChoice::parse("gl").unwrap(), BackendChoice::Gl);
+    assert_eq!(BackendChoice::parse("").unwrap(), BackendChoice::Auto);
+    let err = BackendChoice::parse("cuda").unwrap_err();
+    assert!(err.to_string().contains("cuda") && err.to_string().contains("vulkan"), "{err}");
+}
+
+#[test]
+fn upload_refuses_bad_input_with_named_errors() {
+    let d = dev();
+    assert!(matches!(d.upload(&[1.0, f32::NAN], &[2]), Err(Error::NonFinite { index: 1, .. })));
+    assert!(matches!(d.upload(&[1.0, 2.0, 3.0], &[2, 2]), Err(Error::Shape { .. })));
+    assert!(matches!(d.upload(&[], &[0, 3]), Err(Error::Empty { .. })));
+    let x = up(&[1.0, 2.0, 3.0, 4.0], &[2, 2]);
+    assert!(matches!(x.reshape(&[3]), Err(Error::Shape { .. })));
+}
+
+#[test]
+fn pipelines_are_compiled_once_and_buffers_are_reused_across_steps() {
+    // A device of its own: the shared one is busy with tests on other threads.
+    let d = &edge4d_runtime::Device::from_env().unwrap();
+    let x = d.upload(&[1.0, -2.0, 3.0], &[3]).unwrap();
+    let step = |x: &edge4d_runtime::Tensor| {
+        let y = d.run(|s| ops::activation::relu(s, x)).unwrap();
+        d.read(&y).unwrap()
+    };
+    assert_eq!(step(&x), vec![1.0, 0.0, 3.0]);
+    let pipelines = d.compiled_pipelines();
+    let buffers = d.buffers_created();
+    for _ in 0..5 {
+        step(&x);
+    }
+    assert_eq!(d.compiled_pipelines(), pipelines, "no pipeline is compiled twice");
+    assert_eq!(d.buffers_created(), buffers, "a steady loop allocates no new buffers");
+}
+
+#[test]
+fn one_step_records_many_dispatches_and_submits_once() {
+    let d = dev();
+    let x = up(&[0.5, -1.5, 2.0, -0.25], &[4]);
+    let mut s = d.step();
+    let a = ops::activation::relu(&mut s, &x).unwrap();
+    let b = ops::elementwise::scale(&mut s, &a, 2.0).unwrap();
+    let c = ops::elementwise::add(&mut s, &b, &x).unwrap();
+    assert_eq!(s.len(), 3);
+    s.submit().unwrap();
+    assert_eq!(down(&c), vec![1.5, -1.5, 6.0, -0.25]);
+}
+
+#[test]
+fn the_suite_runs_on_the_backend_it_was_asked_for() {
+    if let Ok(want) = std::env::var("EDGE4D_BACKEND") {
+        if want != "auto" && !want.is_empty() {
+            assert_eq!(dev().adapter().backend, want, "adapter {}", dev().adapter());
+        }
+    }
+}

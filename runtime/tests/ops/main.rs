@@ -1,0 +1,18 @@
+//! Per-op tests: GPU vs CPU reference on random inputs with odd sizes, a
+//! finite-difference check of each reference backward, and bitwise determinism of
+//! GPU forward and backward across two runs. Runs on the backend EDGE4D_BACKEND names.
+
+mod common;
+
+mod activation;
+mod batchnorm;
+mod cross_entropy;
+mod device;
+mod dropout;
+mod elementwise;
+mod layernorm;
+mod layout;
+mod matmul;
+mod optim;
+mod reduce;
+mod softmax;
