@@ -1,1 +1,73 @@
-fn main() {}
+//! The `edge4d` command line.
+
+mod bench;
+mod demo;
+
+use clap::{Parser, Subcommand};
+use edge4d_runtime::{BackendChoice, Device, DeviceOptions};
+
+/// Run and train 4D point-cloud-sequence networks on any GPU (Vulkan, Metal, DX12, GL),
+/// with every kernel written in WGSL.
+#[derive(Parser)]
+#[command(name = "edge4d", version, about, long_about = None)]
+struct Cli {
+    /// GPU backend: auto, vulkan, metal, dx12 or gl. Overrides EDGE4D_BACKEND.
+    #[arg(long, global = true, env = "EDGE4D_BACKEND", default_value = "auto")]
+    backend: String,
+
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// List the GPU adapters edge4d can use and their limits.
+    Info,
+    /// Measure kernels; prints one JSON object per line with --json.
+    Bench(bench::BenchArgs),
+    /// Train a small MLP on the spiral dataset on the GPU (forward, backward and SGD
+    /// in one submission per step) and report loss and accuracy.
+    Demo(demo::DemoArgs),
+}
+
+fn main() {
+    env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("warn")).init();
+    let cli = Cli::parse();
+    if let Err(e) = run(cli) {
+        eprintln!("error: {e}");
+        std::process::exit(1);
+    }
+}
+
+fn open(backend: &str) -> Result<Device, edge4d_runtime::Error> {
+    Device::new(&DeviceOptions { backend: BackendChoice::parse(backend)? })
+}
+
+fn run(cli: Cli) -> Result<(), Box<dyn std::error::Error>> {
+    match cli.command {
+        Command::Info => {
+            let choice = BackendChoice::parse(&cli.backend)?;
+            let adapters = Device::enumerate(choice);
+            if adapters.is_empty() {
+                println!("no adapters found for backend {}", cli.backend);
+            }
+            for (summary, limits) in adapters {
+                println!("{summary}");
+                println!(
+                    "  storage buffers/stage {}, max binding {} MiB, workgroup memory {} KiB, invocations/workgroup {}",
+                    limits.max_storage_buffers_per_shader_stage,
+                    limits.max_storage_buffer_binding_size >> 20,
+                    limits.max_compute_workgroup_storage_size >> 10,
+                    limits.max_compute_invocations_per_workgroup
+                );
+            }
+            match open(&cli.backend) {
+                Ok(dev) => println!("selected: {}", dev.adapter()),
+                Err(e) => println!("selected: none\n{e}"),
+            }
+            Ok(())
+        }
+        Command::Bench(args) => bench::run(&open(&cli.backend)?, &args),
+        Command::Demo(args) => demo::run(&open(&cli.backend)?, &args),
+    }
+}

@@ -1,1 +1,7 @@
+//! edge4d-trainer: optimizers with their state, training loops and small models
+//! built from edge4d-runtime ops.
 
+pub mod data;
+pub mod mlp;
+pub mod optim;
+pub mod rng;

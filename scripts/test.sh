@@ -1,0 +1,25 @@
+#!/usr/bin/env bash
+# Runs the whole test suite once on Vulkan and once on GL.
+# On a machine without a Vulkan or GL driver it first installs Mesa's software
+# drivers (lavapipe for Vulkan, llvmpipe for GL) from Debian's packages.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+have_vulkan_icd() { ls /usr/share/vulkan/icd.d/*.json /etc/vulkan/icd.d/*.json >/dev/null 2>&1; }
+have_egl() { ldconfig -p 2>/dev/null | grep -q 'libEGL_mesa.so'; }
+
+if ! have_vulkan_icd || ! have_egl; then
+    echo "== installing Mesa's Vulkan and GL drivers"
+    SUDO=""
+    if [ "$(id -u)" != 0 ]; then SUDO="sudo"; fi
+    $SUDO apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq mesa-vulkan-drivers libvulkan1 libegl1 libegl-mesa0 libgl1-mesa-dri >/dev/null
+fi
+
+# lavapipe's window-system layer complains without it; compute does not need one.
+export XDG_RUNTIME_DIR="${XDG_RUNTIME_DIR:-$(mktemp -d)}"
+
+for backend in vulkan gl; do
+    echo "== cargo test --workspace on EDGE4D_BACKEND=$backend"
+    EDGE4D_BACKEND=$backend cargo test --workspace --locked "$@"
+done
