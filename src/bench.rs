@@ -36,16 +36,22 @@ pub struct BenchArgs {
 pub fn run(dev: &Device, args: &BenchArgs) -> Result<(), Box<dyn std::error::Error>> {
     let BenchOp::Matmul = args.op;
     let kernels: Vec<MatmulKernel> = match &args.kernel {
-        Some(k) => vec![MatmulKernel::parse(k).ok_or_else(|| format!("unknown kernel {k:?}: expected naive, tiled or regblock"))?],
+        Some(k) => vec![MatmulKernel::parse(k)
+            .ok_or_else(|| format!("unknown kernel {k:?}: expected naive, tiled or regblock"))?],
         None => MatmulKernel::ALL.to_vec(),
     };
     let adapter = dev.adapter();
     if !args.json {
         println!("adapter: {adapter}");
-        println!("{:>6} {:>10} {:>12} {:>10}", "size", "kernel", "median ms", "GFLOP/s");
+        println!(
+            "{:>6} {:>10} {:>12} {:>10}",
+            "size", "kernel", "median ms", "GFLOP/s"
+        );
     }
     for &n in &args.sizes {
-        let data: Vec<f32> = (0..n * n).map(|i| ((i * 7919) % 1000) as f32 / 1000.0 - 0.5).collect();
+        let data: Vec<f32> = (0..n * n)
+            .map(|i| ((i * 7919) % 1000) as f32 / 1000.0 - 0.5)
+            .collect();
         let a = dev.upload(&data, &[n, n])?;
         let b = dev.upload(&data, &[n, n])?;
         for &kernel in &kernels {
@@ -58,7 +64,9 @@ pub fn run(dev: &Device, args: &BenchArgs) -> Result<(), Box<dyn std::error::Err
             for _ in 0..args.warmup {
                 once()?;
             }
-            let mut times = (0..args.repeats.max(1)).map(|_| once()).collect::<Result<Vec<_>, _>>()?;
+            let mut times = (0..args.repeats.max(1))
+                .map(|_| once())
+                .collect::<Result<Vec<_>, _>>()?;
             times.sort_by(f64::total_cmp);
             let median = times[times.len() / 2];
             let gflops = 2.0 * (n as f64).powi(3) / (median * 1e-3) / 1e9;

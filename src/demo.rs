@@ -29,10 +29,24 @@ pub fn run(dev: &Device, args: &DemoArgs) -> Result<(), Box<dyn std::error::Erro
     let y = dev.upload_u32(&labels, &[n])?;
     let one = dev.upload(&[1.0], &[1])?;
     let model = Mlp::new(dev, 2, args.hidden, 3, 1)?;
-    let mut opt = Sgd::new(dev, &model.params(), SgdConfig { lr: args.lr, momentum: 0.9, weight_decay: 0.0, nesterov: false })?;
-    println!("training a 2-{}-3 MLP on {n} spiral points, {} SGD steps", args.hidden, args.steps);
+    let mut opt = Sgd::new(
+        dev,
+        &model.params(),
+        SgdConfig {
+            lr: args.lr,
+            momentum: 0.9,
+            weight_decay: 0.0,
+            nesterov: false,
+        },
+    )?;
+    println!(
+        "training a 2-{}-3 MLP on {n} spiral points, {} SGD steps",
+        args.hidden, args.steps
+    );
     let bar = ProgressBar::new(args.steps as u64);
-    bar.set_style(ProgressStyle::with_template("{bar:40} {pos}/{len} steps  loss {msg}  [{elapsed_precise}]")?);
+    bar.set_style(ProgressStyle::with_template(
+        "{bar:40} {pos}/{len} steps  loss {msg}  [{elapsed_precise}]",
+    )?);
     let start = Instant::now();
     for step in 0..args.steps {
         let mut s = dev.step();

@@ -40,7 +40,9 @@ fn main() {
 }
 
 fn open(backend: &str) -> Result<Device, edge4d_runtime::Error> {
-    Device::new(&DeviceOptions { backend: BackendChoice::parse(backend)? })
+    Device::new(&DeviceOptions {
+        backend: BackendChoice::parse(backend)?,
+    })
 }
 
 fn run(cli: Cli) -> Result<(), Box<dyn std::error::Error>> {

@@ -87,7 +87,11 @@ pub unsafe extern "C" fn edge4d_runtime_destroy(rt: *mut Edge4dRuntime) {
 /// # Safety
 /// `rt` must be a live handle; `buf` must be null or writable for `len` bytes.
 #[no_mangle]
-pub unsafe extern "C" fn edge4d_runtime_adapter(rt: *const Edge4dRuntime, buf: *mut c_char, len: usize) -> Edge4dStatus {
+pub unsafe extern "C" fn edge4d_runtime_adapter(
+    rt: *const Edge4dRuntime,
+    buf: *mut c_char,
+    len: usize,
+) -> Edge4dStatus {
     if rt.is_null() || buf.is_null() {
         set_error("edge4d_runtime_adapter: null argument");
         return Edge4dStatus::NullArgument;
@@ -96,7 +100,10 @@ pub unsafe extern "C" fn edge4d_runtime_adapter(rt: *const Edge4dRuntime, buf: *
     let text = unsafe { &*rt }.device.adapter().to_string();
     let bytes = text.as_bytes();
     if len <= bytes.len() {
-        set_error(&format!("edge4d_runtime_adapter: buffer of {len} bytes is too small for {} bytes", bytes.len() + 1));
+        set_error(&format!(
+            "edge4d_runtime_adapter: buffer of {len} bytes is too small for {} bytes",
+            bytes.len() + 1
+        ));
         return Edge4dStatus::Error;
     }
     // SAFETY: len > bytes.len(), so the copy and the terminator fit in `buf`.
@@ -118,7 +125,9 @@ mod tests {
         let status = unsafe { edge4d_runtime_create(std::ptr::null_mut()) };
         assert_eq!(status, Edge4dStatus::NullArgument);
         // SAFETY: the message pointer is valid until the next call on this thread.
-        let msg = unsafe { CStr::from_ptr(edge4d_last_error_message()) }.to_str().unwrap();
+        let msg = unsafe { CStr::from_ptr(edge4d_last_error_message()) }
+            .to_str()
+            .unwrap();
         assert!(msg.contains("out is null"), "{msg}");
     }
 
@@ -129,16 +138,27 @@ mod tests {
         assert_eq!(unsafe { edge4d_runtime_create(&mut rt) }, Edge4dStatus::Ok);
         let mut buf = [0 as c_char; 256];
         // SAFETY: rt is live and buf holds 256 bytes.
-        assert_eq!(unsafe { edge4d_runtime_adapter(rt, buf.as_mut_ptr(), buf.len()) }, Edge4dStatus::Ok);
+        assert_eq!(
+            unsafe { edge4d_runtime_adapter(rt, buf.as_mut_ptr(), buf.len()) },
+            Edge4dStatus::Ok
+        );
         let mut tiny = [0 as c_char; 2];
         // SAFETY: as above, with a buffer too small on purpose.
-        assert_eq!(unsafe { edge4d_runtime_adapter(rt, tiny.as_mut_ptr(), tiny.len()) }, Edge4dStatus::Error);
+        assert_eq!(
+            unsafe { edge4d_runtime_adapter(rt, tiny.as_mut_ptr(), tiny.len()) },
+            Edge4dStatus::Error
+        );
         // SAFETY: buf was NUL-terminated by the call.
         let name = unsafe { CStr::from_ptr(buf.as_ptr()) }.to_str().unwrap();
         assert!(!name.is_empty());
         // SAFETY: rt came from edge4d_runtime_create.
         unsafe { edge4d_runtime_destroy(rt) };
         // SAFETY: the version string is static.
-        assert_eq!(unsafe { CStr::from_ptr(edge4d_version()) }.to_str().unwrap(), env!("CARGO_PKG_VERSION"));
+        assert_eq!(
+            unsafe { CStr::from_ptr(edge4d_version()) }
+                .to_str()
+                .unwrap(),
+            env!("CARGO_PKG_VERSION")
+        );
     }
 }

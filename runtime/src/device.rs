@@ -39,7 +39,12 @@ impl BackendChoice {
 
     fn backends(self) -> wgpu::Backends {
         match self {
-            Self::Auto => wgpu::Backends::VULKAN | wgpu::Backends::METAL | wgpu::Backends::DX12 | wgpu::Backends::GL,
+            Self::Auto => {
+                wgpu::Backends::VULKAN
+                    | wgpu::Backends::METAL
+                    | wgpu::Backends::DX12
+                    | wgpu::Backends::GL
+            }
             Self::Vulkan => wgpu::Backends::VULKAN,
             Self::Metal => wgpu::Backends::METAL,
             Self::Dx12 => wgpu::Backends::DX12,
@@ -67,7 +72,9 @@ pub struct DeviceOptions {
 impl DeviceOptions {
     /// Options from the environment (`EDGE4D_BACKEND`).
     pub fn from_env() -> Result<Self> {
-        Ok(Self { backend: BackendChoice::from_env()? })
+        Ok(Self {
+            backend: BackendChoice::from_env()?,
+        })
     }
 }
 
@@ -87,7 +94,9 @@ impl AdapterSummary {
             name: info.name.clone(),
             backend: format!("{:?}", info.backend).to_lowercase(),
             device_type: format!("{:?}", info.device_type),
-            driver: format!("{} {}", info.driver, info.driver_info).trim().to_string(),
+            driver: format!("{} {}", info.driver, info.driver_info)
+                .trim()
+                .to_string(),
             is_cpu: info.device_type == wgpu::DeviceType::Cpu,
         }
     }
@@ -148,11 +157,16 @@ fn preference(info: &wgpu::AdapterInfo) -> (u8, u8) {
         wgpu::DeviceType::Other => 3,
         wgpu::DeviceType::Cpu => 4,
     };
-    let api = if info.backend == wgpu::Backend::Gl { 1 } else { 0 };
+    let api = if info.backend == wgpu::Backend::Gl {
+        1
+    } else {
+        0
+    };
     (kind, api)
 }
 
-const NO_ADAPTER_HINT: &str = "install a GPU driver, or Mesa's software drivers for a CPU-only machine: \
+const NO_ADAPTER_HINT: &str =
+    "install a GPU driver, or Mesa's software drivers for a CPU-only machine: \
     `apt-get install mesa-vulkan-drivers libvulkan1` (Vulkan, lavapipe) or \
     `apt-get install libegl1 libgl1-mesa-dri` (GL, llvmpipe), then set EDGE4D_BACKEND=vulkan or gl";
 
@@ -167,16 +181,24 @@ impl Device {
         let mut desc = wgpu::InstanceDescriptor::new_without_display_handle();
         desc.backends = options.backend.backends();
         let instance = wgpu::Instance::new(desc);
-        let mut adapters = pollster::block_on(instance.enumerate_adapters(options.backend.backends()));
+        let mut adapters =
+            pollster::block_on(instance.enumerate_adapters(options.backend.backends()));
         adapters.sort_by_key(|a| preference(&a.get_info()));
         let mut tried = Vec::new();
         if adapters.is_empty() {
-            tried.push(format!("backends {:?}: no adapter found", options.backend.backends()));
+            tried.push(format!(
+                "backends {:?}: no adapter found",
+                options.backend.backends()
+            ));
         }
         for adapter in adapters {
             let info = adapter.get_info();
             let summary = AdapterSummary::of(&info);
-            if !adapter.get_downlevel_capabilities().flags.contains(wgpu::DownlevelFlags::COMPUTE_SHADERS) {
+            if !adapter
+                .get_downlevel_capabilities()
+                .flags
+                .contains(wgpu::DownlevelFlags::COMPUTE_SHADERS)
+            {
                 tried.push(format!("{summary}: no compute shader support"));
                 continue;
             }
@@ -188,7 +210,11 @@ impl Device {
                 Err(e) => tried.push(format!("{summary}: {e}")),
             }
         }
-        Err(Error::NoAdapter { requested: options.backend.name().into(), tried, hint: NO_ADAPTER_HINT.into() })
+        Err(Error::NoAdapter {
+            requested: options.backend.name().into(),
+            tried,
+            hint: NO_ADAPTER_HINT.into(),
+        })
     }
 
     fn open(adapter: &wgpu::Adapter, summary: AdapterSummary) -> Result<Self> {
@@ -196,8 +222,18 @@ impl Device {
         // to what the adapter offers (some GL drivers miss a graphics-only default).
         let supported = adapter.limits();
         let wanted = wgpu::Limits::default();
-        let limits = if wanted.check_limits(&supported) { wanted } else { wanted.using_resolution(supported.clone()).using_alignment(supported.clone()) };
-        let limits = if limits.check_limits(&supported) { limits } else { supported };
+        let limits = if wanted.check_limits(&supported) {
+            wanted
+        } else {
+            wanted
+                .using_resolution(supported.clone())
+                .using_alignment(supported.clone())
+        };
+        let limits = if limits.check_limits(&supported) {
+            limits
+        } else {
+            supported
+        };
         let (device, queue) = pollster::block_on(adapter.request_device(&wgpu::DeviceDescriptor {
             label: Some("edge4d"),
             required_features: wgpu::Features::empty(),
@@ -214,7 +250,8 @@ impl Device {
         }));
         // wgpu's GL backend shares one context behind a lock that panics after a short
         // wait; queueing our own calls keeps that lock uncontended across threads.
-        let gl_serial = (summary.backend == "gl").then(|| Arc::new(parking_lot::ReentrantMutex::new(())));
+        let gl_serial =
+            (summary.backend == "gl").then(|| Arc::new(parking_lot::ReentrantMutex::new(())));
         let pool = Arc::new(BufferPool::new(device.clone(), gl_serial.clone()));
         Ok(Self {
             device,
@@ -246,7 +283,10 @@ impl Device {
         let instance = wgpu::Instance::new(desc);
         let mut adapters = pollster::block_on(instance.enumerate_adapters(backend.backends()));
         adapters.sort_by_key(|a| preference(&a.get_info()));
-        adapters.iter().map(|a| (AdapterSummary::of(&a.get_info()), a.limits())).collect()
+        adapters
+            .iter()
+            .map(|a| (AdapterSummary::of(&a.get_info()), a.limits()))
+            .collect()
     }
 
     /// Held around every call into wgpu that touches the GL context (a no-op elsewhere).
@@ -278,9 +318,24 @@ impl Device {
     /// The compute pipeline for `shader`'s `entry`, whose storage bindings are
     /// `layout[slot]` (None: unused slot) and whose uniform is at `uniform_slot`,
     /// compiled on first use.
-    pub(crate) fn pipeline(&self, shader: &Shader, entry: &'static str, layout: &[Option<Access>], uniform_slot: u32) -> Result<Arc<Pipeline>> {
-        let key = PipelineKey { shader: shader.path, entry, layout: layout.to_vec() };
-        if let Some(p) = self.pipelines.lock().unwrap_or_else(|p| p.into_inner()).get(&key) {
+    pub(crate) fn pipeline(
+        &self,
+        shader: &Shader,
+        entry: &'static str,
+        layout: &[Option<Access>],
+        uniform_slot: u32,
+    ) -> Result<Arc<Pipeline>> {
+        let key = PipelineKey {
+            shader: shader.path,
+            entry,
+            layout: layout.to_vec(),
+        };
+        if let Some(p) = self
+            .pipelines
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(&key)
+        {
             return Ok(p.clone());
         }
         let _serial = self.serial();
@@ -290,10 +345,11 @@ impl Device {
             modules
                 .entry(shader.path)
                 .or_insert_with(|| {
-                    self.device.create_shader_module(wgpu::ShaderModuleDescriptor {
-                        label: Some(shader.path),
-                        source: wgpu::ShaderSource::Wgsl(shader.source.into()),
-                    })
+                    self.device
+                        .create_shader_module(wgpu::ShaderModuleDescriptor {
+                            label: Some(shader.path),
+                            source: wgpu::ShaderSource::Wgsl(shader.source.into()),
+                        })
                 })
                 .clone()
         };
@@ -305,7 +361,9 @@ impl Device {
                 binding: i as u32,
                 visibility: wgpu::ShaderStages::COMPUTE,
                 ty: wgpu::BindingType::Buffer {
-                    ty: wgpu::BufferBindingType::Storage { read_only: access == Access::Read },
+                    ty: wgpu::BufferBindingType::Storage {
+                        read_only: access == Access::Read,
+                    },
                     has_dynamic_offset: false,
                     min_binding_size: None,
                 },
@@ -315,33 +373,55 @@ impl Device {
         entries.push(wgpu::BindGroupLayoutEntry {
             binding: uniform_slot,
             visibility: wgpu::ShaderStages::COMPUTE,
-            ty: wgpu::BindingType::Buffer { ty: wgpu::BufferBindingType::Uniform, has_dynamic_offset: false, min_binding_size: None },
+            ty: wgpu::BindingType::Buffer {
+                ty: wgpu::BufferBindingType::Uniform,
+                has_dynamic_offset: false,
+                min_binding_size: None,
+            },
             count: None,
         });
-        let bgl = self.device.create_bind_group_layout(&wgpu::BindGroupLayoutDescriptor { label: Some(entry), entries: &entries });
-        let pl = self.device.create_pipeline_layout(&wgpu::PipelineLayoutDescriptor {
-            label: Some(entry),
-            bind_group_layouts: &[Some(&bgl)],
-            immediate_size: 0,
-        });
-        let pipeline = self.device.create_compute_pipeline(&wgpu::ComputePipelineDescriptor {
-            label: Some(&format!("{}::{}", shader.path, entry)),
-            layout: Some(&pl),
-            module: &module,
-            entry_point: Some(entry),
-            compilation_options: Default::default(),
-            cache: None,
-        });
+        let bgl = self
+            .device
+            .create_bind_group_layout(&wgpu::BindGroupLayoutDescriptor {
+                label: Some(entry),
+                entries: &entries,
+            });
+        let pl = self
+            .device
+            .create_pipeline_layout(&wgpu::PipelineLayoutDescriptor {
+                label: Some(entry),
+                bind_group_layouts: &[Some(&bgl)],
+                immediate_size: 0,
+            });
+        let pipeline = self
+            .device
+            .create_compute_pipeline(&wgpu::ComputePipelineDescriptor {
+                label: Some(&format!("{}::{}", shader.path, entry)),
+                layout: Some(&pl),
+                module: &module,
+                entry_point: Some(entry),
+                compilation_options: Default::default(),
+                cache: None,
+            });
         if let Some(e) = pollster::block_on(scope.pop()) {
             return Err(Error::Device(format!("{}::{entry}: {e}", shader.path)));
         }
-        let p = Arc::new(Pipeline { pipeline, layout: bgl });
-        self.pipelines.lock().unwrap_or_else(|p| p.into_inner()).insert(key, p.clone());
+        let p = Arc::new(Pipeline {
+            pipeline,
+            layout: bgl,
+        });
+        self.pipelines
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(key, p.clone());
         Ok(p)
     }
 
     /// Number of pipelines compiled so far (for tests of the cache).
     pub fn compiled_pipelines(&self) -> usize {
-        self.pipelines.lock().unwrap_or_else(|p| p.into_inner()).len()
+        self.pipelines
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .len()
     }
 }

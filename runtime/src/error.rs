@@ -7,7 +7,11 @@ use thiserror::Error;
 pub enum Error {
     /// No adapter could be opened; `tried` lists each attempt and why it failed.
     #[error("no usable GPU adapter (EDGE4D_BACKEND={requested}).\nTried:\n{}\nHow to fix: {hint}", tried.iter().map(|t| format!("  - {t}")).collect::<Vec<_>>().join("\n"))]
-    NoAdapter { requested: String, tried: Vec<String>, hint: String },
+    NoAdapter {
+        requested: String,
+        tried: Vec<String>,
+        hint: String,
+    },
 
     /// `EDGE4D_BACKEND` (or a backend option) named something unknown.
     #[error("unknown backend {0:?}: expected one of auto, vulkan, metal, dx12, gl")]
@@ -19,11 +23,20 @@ pub enum Error {
 
     /// An operand has no elements.
     #[error("{op}: {what} is empty (shape {shape:?})")]
-    Empty { op: &'static str, what: &'static str, shape: Vec<usize> },
+    Empty {
+        op: &'static str,
+        what: &'static str,
+        shape: Vec<usize>,
+    },
 
     /// Host data given to the runtime holds NaN or infinity.
     #[error("{op}: {what} holds a non-finite value ({value}) at index {index}")]
-    NonFinite { op: &'static str, what: &'static str, index: usize, value: f32 },
+    NonFinite {
+        op: &'static str,
+        what: &'static str,
+        index: usize,
+        value: f32,
+    },
 
     /// An argument is out of its valid range.
     #[error("{op}: invalid argument: {detail}")]
@@ -31,11 +44,21 @@ pub enum Error {
 
     /// An operand has the wrong element type.
     #[error("{op}: {what} must be {expected:?}, got {got:?}")]
-    DType { op: &'static str, what: &'static str, expected: crate::DType, got: crate::DType },
+    DType {
+        op: &'static str,
+        what: &'static str,
+        expected: crate::DType,
+        got: crate::DType,
+    },
 
     /// A tensor is larger than one binding may be on this device.
     #[error("{op}: {what} needs {bytes} bytes, above this device's {limit}-byte binding limit")]
-    TooLarge { op: &'static str, what: &'static str, bytes: u64, limit: u64 },
+    TooLarge {
+        op: &'static str,
+        what: &'static str,
+        bytes: u64,
+        limit: u64,
+    },
 
     /// The device reported an error (validation, out of memory, lost device).
     #[error("GPU device error: {0}")]

@@ -15,7 +15,11 @@ pub(crate) enum BufferKind {
 impl BufferKind {
     fn usage(self) -> wgpu::BufferUsages {
         match self {
-            Self::Storage => wgpu::BufferUsages::STORAGE | wgpu::BufferUsages::COPY_SRC | wgpu::BufferUsages::COPY_DST,
+            Self::Storage => {
+                wgpu::BufferUsages::STORAGE
+                    | wgpu::BufferUsages::COPY_SRC
+                    | wgpu::BufferUsages::COPY_DST
+            }
             Self::Uniform => wgpu::BufferUsages::UNIFORM | wgpu::BufferUsages::COPY_DST,
             Self::Readback => wgpu::BufferUsages::MAP_READ | wgpu::BufferUsages::COPY_DST,
         }
@@ -42,14 +46,27 @@ pub(crate) struct BufferPool {
 }
 
 impl BufferPool {
-    pub(crate) fn new(device: wgpu::Device, serial: Option<Arc<parking_lot::ReentrantMutex<()>>>) -> Self {
-        Self { device, serial, free: Mutex::new(HashMap::new()), created: Mutex::new(0) }
+    pub(crate) fn new(
+        device: wgpu::Device,
+        serial: Option<Arc<parking_lot::ReentrantMutex<()>>>,
+    ) -> Self {
+        Self {
+            device,
+            serial,
+            free: Mutex::new(HashMap::new()),
+            created: Mutex::new(0),
+        }
     }
 
     /// A buffer of at least `bytes` bytes, reused when one of its class is free.
     pub(crate) fn acquire(self: &Arc<Self>, bytes: u64, kind: BufferKind) -> Arc<PooledBuffer> {
         let class = size_class(bytes);
-        let reused = self.free.lock().unwrap_or_else(|p| p.into_inner()).get_mut(&(class, kind)).and_then(Vec::pop);
+        let reused = self
+            .free
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .get_mut(&(class, kind))
+            .and_then(Vec::pop);
         let buffer = reused.unwrap_or_else(|| {
             let _serial = self.serial.as_ref().map(|m| m.lock());
             *self.created.lock().unwrap_or_else(|p| p.into_inner()) += 1;
@@ -60,7 +77,12 @@ impl BufferPool {
                 mapped_at_creation: false,
             })
         });
-        Arc::new(PooledBuffer { buffer: Some(buffer), class, kind, pool: self.clone() })
+        Arc::new(PooledBuffer {
+            buffer: Some(buffer),
+            class,
+            kind,
+            pool: self.clone(),
+        })
     }
 
     /// How many buffers were ever created (a steady training loop stops growing this).
@@ -79,14 +101,22 @@ pub(crate) struct PooledBuffer {
 
 impl PooledBuffer {
     pub(crate) fn buffer(&self) -> &wgpu::Buffer {
-        self.buffer.as_ref().expect("pooled buffer is present until drop")
+        self.buffer
+            .as_ref()
+            .expect("pooled buffer is present until drop")
     }
 }
 
 impl Drop for PooledBuffer {
     fn drop(&mut self) {
         if let Some(buffer) = self.buffer.take() {
-            self.pool.free.lock().unwrap_or_else(|p| p.into_inner()).entry((self.class, self.kind)).or_default().push(buffer);
+            self.pool
+                .free
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .entry((self.class, self.kind))
+                .or_default()
+                .push(buffer);
         }
     }
 }
@@ -97,10 +127,26 @@ mod tests {
 
     #[test]
     fn size_classes_cover_the_request_with_bounded_slack() {
-        for bytes in [1u64, 4, 17, 255, 256, 257, 1000, 4096, 4097, 1 << 20, (1 << 20) + 1, 123_456_789] {
+        for bytes in [
+            1u64,
+            4,
+            17,
+            255,
+            256,
+            257,
+            1000,
+            4096,
+            4097,
+            1 << 20,
+            (1 << 20) + 1,
+            123_456_789,
+        ] {
             let c = size_class(bytes);
             assert!(c >= bytes && c % 4 == 0, "{bytes} -> {c}");
-            assert!(bytes < 64 || (c as f64) <= bytes as f64 * 1.25 + 16.0, "{bytes} -> {c}");
+            assert!(
+                bytes < 64 || (c as f64) <= bytes as f64 * 1.25 + 16.0,
+                "{bytes} -> {c}"
+            );
         }
         assert_eq!(size_class(1000), size_class(1001));
     }

@@ -17,11 +17,19 @@ pub(crate) struct Bind<'t> {
 }
 
 pub(crate) fn read(slot: u32, tensor: &Tensor) -> Bind<'_> {
-    Bind { slot, tensor, access: Access::Read }
+    Bind {
+        slot,
+        tensor,
+        access: Access::Read,
+    }
 }
 
 pub(crate) fn write(slot: u32, tensor: &Tensor) -> Bind<'_> {
-    Bind { slot, tensor, access: Access::ReadWrite }
+    Bind {
+        slot,
+        tensor,
+        access: Access::ReadWrite,
+    }
 }
 
 struct Dispatch {
@@ -63,7 +71,12 @@ pub(crate) fn groups_1d(n: usize) -> [u32; 3] {
 impl Device {
     /// Starts recording a step.
     pub fn step(&self) -> Step<'_> {
-        Step { dev: self, dispatches: Vec::new(), uniforms: Vec::new(), error: None }
+        Step {
+            dev: self,
+            dispatches: Vec::new(),
+            uniforms: Vec::new(),
+            error: None,
+        }
     }
 
     /// Records `f` into one step and submits it.
@@ -106,7 +119,12 @@ impl<'d> Step<'d> {
         params: &[u32],
         groups: [u32; 3],
     ) {
-        let slots = binds.iter().map(|b| b.slot + 1).max().unwrap_or(0).max(uniform_slot);
+        let slots = binds
+            .iter()
+            .map(|b| b.slot + 1)
+            .max()
+            .unwrap_or(0)
+            .max(uniform_slot);
         let mut layout = vec![None; slots as usize];
         for b in binds {
             layout[b.slot as usize] = Some(b.access);
@@ -122,11 +140,15 @@ impl<'d> Step<'d> {
         let offset = self.uniforms.len().next_multiple_of(align);
         self.uniforms.resize(offset, 0);
         let size = (params.len() * 4).next_multiple_of(16).max(16);
-        self.uniforms.extend_from_slice(bytemuck::cast_slice(params));
+        self.uniforms
+            .extend_from_slice(bytemuck::cast_slice(params));
         self.uniforms.resize(offset + size, 0);
         self.dispatches.push(Dispatch {
             pipeline,
-            buffers: binds.iter().map(|b| (b.slot, b.tensor.buf.clone(), b.tensor.bytes())).collect(),
+            buffers: binds
+                .iter()
+                .map(|b| (b.slot, b.tensor.buf.clone(), b.tensor.bytes()))
+                .collect(),
             uniform_slot,
             uniform_offset: offset as u64,
             uniform_size: size as u64,
@@ -148,7 +170,9 @@ impl<'d> Step<'d> {
 
     fn encode_and_submit(&self) {
         let dev = self.dev;
-        let uniform = dev.pool.acquire(self.uniforms.len() as u64, BufferKind::Uniform);
+        let uniform = dev
+            .pool
+            .acquire(self.uniforms.len() as u64, BufferKind::Uniform);
         dev.queue.write_buffer(uniform.buffer(), 0, &self.uniforms);
         let bind_groups: Vec<wgpu::BindGroup> = self
             .dispatches
@@ -174,12 +198,23 @@ impl<'d> Step<'d> {
                         size: std::num::NonZeroU64::new(d.uniform_size),
                     }),
                 });
-                dev.device.create_bind_group(&wgpu::BindGroupDescriptor { label: None, layout: &d.pipeline.layout, entries: &entries })
+                dev.device.create_bind_group(&wgpu::BindGroupDescriptor {
+                    label: None,
+                    layout: &d.pipeline.layout,
+                    entries: &entries,
+                })
             })
             .collect();
-        let mut encoder = dev.device.create_command_encoder(&wgpu::CommandEncoderDescriptor { label: Some("edge4d step") });
+        let mut encoder = dev
+            .device
+            .create_command_encoder(&wgpu::CommandEncoderDescriptor {
+                label: Some("edge4d step"),
+            });
         {
-            let mut pass = encoder.begin_compute_pass(&wgpu::ComputePassDescriptor { label: Some("edge4d step"), timestamp_writes: None });
+            let mut pass = encoder.begin_compute_pass(&wgpu::ComputePassDescriptor {
+                label: Some("edge4d step"),
+                timestamp_writes: None,
+            });
             for (d, bg) in self.dispatches.iter().zip(&bind_groups) {
                 pass.set_pipeline(&d.pipeline.pipeline);
                 pass.set_bind_group(0, bg, &[]);
@@ -194,21 +229,37 @@ impl Device {
     /// An uninitialised pooled tensor.
     pub(crate) fn alloc(&self, shape: &[usize], dtype: DType) -> Tensor {
         let bytes = shape.iter().product::<usize>() as u64 * 4;
-        Tensor::from_parts(self.pool.acquire(bytes, BufferKind::Storage), shape.to_vec(), dtype)
+        Tensor::from_parts(
+            self.pool.acquire(bytes, BufferKind::Storage),
+            shape.to_vec(),
+            dtype,
+        )
     }
 
     fn check_upload(&self, op: &'static str, len: usize, shape: &[usize]) -> Result<()> {
         let n: usize = shape.iter().product();
         if n != len {
-            return Err(Error::Shape { op, detail: format!("{len} values given for shape {shape:?} ({n} elements)") });
+            return Err(Error::Shape {
+                op,
+                detail: format!("{len} values given for shape {shape:?} ({n} elements)"),
+            });
         }
         if n == 0 {
-            return Err(Error::Empty { op, what: "tensor", shape: shape.to_vec() });
+            return Err(Error::Empty {
+                op,
+                what: "tensor",
+                shape: shape.to_vec(),
+            });
         }
         let bytes = n as u64 * 4;
         let limit = u64::from(self.limits.max_storage_buffer_binding_size);
         if bytes > limit {
-            return Err(Error::TooLarge { op, what: "tensor", bytes, limit });
+            return Err(Error::TooLarge {
+                op,
+                what: "tensor",
+                bytes,
+                limit,
+            });
         }
         Ok(())
     }
@@ -217,11 +268,17 @@ impl Device {
     pub fn upload(&self, data: &[f32], shape: &[usize]) -> Result<Tensor> {
         self.check_upload("upload", data.len(), shape)?;
         if let Some((index, &value)) = data.iter().enumerate().find(|(_, v)| !v.is_finite()) {
-            return Err(Error::NonFinite { op: "upload", what: "data", index, value });
+            return Err(Error::NonFinite {
+                op: "upload",
+                what: "data",
+                index,
+                value,
+            });
         }
         let t = self.alloc(shape, DType::F32);
         let _serial = self.serial();
-        self.queue.write_buffer(t.buf.buffer(), 0, bytemuck::cast_slice(data));
+        self.queue
+            .write_buffer(t.buf.buffer(), 0, bytemuck::cast_slice(data));
         Ok(t)
     }
 
@@ -230,7 +287,8 @@ impl Device {
         self.check_upload("upload_u32", data.len(), shape)?;
         let t = self.alloc(shape, DType::U32);
         let _serial = self.serial();
-        self.queue.write_buffer(t.buf.buffer(), 0, bytemuck::cast_slice(data));
+        self.queue
+            .write_buffer(t.buf.buffer(), 0, bytemuck::cast_slice(data));
         Ok(t)
     }
 
@@ -244,7 +302,8 @@ impl Device {
     pub fn write(&self, tensor: &Tensor, data: &[f32]) -> Result<()> {
         self.check_upload("write", data.len(), tensor.shape())?;
         let _serial = self.serial();
-        self.queue.write_buffer(tensor.buf.buffer(), 0, bytemuck::cast_slice(data));
+        self.queue
+            .write_buffer(tensor.buf.buffer(), 0, bytemuck::cast_slice(data));
         Ok(())
     }
 
@@ -253,7 +312,11 @@ impl Device {
         let bytes = tensor.bytes();
         let staging = self.pool.acquire(bytes, BufferKind::Readback);
         self.scoped(|| {
-            let mut encoder = self.device.create_command_encoder(&wgpu::CommandEncoderDescriptor { label: Some("edge4d readback") });
+            let mut encoder = self
+                .device
+                .create_command_encoder(&wgpu::CommandEncoderDescriptor {
+                    label: Some("edge4d readback"),
+                });
             encoder.copy_buffer_to_buffer(tensor.buf.buffer(), 0, staging.buffer(), 0, bytes);
             self.queue.submit([encoder.finish()]);
         })?;
@@ -262,11 +325,16 @@ impl Device {
         slice.map_async(wgpu::MapMode::Read, move |r| {
             let _ = tx.send(r);
         });
-        self.device.poll(wgpu::PollType::wait_indefinitely()).map_err(|e| Error::Device(e.to_string()))?;
+        self.device
+            .poll(wgpu::PollType::wait_indefinitely())
+            .map_err(|e| Error::Device(e.to_string()))?;
         rx.recv()
             .map_err(|e| Error::Device(format!("readback callback lost: {e}")))?
             .map_err(|e| Error::Device(format!("readback map failed: {e}")))?;
-        let out = slice.get_mapped_range().map_err(|e| Error::Device(format!("readback view: {e:?}")))?.to_vec();
+        let out = slice
+            .get_mapped_range()
+            .map_err(|e| Error::Device(format!("readback view: {e:?}")))?
+            .to_vec();
         staging.buffer().unmap();
         self.take_error()?;
         Ok(out)
@@ -275,7 +343,12 @@ impl Device {
     /// Reads an f32 tensor back to the host (waits for all submitted work).
     pub fn read(&self, tensor: &Tensor) -> Result<Vec<f32>> {
         if tensor.dtype() != DType::F32 {
-            return Err(Error::DType { op: "read", what: "tensor", expected: DType::F32, got: tensor.dtype() });
+            return Err(Error::DType {
+                op: "read",
+                what: "tensor",
+                expected: DType::F32,
+                got: tensor.dtype(),
+            });
         }
         Ok(bytemuck::cast_slice(&self.read_bytes(tensor)?).to_vec())
     }
@@ -283,7 +356,12 @@ impl Device {
     /// Reads a u32 tensor back to the host.
     pub fn read_u32(&self, tensor: &Tensor) -> Result<Vec<u32>> {
         if tensor.dtype() != DType::U32 {
-            return Err(Error::DType { op: "read_u32", what: "tensor", expected: DType::U32, got: tensor.dtype() });
+            return Err(Error::DType {
+                op: "read_u32",
+                what: "tensor",
+                expected: DType::U32,
+                got: tensor.dtype(),
+            });
         }
         Ok(bytemuck::cast_slice(&self.read_bytes(tensor)?).to_vec())
     }
@@ -296,7 +374,9 @@ impl Device {
     /// Waits until all submitted work is done.
     pub fn wait(&self) -> Result<()> {
         let _serial = self.serial();
-        self.device.poll(wgpu::PollType::wait_indefinitely()).map_err(|e| Error::Device(e.to_string()))?;
+        self.device
+            .poll(wgpu::PollType::wait_indefinitely())
+            .map_err(|e| Error::Device(e.to_string()))?;
         self.take_error()
     }
 }

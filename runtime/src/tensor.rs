@@ -57,10 +57,20 @@ impl Tensor {
         if n != self.numel() {
             return Err(Error::Shape {
                 op: "reshape",
-                detail: format!("cannot view {:?} ({} elements) as {:?} ({} elements)", self.shape, self.numel(), shape, n),
+                detail: format!(
+                    "cannot view {:?} ({} elements) as {:?} ({} elements)",
+                    self.shape,
+                    self.numel(),
+                    shape,
+                    n
+                ),
             });
         }
-        Ok(Self { buf: self.buf.clone(), shape: shape.to_vec(), dtype: self.dtype })
+        Ok(Self {
+            buf: self.buf.clone(),
+            shape: shape.to_vec(),
+            dtype: self.dtype,
+        })
     }
 
     /// True when both handles share one buffer.

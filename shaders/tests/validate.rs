@@ -13,11 +13,22 @@ const MAX_INVOCATIONS_PER_WORKGROUP: u32 = 256;
 fn validate(shader: &Shader) -> Result<(naga::Module, naga::valid::ModuleInfo), String> {
     let module = naga::front::wgsl::parse_str(shader.source).map_err(|e| {
         let loc = e.location(shader.source);
-        let (line, col) = loc.map(|l| (l.line_number, l.line_position)).unwrap_or((0, 0));
-        format!("{}:{}:{}: parse error: {}", shader.path, line, col, e.emit_to_string(shader.source))
+        let (line, col) = loc
+            .map(|l| (l.line_number, l.line_position))
+            .unwrap_or((0, 0));
+        format!(
+            "{}:{}:{}: parse error: {}",
+            shader.path,
+            line,
+            col,
+            e.emit_to_string(shader.source)
+        )
     })?;
     // Validate with no optional capabilities: f16, subgroups and float atomics are refused.
-    let mut validator = naga::valid::Validator::new(naga::valid::ValidationFlags::all(), naga::valid::Capabilities::empty());
+    let mut validator = naga::valid::Validator::new(
+        naga::valid::ValidationFlags::all(),
+        naga::valid::Capabilities::empty(),
+    );
     let info = validator.validate(&module).map_err(|e| {
         let line = e
             .spans()
@@ -25,7 +36,12 @@ fn validate(shader: &Shader) -> Result<(naga::Module, naga::valid::ModuleInfo), 
             .and_then(|(span, _)| span.location(shader.source).into())
             .map(|l: naga::SourceLocation| l.line_number)
             .unwrap_or(0);
-        format!("{}:{}: validation error: {}", shader.path, line, e.emit_to_string(shader.source))
+        format!(
+            "{}:{}: validation error: {}",
+            shader.path,
+            line,
+            e.emit_to_string(shader.source)
+        )
     })?;
     Ok((module, info))
 }
@@ -83,8 +99,16 @@ fn every_kernel_fits_webgpu_default_limits() {
                 workgroup_bytes
             );
         }
-        assert!(!shader.source.contains("atomic<f32>"), "{}: float atomics are not portable", shader.path);
-        assert!(!shader.source.contains("enable "), "{}: optional WGSL extensions are not allowed", shader.path);
+        assert!(
+            !shader.source.contains("atomic<f32>"),
+            "{}: float atomics are not portable",
+            shader.path
+        );
+        assert!(
+            !shader.source.contains("enable "),
+            "{}: optional WGSL extensions are not allowed",
+            shader.path
+        );
     }
 }
 
@@ -106,7 +130,13 @@ fn every_wgsl_file_is_registered() {
         }
     }
     on_disk.sort();
-    let mut registered: Vec<String> = ALL.iter().map(|s| format!("{}/{}", s.family, s.name)).collect();
+    let mut registered: Vec<String> = ALL
+        .iter()
+        .map(|s| format!("{}/{}", s.family, s.name))
+        .collect();
     registered.sort();
-    assert_eq!(on_disk, registered, "every .wgsl file must be listed in edge4d_shaders::ALL");
+    assert_eq!(
+        on_disk, registered,
+        "every .wgsl file must be listed in edge4d_shaders::ALL"
+    );
 }

@@ -11,7 +11,9 @@ pub fn spirals(classes: usize, per_class: usize, noise: f32, seed: u64) -> (Vec<
     for c in 0..classes {
         for i in 0..per_class {
             let r = i as f32 / per_class as f32;
-            let t = c as f32 * 2.0 * std::f32::consts::PI / classes as f32 + r * 4.0 + noise * rng.normal();
+            let t = c as f32 * 2.0 * std::f32::consts::PI / classes as f32
+                + r * 4.0
+                + noise * rng.normal();
             xy.push(r * t.cos());
             xy.push(r * t.sin());
             labels.push(c as u32);

@@ -16,23 +16,49 @@ pub struct Mlp {
 }
 
 /// torch.nn.Linear's default initialisation: U(-1/sqrt(fan_in), 1/sqrt(fan_in)).
-fn linear_init(dev: &Device, rng: &mut SplitMix64, out_dim: usize, in_dim: usize) -> Result<(Tensor, Tensor)> {
+fn linear_init(
+    dev: &Device,
+    rng: &mut SplitMix64,
+    out_dim: usize,
+    in_dim: usize,
+) -> Result<(Tensor, Tensor)> {
     let bound = 1.0 / (in_dim as f32).sqrt();
-    let w: Vec<f32> = (0..out_dim * in_dim).map(|_| rng.uniform(-bound, bound)).collect();
+    let w: Vec<f32> = (0..out_dim * in_dim)
+        .map(|_| rng.uniform(-bound, bound))
+        .collect();
     let b: Vec<f32> = (0..out_dim).map(|_| rng.uniform(-bound, bound)).collect();
-    Ok((dev.upload(&w, &[out_dim, in_dim])?, dev.upload(&b, &[out_dim])?))
+    Ok((
+        dev.upload(&w, &[out_dim, in_dim])?,
+        dev.upload(&b, &[out_dim])?,
+    ))
 }
 
 impl Mlp {
-    pub fn new(dev: &Device, inputs: usize, hidden: usize, classes: usize, seed: u64) -> Result<Self> {
+    pub fn new(
+        dev: &Device,
+        inputs: usize,
+        hidden: usize,
+        classes: usize,
+        seed: u64,
+    ) -> Result<Self> {
         let mut rng = SplitMix64::new(seed);
         let (fc1_weight, fc1_bias) = linear_init(dev, &mut rng, hidden, inputs)?;
         let (fc2_weight, fc2_bias) = linear_init(dev, &mut rng, classes, hidden)?;
-        Ok(Self { fc1_weight, fc1_bias, fc2_weight, fc2_bias })
+        Ok(Self {
+            fc1_weight,
+            fc1_bias,
+            fc2_weight,
+            fc2_bias,
+        })
     }
 
     pub fn params(&self) -> [&Tensor; 4] {
-        [&self.fc1_weight, &self.fc1_bias, &self.fc2_weight, &self.fc2_bias]
+        [
+            &self.fc1_weight,
+            &self.fc1_bias,
+            &self.fc2_weight,
+            &self.fc2_bias,
+        ]
     }
 
     /// Logits (batch, classes).
@@ -44,7 +70,14 @@ impl Mlp {
 
     /// Records forward, backward and an SGD update; returns the loss tensor ([1]),
     /// which stays on the GPU until the caller reads it.
-    pub fn train_step(&self, s: &mut Step<'_>, opt: &mut Sgd, x: &Tensor, labels: &Tensor, one: &Tensor) -> Result<Tensor> {
+    pub fn train_step(
+        &self,
+        s: &mut Step<'_>,
+        opt: &mut Sgd,
+        x: &Tensor,
+        labels: &Tensor,
+        one: &Tensor,
+    ) -> Result<Tensor> {
         let h = matmul::matmul(s, x, &self.fc1_weight, Some(&self.fc1_bias), false, true)?;
         let a = activation::relu(s, &h)?;
         let logits = matmul::matmul(s, &a, &self.fc2_weight, Some(&self.fc2_bias), false, true)?;
@@ -69,7 +102,10 @@ impl Mlp {
             .chunks(classes)
             .zip(labels)
             .filter(|(row, &l)| {
-                let best = row.iter().enumerate().fold(0, |b, (i, v)| if *v > row[b] { i } else { b });
+                let best = row
+                    .iter()
+                    .enumerate()
+                    .fold(0, |b, (i, v)| if *v > row[b] { i } else { b });
                 best == l as usize
             })
             .count();

@@ -4,11 +4,20 @@
 use edge4d_runtime::ops::optim::{adamw_step, sgd_step, AdamWConfig, SgdConfig};
 use edge4d_runtime::{Device, Error, Result, Step, Tensor};
 
-fn check_pairs(op: &'static str, n_state: usize, params: &[&Tensor], grads: &[&Tensor]) -> Result<()> {
+fn check_pairs(
+    op: &'static str,
+    n_state: usize,
+    params: &[&Tensor],
+    grads: &[&Tensor],
+) -> Result<()> {
     if params.len() != n_state || grads.len() != n_state {
         return Err(Error::InvalidArgument {
             op,
-            detail: format!("optimizer built for {n_state} parameters, given {} parameters and {} gradients", params.len(), grads.len()),
+            detail: format!(
+                "optimizer built for {n_state} parameters, given {} parameters and {} gradients",
+                params.len(),
+                grads.len()
+            ),
         });
     }
     Ok(())
@@ -23,7 +32,10 @@ pub struct Sgd {
 impl Sgd {
     /// Momentum buffers (zeros) for parameters of these shapes.
     pub fn new(dev: &Device, params: &[&Tensor], config: SgdConfig) -> Result<Self> {
-        let momentum = params.iter().map(|p| dev.zeros(p.shape())).collect::<Result<_>>()?;
+        let momentum = params
+            .iter()
+            .map(|p| dev.zeros(p.shape()))
+            .collect::<Result<_>>()?;
         Ok(Self { config, momentum })
     }
 
@@ -51,8 +63,15 @@ pub struct AdamW {
 
 impl AdamW {
     pub fn new(dev: &Device, params: &[&Tensor], config: AdamWConfig) -> Result<Self> {
-        let moments = params.iter().map(|p| Ok((dev.zeros(p.shape())?, dev.zeros(p.shape())?))).collect::<Result<_>>()?;
-        Ok(Self { config, step: 0, moments })
+        let moments = params
+            .iter()
+            .map(|p| Ok((dev.zeros(p.shape())?, dev.zeros(p.shape())?)))
+            .collect::<Result<_>>()?;
+        Ok(Self {
+            config,
+            step: 0,
+            moments,
+        })
     }
 
     pub fn step(&mut self, s: &mut Step<'_>, params: &[&Tensor], grads: &[&Tensor]) -> Result<()> {

@@ -17,7 +17,17 @@ fn mlp_learns_spirals_with_sgd_on_the_gpu() {
     let y = dev.upload_u32(&labels, &[n]).unwrap();
     let one = dev.upload(&[1.0], &[1]).unwrap();
     let model = Mlp::new(&dev, 2, 64, 3, 1).unwrap();
-    let mut opt = Sgd::new(&dev, &model.params(), SgdConfig { lr: 0.5, momentum: 0.9, weight_decay: 0.0, nesterov: false }).unwrap();
+    let mut opt = Sgd::new(
+        &dev,
+        &model.params(),
+        SgdConfig {
+            lr: 0.5,
+            momentum: 0.9,
+            weight_decay: 0.0,
+            nesterov: false,
+        },
+    )
+    .unwrap();
     let mut first = None;
     let mut last = f32::NAN;
     for step in 0..600 {
@@ -31,7 +41,10 @@ fn mlp_learns_spirals_with_sgd_on_the_gpu() {
     }
     let first = first.unwrap();
     assert!(first > 0.9, "initial loss {first} should be near ln 3");
-    assert!(last < TARGET_LOSS, "loss after 600 steps is {last} (started at {first}), target {TARGET_LOSS}");
+    assert!(
+        last < TARGET_LOSS,
+        "loss after 600 steps is {last} (started at {first}), target {TARGET_LOSS}"
+    );
     let acc = model.accuracy(&dev, &x, &labels).unwrap();
     assert!(acc > 0.9, "training accuracy {acc}");
 }

@@ -9,16 +9,36 @@ use crate::{DType, Result, Step, Tensor};
 fn unary(s: &mut Step<'_>, shader: &Shader, op: &'static str, x: &Tensor) -> Result<Tensor> {
     f32_input(op, "x", x)?;
     let out = s.alloc(x.shape(), DType::F32);
-    s.dispatch(shader, "forward", &[read(0, x), write(2, &out)], 3, &[u(x.numel())], groups_1d(x.numel()));
+    s.dispatch(
+        shader,
+        "forward",
+        &[read(0, x), write(2, &out)],
+        3,
+        &[u(x.numel())],
+        groups_1d(x.numel()),
+    );
     Ok(out)
 }
 
-fn unary_backward(s: &mut Step<'_>, shader: &Shader, op: &'static str, x: &Tensor, grad: &Tensor) -> Result<Tensor> {
+fn unary_backward(
+    s: &mut Step<'_>,
+    shader: &Shader,
+    op: &'static str,
+    x: &Tensor,
+    grad: &Tensor,
+) -> Result<Tensor> {
     f32_input(op, "x", x)?;
     f32_input(op, "grad", grad)?;
     same_shape(op, "grad vs x", grad, x)?;
     let out = s.alloc(x.shape(), DType::F32);
-    s.dispatch(shader, "backward", &[read(0, x), read(1, grad), write(2, &out)], 3, &[u(x.numel())], groups_1d(x.numel()));
+    s.dispatch(
+        shader,
+        "backward",
+        &[read(0, x), read(1, grad), write(2, &out)],
+        3,
+        &[u(x.numel())],
+        groups_1d(x.numel()),
+    );
     Ok(out)
 }
 

@@ -28,15 +28,27 @@ fn dims(op: &'static str, x: &Tensor, gamma: &Tensor) -> Result<(usize, usize, u
     f32_input(op, "gamma", gamma)?;
     let sh = x.shape();
     if sh.len() < 2 {
-        return Err(Error::Shape { op, detail: format!("x must be (n, c) or (n, c, ...), got {sh:?}") });
+        return Err(Error::Shape {
+            op,
+            detail: format!("x must be (n, c) or (n, c, ...), got {sh:?}"),
+        });
     }
     let (n, c) = (sh[0], sh[1]);
     let l: usize = sh[2..].iter().product();
     if gamma.numel() != c {
-        return Err(Error::Shape { op, detail: format!("gamma has {} elements for {c} channels of x {sh:?}", gamma.numel()) });
+        return Err(Error::Shape {
+            op,
+            detail: format!(
+                "gamma has {} elements for {c} channels of x {sh:?}",
+                gamma.numel()
+            ),
+        });
     }
     if c > MAX_GROUPS as usize {
-        return Err(Error::InvalidArgument { op, detail: format!("{c} channels exceed {MAX_GROUPS}") });
+        return Err(Error::InvalidArgument {
+            op,
+            detail: format!("{c} channels exceed {MAX_GROUPS}"),
+        });
     }
     Ok((n, c, l))
 }
@@ -50,21 +62,34 @@ pub fn batchnorm(
     state: &BatchNormState<'_>,
 ) -> Result<(Tensor, BatchNormSaved)> {
     let (n, c, l) = dims("batchnorm", x, gamma)?;
-    for (what, t) in [("beta", beta), ("running_mean", state.running_mean), ("running_var", state.running_var)] {
+    for (what, t) in [
+        ("beta", beta),
+        ("running_mean", state.running_mean),
+        ("running_var", state.running_var),
+    ] {
         if t.numel() != c {
-            return Err(Error::Shape { op: "batchnorm", detail: format!("{what} has {} elements for {c} channels", t.numel()) });
+            return Err(Error::Shape {
+                op: "batchnorm",
+                detail: format!("{what} has {} elements for {c} channels", t.numel()),
+            });
         }
     }
     if state.train && n * l < 2 {
         return Err(Error::InvalidArgument {
             op: "batchnorm",
-            detail: format!("train mode needs more than one value per channel, x is {:?}", x.shape()),
+            detail: format!(
+                "train mode needs more than one value per channel, x is {:?}",
+                x.shape()
+            ),
         });
     }
     if !(state.eps > 0.0 && state.eps.is_finite() && (0.0..=1.0).contains(&state.momentum)) {
         return Err(Error::InvalidArgument {
             op: "batchnorm",
-            detail: format!("eps {} must be positive, momentum {} in [0, 1]", state.eps, state.momentum),
+            detail: format!(
+                "eps {} must be positive, momentum {} in [0, 1]",
+                state.eps, state.momentum
+            ),
         });
     }
     let y = s.alloc(x.shape(), DType::F32);
@@ -82,10 +107,23 @@ pub fn batchnorm(
             write(6, state.running_var),
         ],
         10,
-        &[u(n), u(c), u(l), f(state.eps), f(state.momentum), state.train as u32],
+        &[
+            u(n),
+            u(c),
+            u(l),
+            f(state.eps),
+            f(state.momentum),
+            state.train as u32,
+        ],
         [c as u32, 1, 1],
     );
-    Ok((y, BatchNormSaved { stats, train: state.train }))
+    Ok((
+        y,
+        BatchNormSaved {
+            stats,
+            train: state.train,
+        },
+    ))
 }
 
 /// Gradients (dx, dgamma, dbeta).
@@ -104,7 +142,15 @@ pub fn batchnorm_backward(
     s.dispatch(
         &BATCHNORM,
         "backward",
-        &[read(0, x), read(1, gamma), write(3, &gx), write(4, &saved.stats), read(7, grad), write(8, &dgamma), write(9, &dbeta)],
+        &[
+            read(0, x),
+            read(1, gamma),
+            write(3, &gx),
+            write(4, &saved.stats),
+            read(7, grad),
+            write(8, &dgamma),
+            write(9, &dbeta),
+        ],
         10,
         &[u(n), u(c), u(l), 0, 0, saved.train as u32],
         [c as u32, 1, 1],

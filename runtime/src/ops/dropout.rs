@@ -9,20 +9,32 @@ use crate::{DType, Error, Result, Step, Tensor};
 
 /// Threshold below which a 32-bit hash keeps an element: floor((1 - p) 2^32).
 pub fn keep_threshold(p: f32) -> u32 {
-    ((1.0 - p as f64) * 4294967296.0).floor().min(u32::MAX as f64) as u32
+    ((1.0 - p as f64) * 4294967296.0)
+        .floor()
+        .min(u32::MAX as f64) as u32
 }
 
 fn apply(s: &mut Step<'_>, op: &'static str, x: &Tensor, p: f32, seed: u32) -> Result<Tensor> {
     f32_input(op, "x", x)?;
     if !(0.0..1.0).contains(&p) {
-        return Err(Error::InvalidArgument { op, detail: format!("drop probability must be in [0, 1), got {p}") });
+        return Err(Error::InvalidArgument {
+            op,
+            detail: format!("drop probability must be in [0, 1), got {p}"),
+        });
     }
     if p == 0.0 {
         return Ok(x.clone());
     }
     let out = s.alloc(x.shape(), DType::F32);
     let params = [u(x.numel()), seed, keep_threshold(p), f(1.0 / (1.0 - p))];
-    s.dispatch(&DROPOUT, "apply_mask", &[read(0, x), write(1, &out)], 2, &params, groups_1d(x.numel()));
+    s.dispatch(
+        &DROPOUT,
+        "apply_mask",
+        &[read(0, x), write(1, &out)],
+        2,
+        &params,
+        groups_1d(x.numel()),
+    );
     Ok(out)
 }
 

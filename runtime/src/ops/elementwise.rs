@@ -12,7 +12,10 @@ fn check_broadcast(op: &'static str, a: &Tensor, b: &Tensor) -> Result<()> {
     f32_input(op, "b", b)?;
     let (sa, sb) = (a.shape(), b.shape());
     if sb.len() > sa.len() || sa[sa.len() - sb.len()..] != *sb {
-        return Err(Error::Shape { op, detail: format!("b {sb:?} must equal a {sa:?} or a trailing part of it") });
+        return Err(Error::Shape {
+            op,
+            detail: format!("b {sb:?} must equal a {sa:?} or a trailing part of it"),
+        });
     }
     Ok(())
 }
@@ -20,7 +23,14 @@ fn check_broadcast(op: &'static str, a: &Tensor, b: &Tensor) -> Result<()> {
 fn binary(s: &mut Step<'_>, entry: &'static str, a: &Tensor, b: &Tensor) -> Result<Tensor> {
     check_broadcast(entry, a, b)?;
     let out = s.alloc(a.shape(), DType::F32);
-    s.dispatch(&BINARY, entry, &[read(0, a), read(1, b), write(2, &out)], 3, &[u(a.numel()), u(b.numel())], groups_1d(a.numel()));
+    s.dispatch(
+        &BINARY,
+        entry,
+        &[read(0, a), read(1, b), write(2, &out)],
+        3,
+        &[u(a.numel()), u(b.numel())],
+        groups_1d(a.numel()),
+    );
     Ok(out)
 }
 
@@ -30,13 +40,24 @@ pub fn add(s: &mut Step<'_>, a: &Tensor, b: &Tensor) -> Result<Tensor> {
 }
 
 /// Gradients of a + b: (g, g summed over the broadcast axes).
-pub fn add_backward(s: &mut Step<'_>, grad: &Tensor, b_shape: &[usize]) -> Result<(Tensor, Tensor)> {
+pub fn add_backward(
+    s: &mut Step<'_>,
+    grad: &Tensor,
+    b_shape: &[usize],
+) -> Result<(Tensor, Tensor)> {
     f32_input("add_backward", "grad", grad)?;
     let nb: usize = b_shape.iter().product();
     if nb == 0 || grad.numel() % nb != 0 {
-        return Err(Error::Shape { op: "add_backward", detail: format!("b {b_shape:?} does not tile grad {:?}", grad.shape()) });
+        return Err(Error::Shape {
+            op: "add_backward",
+            detail: format!("b {b_shape:?} does not tile grad {:?}", grad.shape()),
+        });
     }
-    let gb = if nb == grad.numel() { grad.clone() } else { colsum(s, grad, grad.numel() / nb, nb)? };
+    let gb = if nb == grad.numel() {
+        grad.clone()
+    } else {
+        colsum(s, grad, grad.numel() / nb, nb)?
+    };
     Ok((grad.clone(), gb.reshape(b_shape)?))
 }
 
@@ -46,12 +67,21 @@ pub fn mul(s: &mut Step<'_>, a: &Tensor, b: &Tensor) -> Result<Tensor> {
 }
 
 /// Gradients of a * b: (g * b, sum over broadcast axes of g * a).
-pub fn mul_backward(s: &mut Step<'_>, a: &Tensor, b: &Tensor, grad: &Tensor) -> Result<(Tensor, Tensor)> {
+pub fn mul_backward(
+    s: &mut Step<'_>,
+    a: &Tensor,
+    b: &Tensor,
+    grad: &Tensor,
+) -> Result<(Tensor, Tensor)> {
     check_broadcast("mul_backward", a, b)?;
     super::same_shape("mul_backward", "grad vs a", grad, a)?;
     let ga = mul(s, grad, b)?;
     let gab = mul(s, grad, a)?;
-    let gb = if b.numel() == a.numel() { gab } else { colsum(s, &gab, a.numel() / b.numel(), b.numel())? };
+    let gb = if b.numel() == a.numel() {
+        gab
+    } else {
+        colsum(s, &gab, a.numel() / b.numel(), b.numel())?
+    };
     Ok((ga, gb.reshape(b.shape())?))
 }
 
@@ -60,6 +90,13 @@ pub fn scale(s: &mut Step<'_>, x: &Tensor, alpha: f32) -> Result<Tensor> {
     f32_input("scale", "x", x)?;
     super::finite("scale", "alpha", alpha)?;
     let out = s.alloc(x.shape(), DType::F32);
-    s.dispatch(&SCALE, "scale", &[read(0, x), write(1, &out)], 2, &[u(x.numel()), f(alpha)], groups_1d(x.numel()));
+    s.dispatch(
+        &SCALE,
+        "scale",
+        &[read(0, x), write(1, &out)],
+        2,
+        &[u(x.numel()), f(alpha)],
+        groups_1d(x.numel()),
+    );
     Ok(out)
 }

@@ -17,24 +17,46 @@ fn check(op: &'static str, x: &Tensor, gamma: &Tensor) -> Result<(usize, usize)>
     f32_input(op, "gamma", gamma)?;
     let d = *x.shape().last().unwrap_or(&0);
     if gamma.numel() != d {
-        return Err(Error::Shape { op, detail: format!("gamma has {} elements, last axis of x {:?} is {d}", gamma.numel(), x.shape()) });
+        return Err(Error::Shape {
+            op,
+            detail: format!(
+                "gamma has {} elements, last axis of x {:?} is {d}",
+                gamma.numel(),
+                x.shape()
+            ),
+        });
     }
     Ok((x.numel() / d, d))
 }
 
 /// y = (x - mean) / sqrt(var + eps) * gamma + beta over the last axis.
-pub fn layernorm(s: &mut Step<'_>, x: &Tensor, gamma: &Tensor, beta: &Tensor, eps: f32) -> Result<(Tensor, LayerNormSaved)> {
+pub fn layernorm(
+    s: &mut Step<'_>,
+    x: &Tensor,
+    gamma: &Tensor,
+    beta: &Tensor,
+    eps: f32,
+) -> Result<(Tensor, LayerNormSaved)> {
     let (rows, d) = check("layernorm", x, gamma)?;
     same_shape("layernorm", "beta vs gamma", beta, gamma)?;
     if !(eps > 0.0 && eps.is_finite()) {
-        return Err(Error::InvalidArgument { op: "layernorm", detail: format!("eps must be positive and finite, got {eps}") });
+        return Err(Error::InvalidArgument {
+            op: "layernorm",
+            detail: format!("eps must be positive and finite, got {eps}"),
+        });
     }
     let y = s.alloc(x.shape(), DType::F32);
     let stats = s.alloc(&[rows, 2], DType::F32);
     s.dispatch(
         &LAYERNORM,
         "forward",
-        &[read(0, x), read(1, gamma), read(2, beta), write(3, &y), write(4, &stats)],
+        &[
+            read(0, x),
+            read(1, gamma),
+            read(2, beta),
+            write(3, &y),
+            write(4, &stats),
+        ],
         6,
         &[u(rows), u(d), f(eps)],
         fold_groups(rows),
@@ -57,13 +79,31 @@ pub fn layernorm_backward(
     s.dispatch(
         &LAYERNORM,
         "backward",
-        &[read(0, x), read(1, gamma), write(3, &gx), write(4, &saved.stats), read(5, grad)],
+        &[
+            read(0, x),
+            read(1, gamma),
+            write(3, &gx),
+            write(4, &saved.stats),
+            read(5, grad),
+        ],
         6,
         &params,
         fold_groups(rows),
     );
     let gxhat = s.alloc(x.shape(), DType::F32);
-    s.dispatch(&LAYERNORM, "xhat_grad", &[read(0, x), write(3, &gxhat), write(4, &saved.stats), read(5, grad)], 6, &params, fold_groups(rows));
+    s.dispatch(
+        &LAYERNORM,
+        "xhat_grad",
+        &[
+            read(0, x),
+            write(3, &gxhat),
+            write(4, &saved.stats),
+            read(5, grad),
+        ],
+        6,
+        &params,
+        fold_groups(rows),
+    );
     let dgamma = colsum(s, &gxhat, rows, d)?.reshape(gamma.shape())?;
     let dbeta = colsum(s, grad, rows, d)?.reshape(gamma.shape())?;
     Ok((gx, dgamma, dbeta))

@@ -8,7 +8,15 @@ use crate::step::{groups_1d, read, write};
 use crate::{DType, Error, Result, Step, Tensor};
 
 #[allow(clippy::too_many_arguments)]
-fn copy_axis(s: &mut Step<'_>, src: &Tensor, dst: &Tensor, axis: usize, len: usize, src_start: usize, dst_start: usize) {
+fn copy_axis(
+    s: &mut Step<'_>,
+    src: &Tensor,
+    dst: &Tensor,
+    axis: usize,
+    len: usize,
+    src_start: usize,
+    dst_start: usize,
+) {
     let (outer, src_len, inner) = split_axis(src.shape(), axis);
     let dst_len = dst.shape()[axis];
     s.dispatch(
@@ -16,17 +24,38 @@ fn copy_axis(s: &mut Step<'_>, src: &Tensor, dst: &Tensor, axis: usize, len: usi
         "copy_axis",
         &[read(0, src), write(1, dst)],
         2,
-        &[u(outer), u(inner), u(len), u(src_len), u(src_start), u(dst_len), u(dst_start)],
+        &[
+            u(outer),
+            u(inner),
+            u(len),
+            u(src_len),
+            u(src_start),
+            u(dst_len),
+            u(dst_start),
+        ],
         groups_1d(outer * len * inner),
     );
 }
 
 /// x[..., start..start+len, ...] along `axis`.
-pub fn slice(s: &mut Step<'_>, x: &Tensor, axis: isize, start: usize, len: usize) -> Result<Tensor> {
+pub fn slice(
+    s: &mut Step<'_>,
+    x: &Tensor,
+    axis: isize,
+    start: usize,
+    len: usize,
+) -> Result<Tensor> {
     f32_input("slice", "x", x)?;
     let ax = axis_index("slice", axis, x.shape().len())?;
     if len == 0 || start + len > x.shape()[ax] {
-        return Err(Error::Shape { op: "slice", detail: format!("range {start}..{} outside axis {ax} of {:?}", start + len, x.shape()) });
+        return Err(Error::Shape {
+            op: "slice",
+            detail: format!(
+                "range {start}..{} outside axis {ax} of {:?}",
+                start + len,
+                x.shape()
+            ),
+        });
     }
     let mut shape = x.shape().to_vec();
     shape[ax] = len;
@@ -36,7 +65,13 @@ pub fn slice(s: &mut Step<'_>, x: &Tensor, axis: isize, start: usize, len: usize
 }
 
 /// Gradient of `slice`: g placed at the range, zeros elsewhere.
-pub fn slice_backward(s: &mut Step<'_>, grad: &Tensor, input_shape: &[usize], axis: isize, start: usize) -> Result<Tensor> {
+pub fn slice_backward(
+    s: &mut Step<'_>,
+    grad: &Tensor,
+    input_shape: &[usize],
+    axis: isize,
+    start: usize,
+) -> Result<Tensor> {
     f32_input("slice_backward", "grad", grad)?;
     let ax = axis_index("slice_backward", axis, input_shape.len())?;
     let len = grad.shape().get(ax).copied().unwrap_or(0);
@@ -45,7 +80,10 @@ pub fn slice_backward(s: &mut Step<'_>, grad: &Tensor, input_shape: &[usize], ax
     if grad.shape() != expect.as_slice() || start + len > input_shape[ax] {
         return Err(Error::Shape {
             op: "slice_backward",
-            detail: format!("grad {:?} at {start} does not fit input {input_shape:?} on axis {ax}", grad.shape()),
+            detail: format!(
+                "grad {:?} at {start} does not fit input {input_shape:?} on axis {ax}",
+                grad.shape()
+            ),
         });
     }
     let gx = zeros(s, input_shape)?;
@@ -55,7 +93,10 @@ pub fn slice_backward(s: &mut Step<'_>, grad: &Tensor, input_shape: &[usize], ax
 
 /// Concatenates along `axis`; all other dimensions must agree.
 pub fn concat(s: &mut Step<'_>, parts: &[&Tensor], axis: isize) -> Result<Tensor> {
-    let first = parts.first().ok_or(Error::InvalidArgument { op: "concat", detail: "no tensors given".into() })?;
+    let first = parts.first().ok_or(Error::InvalidArgument {
+        op: "concat",
+        detail: "no tensors given".into(),
+    })?;
     let ax = axis_index("concat", axis, first.shape().len())?;
     let mut shape = first.shape().to_vec();
     shape[ax] = 0;
@@ -64,12 +105,22 @@ pub fn concat(s: &mut Step<'_>, parts: &[&Tensor], axis: isize) -> Result<Tensor
         let mut a = p.shape().to_vec();
         let mut b = first.shape().to_vec();
         if a.len() != b.len() {
-            return Err(Error::Shape { op: "concat", detail: format!("part {i} {:?} vs part 0 {:?}", p.shape(), first.shape()) });
+            return Err(Error::Shape {
+                op: "concat",
+                detail: format!("part {i} {:?} vs part 0 {:?}", p.shape(), first.shape()),
+            });
         }
         a[ax] = 0;
         b[ax] = 0;
         if a != b {
-            return Err(Error::Shape { op: "concat", detail: format!("part {i} {:?} vs part 0 {:?} off axis {ax}", p.shape(), first.shape()) });
+            return Err(Error::Shape {
+                op: "concat",
+                detail: format!(
+                    "part {i} {:?} vs part 0 {:?} off axis {ax}",
+                    p.shape(),
+                    first.shape()
+                ),
+            });
         }
         shape[ax] += p.shape()[ax];
     }
@@ -83,10 +134,21 @@ pub fn concat(s: &mut Step<'_>, parts: &[&Tensor], axis: isize) -> Result<Tensor
 }
 
 /// Gradient of `concat`: the slices of g matching each part's extent `sizes`.
-pub fn concat_backward(s: &mut Step<'_>, grad: &Tensor, sizes: &[usize], axis: isize) -> Result<Vec<Tensor>> {
+pub fn concat_backward(
+    s: &mut Step<'_>,
+    grad: &Tensor,
+    sizes: &[usize],
+    axis: isize,
+) -> Result<Vec<Tensor>> {
     let ax = axis_index("concat_backward", axis, grad.shape().len())?;
     if sizes.iter().sum::<usize>() != grad.shape()[ax] {
-        return Err(Error::Shape { op: "concat_backward", detail: format!("sizes {sizes:?} do not add up to axis {ax} of {:?}", grad.shape()) });
+        return Err(Error::Shape {
+            op: "concat_backward",
+            detail: format!(
+                "sizes {sizes:?} do not add up to axis {ax} of {:?}",
+                grad.shape()
+            ),
+        });
     }
     let mut at = 0;
     let mut out = Vec::with_capacity(sizes.len());
@@ -102,8 +164,19 @@ pub fn permute(s: &mut Step<'_>, x: &Tensor, perm: &[usize]) -> Result<Tensor> {
     f32_input("permute", "x", x)?;
     let rank = x.shape().len();
     let mut seen = [false; 6];
-    if rank > 6 || perm.len() != rank || perm.iter().any(|&p| p >= rank || std::mem::replace(&mut seen[p], true)) {
-        return Err(Error::InvalidArgument { op: "permute", detail: format!("{perm:?} is not a permutation of the {rank} axes of {:?}", x.shape()) });
+    if rank > 6
+        || perm.len() != rank
+        || perm
+            .iter()
+            .any(|&p| p >= rank || std::mem::replace(&mut seen[p], true))
+    {
+        return Err(Error::InvalidArgument {
+            op: "permute",
+            detail: format!(
+                "{perm:?} is not a permutation of the {rank} axes of {:?}",
+                x.shape()
+            ),
+        });
     }
     let mut in_strides = vec![1usize; rank];
     for k in (0..rank.saturating_sub(1)).rev() {
@@ -120,7 +193,14 @@ pub fn permute(s: &mut Step<'_>, x: &Tensor, perm: &[usize]) -> Result<Tensor> {
     params.extend_from_slice(&dims);
     params.extend_from_slice(&strides);
     let out = s.alloc(&out_shape, DType::F32);
-    s.dispatch(&PERMUTE, "permute", &[read(0, x), write(1, &out)], 2, &params, groups_1d(x.numel()));
+    s.dispatch(
+        &PERMUTE,
+        "permute",
+        &[read(0, x), write(1, &out)],
+        2,
+        &params,
+        groups_1d(x.numel()),
+    );
     Ok(out)
 }
 
@@ -129,7 +209,10 @@ pub fn permute_backward(s: &mut Step<'_>, grad: &Tensor, perm: &[usize]) -> Resu
     let mut inverse = vec![0; perm.len()];
     for (k, &p) in perm.iter().enumerate() {
         if p >= perm.len() {
-            return Err(Error::InvalidArgument { op: "permute_backward", detail: format!("{perm:?} is not a permutation") });
+            return Err(Error::InvalidArgument {
+                op: "permute_backward",
+                detail: format!("{perm:?} is not a permutation"),
+            });
         }
         inverse[p] = k;
     }
@@ -140,7 +223,10 @@ pub fn permute_backward(s: &mut Step<'_>, grad: &Tensor, perm: &[usize]) -> Resu
 pub fn transpose(s: &mut Step<'_>, x: &Tensor, axis0: usize, axis1: usize) -> Result<Tensor> {
     let rank = x.shape().len();
     if axis0 >= rank || axis1 >= rank {
-        return Err(Error::InvalidArgument { op: "transpose", detail: format!("axes {axis0}, {axis1} out of range for {:?}", x.shape()) });
+        return Err(Error::InvalidArgument {
+            op: "transpose",
+            detail: format!("axes {axis0}, {axis1} out of range for {:?}", x.shape()),
+        });
     }
     let mut perm: Vec<usize> = (0..rank).collect();
     perm.swap(axis0, axis1);

@@ -11,7 +11,8 @@ use super::{f32_input, u, util::colsum};
 use crate::step::{read, write, MAX_GROUPS};
 use crate::{DType, Error, Result, Step, Tensor};
 
-/// The rungs of the matmul ladder (see `shaders/wgsl/dense/`).
+/// The rungs of the matmul ladder: `shaders/wgsl/dense/matmul_naive.wgsl`,
+/// `matmul_tiled.wgsl` and `matmul_regblock.wgsl`, all with the same bindings.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum MatmulKernel {
     Naive,
@@ -44,10 +45,15 @@ impl MatmulKernel {
 
     /// The rung measured fastest for this kind of adapter; `EDGE4D_MATMUL` overrides.
     pub fn for_device(dev: &crate::Device) -> Self {
-        if let Some(k) = std::env::var("EDGE4D_MATMUL").ok().and_then(|v| Self::parse(&v)) {
+        if let Some(k) = std::env::var("EDGE4D_MATMUL")
+            .ok()
+            .and_then(|v| Self::parse(&v))
+        {
             return k;
         }
-        let _ = dev.adapter().is_cpu;
+        // Measured fastest on lavapipe and llvmpipe; GPUs favour it too. Adapter-specific
+        // choices go here as the ladder grows.
+        let _ = dev;
         Self::RegisterBlocked
     }
 }
@@ -58,7 +64,10 @@ fn dims3(op: &'static str, what: &'static str, t: &Tensor) -> Result<(usize, usi
     match *t.shape() {
         [r, c] => Ok((1, r, c)),
         [b, r, c] => Ok((b, r, c)),
-        ref s => Err(Error::Shape { op, detail: format!("{what} must be rank 2 or 3, got {s:?}") }),
+        ref s => Err(Error::Shape {
+            op,
+            detail: format!("{what} must be rank 2 or 3, got {s:?}"),
+        }),
     }
 }
 
@@ -73,7 +82,13 @@ struct Geometry {
     b_batched: bool,
 }
 
-fn geometry(op: &'static str, a: &Tensor, b: &Tensor, trans_a: bool, trans_b: bool) -> Result<Geometry> {
+fn geometry(
+    op: &'static str,
+    a: &Tensor,
+    b: &Tensor,
+    trans_a: bool,
+    trans_b: bool,
+) -> Result<Geometry> {
     let (ba, ra, ca) = dims3(op, "a", a)?;
     let (bb, rb, cb) = dims3(op, "b", b)?;
     let (m, ka) = if trans_a { (ca, ra) } else { (ra, ca) };
@@ -81,21 +96,36 @@ fn geometry(op: &'static str, a: &Tensor, b: &Tensor, trans_a: bool, trans_b: bo
     if ka != kb {
         return Err(Error::Shape {
             op,
-            detail: format!("inner dimensions differ: a {:?} (trans {trans_a}) vs b {:?} (trans {trans_b})", a.shape(), b.shape()),
+            detail: format!(
+                "inner dimensions differ: a {:?} (trans {trans_a}) vs b {:?} (trans {trans_b})",
+                a.shape(),
+                b.shape()
+            ),
         });
     }
     let a_batched = a.shape().len() == 3;
     let b_batched = b.shape().len() == 3;
     if a_batched && b_batched && ba != bb {
-        return Err(Error::Shape { op, detail: format!("batch sizes differ: a {:?} vs b {:?}", a.shape(), b.shape()) });
+        return Err(Error::Shape {
+            op,
+            detail: format!("batch sizes differ: a {:?} vs b {:?}", a.shape(), b.shape()),
+        });
     }
-    Ok(Geometry { batch: ba.max(bb), m, n, k: ka, a_batched, b_batched })
+    Ok(Geometry {
+        batch: ba.max(bb),
+        m,
+        n,
+        k: ka,
+        a_batched,
+        b_batched,
+    })
 }
 
 /// Records C = op(A) op(B) (+ bias) for raw operands with explicit batch strides.
 #[allow(clippy::too_many_arguments)]
 fn record(
     s: &mut Step<'_>,
+    kernel: MatmulKernel,
     a: &Tensor,
     b: &Tensor,
     bias: Option<&Tensor>,
@@ -104,7 +134,6 @@ fn record(
     trans_b: bool,
     out_shape: &[usize],
 ) -> Result<Tensor> {
-    let kernel = MatmulKernel::for_device(s.device());
     let (shader, tile) = kernel.shader();
     // A batch-broadcast B with a plain A is one tall product: fold the batch into m.
     let (batch, m, a_stride) = if g.a_batched && !g.b_batched && !trans_a {
@@ -113,14 +142,37 @@ fn record(
         (g.batch, g.m, if g.a_batched { g.m * g.k } else { 0 })
     };
     let b_stride = if g.b_batched { g.k * g.n } else { 0 };
-    if batch > MAX_GROUPS as usize || m.div_ceil(tile) > MAX_GROUPS as usize || g.n.div_ceil(tile) > MAX_GROUPS as usize {
-        return Err(Error::InvalidArgument { op: "matmul", detail: format!("grid too large for {batch} x {m} x {}", g.n) });
+    if batch > MAX_GROUPS as usize
+        || m.div_ceil(tile) > MAX_GROUPS as usize
+        || g.n.div_ceil(tile) > MAX_GROUPS as usize
+    {
+        return Err(Error::InvalidArgument {
+            op: "matmul",
+            detail: format!("grid too large for {batch} x {m} x {}", g.n),
+        });
     }
     let c = s.alloc(out_shape, DType::F32);
-    let params = [u(batch), u(m), u(g.n), u(g.k), trans_a as u32, trans_b as u32, u(a_stride), u(b_stride), bias.is_some() as u32];
+    let params = [
+        u(batch),
+        u(m),
+        u(g.n),
+        u(g.k),
+        trans_a as u32,
+        trans_b as u32,
+        u(a_stride),
+        u(b_stride),
+        bias.is_some() as u32,
+    ];
     let mut binds = vec![read(0, a), read(1, b), write(3, &c)];
     binds.push(read(2, bias.unwrap_or(a)));
-    s.dispatch(shader, "main", &binds, 4, &params, [u(g.n.div_ceil(tile)), u(m.div_ceil(tile)), u(batch)]);
+    s.dispatch(
+        shader,
+        "main",
+        &binds,
+        4,
+        &params,
+        [u(g.n.div_ceil(tile)), u(m.div_ceil(tile)), u(batch)],
+    );
     Ok(c)
 }
 
@@ -133,15 +185,35 @@ fn out_shape(g: Geometry) -> Vec<usize> {
 }
 
 /// C = op(A) op(B) + bias.
-pub fn matmul(s: &mut Step<'_>, a: &Tensor, b: &Tensor, bias: Option<&Tensor>, trans_a: bool, trans_b: bool) -> Result<Tensor> {
+pub fn matmul(
+    s: &mut Step<'_>,
+    a: &Tensor,
+    b: &Tensor,
+    bias: Option<&Tensor>,
+    trans_a: bool,
+    trans_b: bool,
+) -> Result<Tensor> {
     let g = geometry("matmul", a, b, trans_a, trans_b)?;
     if let Some(bias) = bias {
         f32_input("matmul", "bias", bias)?;
         if bias.numel() != g.n {
-            return Err(Error::Shape { op: "matmul", detail: format!("bias {:?} should have {} elements", bias.shape(), g.n) });
+            return Err(Error::Shape {
+                op: "matmul",
+                detail: format!("bias {:?} should have {} elements", bias.shape(), g.n),
+            });
         }
     }
-    record(s, a, b, bias, g, trans_a, trans_b, &out_shape(g))
+    record(
+        s,
+        MatmulKernel::for_device(s.device()),
+        a,
+        b,
+        bias,
+        g,
+        trans_a,
+        trans_b,
+        &out_shape(g),
+    )
 }
 
 /// Gradients of `matmul`.
@@ -165,8 +237,12 @@ pub fn matmul_backward(
     let g = geometry("matmul_backward", a, b, trans_a, trans_b)?;
     f32_input("matmul_backward", "grad", grad)?;
     if grad.shape() != out_shape(g).as_slice() {
-        return Err(Error::Shape { op: "matmul_backward", detail: format!("grad {:?} should be {:?}", grad.shape(), out_shape(g)) });
+        return Err(Error::Shape {
+            op: "matmul_backward",
+            detail: format!("grad {:?} should be {:?}", grad.shape(), out_shape(g)),
+        });
     }
+    let kernel = MatmulKernel::for_device(s.device());
     let gc = grad.reshape(&[g.batch, g.m, g.n])?;
     // Rank-2 operands stay rank 2 so they broadcast over dC's batch.
     let (a3, b3) = (a.clone(), b.clone());
@@ -174,17 +250,57 @@ pub fn matmul_backward(
     // With C = A' B' (A' = op(A), B' = op(B)): dA' = dC B'^T and dB' = A'^T dC.
     let ga = if !trans_a {
         let gg = geometry("matmul_backward", &gc, &b3, false, !trans_b)?;
-        record(s, &gc, &b3, None, gg, false, !trans_b, &[g.batch, g.m, g.k])?
+        record(
+            s,
+            kernel,
+            &gc,
+            &b3,
+            None,
+            gg,
+            false,
+            !trans_b,
+            &[g.batch, g.m, g.k],
+        )?
     } else {
         let gg = geometry("matmul_backward", &b3, &gc, trans_b, true)?;
-        record(s, &b3, &gc, None, gg, trans_b, true, &[g.batch, g.k, g.m])?
+        record(
+            s,
+            kernel,
+            &b3,
+            &gc,
+            None,
+            gg,
+            trans_b,
+            true,
+            &[g.batch, g.k, g.m],
+        )?
     };
     let gb = if !trans_b {
         let gg = geometry("matmul_backward", &a3, &gc, !trans_a, false)?;
-        record(s, &a3, &gc, None, gg, !trans_a, false, &[g.batch, g.k, g.n])?
+        record(
+            s,
+            kernel,
+            &a3,
+            &gc,
+            None,
+            gg,
+            !trans_a,
+            false,
+            &[g.batch, g.k, g.n],
+        )?
     } else {
         let gg = geometry("matmul_backward", &gc, &a3, true, trans_a)?;
-        record(s, &gc, &a3, None, gg, true, trans_a, &[g.batch, g.n, g.k])?
+        record(
+            s,
+            kernel,
+            &gc,
+            &a3,
+            None,
+            gg,
+            true,
+            trans_a,
+            &[g.batch, g.n, g.k],
+        )?
     };
     let reduce = |s: &mut Step<'_>, t: Tensor, batched: bool, shape: &[usize]| -> Result<Tensor> {
         if batched || g.batch == 1 {
@@ -195,26 +311,27 @@ pub fn matmul_backward(
     };
     let ga = reduce(s, ga, g.a_batched, a.shape())?;
     let gb = reduce(s, gb, g.b_batched, b.shape())?;
-    let gbias = if with_bias { Some(colsum(s, grad, g.batch * g.m, g.n)?) } else { None };
-    Ok(MatmulGrads { a: ga, b: gb, bias: gbias })
+    let gbias = if with_bias {
+        Some(colsum(s, grad, g.batch * g.m, g.n)?)
+    } else {
+        None
+    };
+    Ok(MatmulGrads {
+        a: ga,
+        b: gb,
+        bias: gbias,
+    })
 }
 
-/// Records one product with a chosen rung (for the benchmark ladder).
-pub fn matmul_with(s: &mut Step<'_>, kernel: MatmulKernel, a: &Tensor, b: &Tensor, trans_a: bool, trans_b: bool) -> Result<Tensor> {
+/// Records one product with a chosen rung (for the benchmark ladder and its tests).
+pub fn matmul_with(
+    s: &mut Step<'_>,
+    kernel: MatmulKernel,
+    a: &Tensor,
+    b: &Tensor,
+    trans_a: bool,
+    trans_b: bool,
+) -> Result<Tensor> {
     let g = geometry("matmul", a, b, trans_a, trans_b)?;
-    let (shader, tile) = kernel.shader();
-    let c = s.alloc(&out_shape(g), DType::F32);
-    let params = [
-        u(g.batch),
-        u(g.m),
-        u(g.n),
-        u(g.k),
-        trans_a as u32,
-        trans_b as u32,
-        u(if g.a_batched { g.m * g.k } else { 0 }),
-        u(if g.b_batched { g.k * g.n } else { 0 }),
-        0,
-    ];
-    s.dispatch(shader, "main", &[read(0, a), read(1, b), read(2, a), write(3, &c)], 4, &params, [u(g.n.div_ceil(tile)), u(g.m.div_ceil(tile)), u(g.batch)]);
-    Ok(c)
+    record(s, kernel, a, b, None, g, trans_a, trans_b, &out_shape(g))
 }

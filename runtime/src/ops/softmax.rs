@@ -16,7 +16,14 @@ pub fn softmax(s: &mut Step<'_>, x: &Tensor) -> Result<Tensor> {
     f32_input("softmax", "x", x)?;
     let (rows, d) = rows_cols(x);
     let y = s.alloc(x.shape(), DType::F32);
-    s.dispatch(&SOFTMAX, "forward", &[read(0, x), write(2, &y)], 3, &[u(rows), u(d)], fold_groups(rows));
+    s.dispatch(
+        &SOFTMAX,
+        "forward",
+        &[read(0, x), write(2, &y)],
+        3,
+        &[u(rows), u(d)],
+        fold_groups(rows),
+    );
     Ok(y)
 }
 
@@ -27,6 +34,13 @@ pub fn softmax_backward(s: &mut Step<'_>, y: &Tensor, grad: &Tensor) -> Result<T
     same_shape("softmax_backward", "grad vs y", grad, y)?;
     let (rows, d) = rows_cols(y);
     let gx = s.alloc(y.shape(), DType::F32);
-    s.dispatch(&SOFTMAX, "backward", &[read(0, y), read(1, grad), write(2, &gx)], 3, &[u(rows), u(d)], fold_groups(rows));
+    s.dispatch(
+        &SOFTMAX,
+        "backward",
+        &[read(0, y), read(1, grad), write(2, &gx)],
+        3,
+        &[u(rows), u(d)],
+        fold_groups(rows),
+    );
     Ok(gx)
 }

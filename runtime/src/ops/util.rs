@@ -10,7 +10,14 @@ use crate::{DType, Result, Step, Tensor};
 pub fn fill(s: &mut Step<'_>, t: &Tensor, value: f32) -> Result<()> {
     super::nonempty("fill", "tensor", t)?;
     super::finite("fill", "value", value)?;
-    s.dispatch(&FILL, "fill", &[write(0, t)], 1, &[u(t.numel()), f(value)], groups_1d(t.numel()));
+    s.dispatch(
+        &FILL,
+        "fill",
+        &[write(0, t)],
+        1,
+        &[u(t.numel()), f(value)],
+        groups_1d(t.numel()),
+    );
     Ok(())
 }
 
@@ -26,14 +33,31 @@ pub fn zeros(s: &mut Step<'_>, shape: &[usize]) -> Result<Tensor> {
 pub fn colsum(s: &mut Step<'_>, x: &Tensor, rows: usize, cols: usize) -> Result<Tensor> {
     f32_input("colsum", "x", x)?;
     if rows * cols != x.numel() {
-        return Err(crate::Error::Shape { op: "colsum", detail: format!("{:?} is not {rows} x {cols}", x.shape()) });
+        return Err(crate::Error::Shape {
+            op: "colsum",
+            detail: format!("{:?} is not {rows} x {cols}", x.shape()),
+        });
     }
     const CHUNK_ROWS: usize = 64;
     let chunks = rows.div_ceil(CHUNK_ROWS);
     let partials = s.alloc(&[chunks, cols], DType::F32);
     let out = s.alloc(&[cols], DType::F32);
     let params = [u(rows), u(cols), u(CHUNK_ROWS), u(chunks)];
-    s.dispatch(&COLSUM, "partial", &[read(0, x), write(1, &partials)], 3, &params, groups_1d(cols * chunks));
-    s.dispatch(&COLSUM, "finish", &[write(1, &partials), write(2, &out)], 3, &params, groups_1d(cols));
+    s.dispatch(
+        &COLSUM,
+        "partial",
+        &[read(0, x), write(1, &partials)],
+        3,
+        &params,
+        groups_1d(cols * chunks),
+    );
+    s.dispatch(
+        &COLSUM,
+        "finish",
+        &[write(1, &partials), write(2, &out)],
+        3,
+        &params,
+        groups_1d(cols),
+    );
     Ok(out)
 }

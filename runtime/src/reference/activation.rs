@@ -5,7 +5,10 @@ pub fn relu(x: &[f64]) -> Vec<f64> {
 }
 
 pub fn relu_backward(x: &[f64], grad: &[f64]) -> Vec<f64> {
-    x.iter().zip(grad).map(|(v, g)| if *v > 0.0 { *g } else { 0.0 }).collect()
+    x.iter()
+        .zip(grad)
+        .map(|(v, g)| if *v > 0.0 { *g } else { 0.0 })
+        .collect()
 }
 
 /// erf by its Maclaurin series (|x| <= 3) or continued fraction for erfc (|x| > 3);
@@ -30,11 +33,17 @@ pub fn erf(x: f64) -> f64 {
         }
         1.0 - (-ax * ax).exp() / std::f64::consts::PI.sqrt() / f
     };
-    if x < 0.0 { -r } else { r }
+    if x < 0.0 {
+        -r
+    } else {
+        r
+    }
 }
 
 pub fn gelu(x: &[f64]) -> Vec<f64> {
-    x.iter().map(|v| 0.5 * v * (1.0 + erf(v / std::f64::consts::SQRT_2))).collect()
+    x.iter()
+        .map(|v| 0.5 * v * (1.0 + erf(v / std::f64::consts::SQRT_2)))
+        .collect()
 }
 
 pub fn gelu_backward(x: &[f64], grad: &[f64]) -> Vec<f64> {

@@ -7,7 +7,9 @@ fn at(c: usize, l: usize, b: usize, ch: usize, s: usize) -> usize {
 
 fn channel_stats(x: &[f64], n: usize, c: usize, l: usize, ch: usize) -> (f64, f64) {
     let m = (n * l) as f64;
-    let vals = (0..n).flat_map(|b| (0..l).map(move |s| (b, s))).map(|(b, s)| x[at(c, l, b, ch, s)]);
+    let vals = (0..n)
+        .flat_map(|b| (0..l).map(move |s| (b, s)))
+        .map(|(b, s)| x[at(c, l, b, ch, s)]);
     let mean = vals.clone().sum::<f64>() / m;
     let var = vals.map(|v| (v - mean).powi(2)).sum::<f64>() / m;
     (mean, var)
@@ -66,9 +68,15 @@ pub fn backward(
     let mut gbeta = vec![0.0; c];
     let m = (n * l) as f64;
     for ch in 0..c {
-        let (mean, var) = if train { channel_stats(x, n, c, l, ch) } else { (running_mean[ch], running_var[ch]) };
+        let (mean, var) = if train {
+            channel_stats(x, n, c, l, ch)
+        } else {
+            (running_mean[ch], running_var[ch])
+        };
         let rstd = 1.0 / (var + eps).sqrt();
-        let idx: Vec<usize> = (0..n).flat_map(|b| (0..l).map(move |s| at(c, l, b, ch, s))).collect();
+        let idx: Vec<usize> = (0..n)
+            .flat_map(|b| (0..l).map(move |s| at(c, l, b, ch, s)))
+            .collect();
         let sum_g: f64 = idx.iter().map(|&i| grad[i]).sum();
         let sum_gx: f64 = idx.iter().map(|&i| grad[i] * (x[i] - mean) * rstd).sum();
         ggamma[ch] = sum_gx;

@@ -15,5 +15,14 @@ pub fn keep(i: u32, seed: u32, p: f32) -> bool {
 /// Forward (x = input) and backward (x = gradient) are the same masking.
 pub fn apply(x: &[f64], p: f32, seed: u32) -> Vec<f64> {
     let inv_keep = 1.0 / (1.0 - p as f64);
-    x.iter().enumerate().map(|(i, v)| if keep(i as u32, seed, p) { v * inv_keep } else { 0.0 }).collect()
+    x.iter()
+        .enumerate()
+        .map(|(i, v)| {
+            if keep(i as u32, seed, p) {
+                v * inv_keep
+            } else {
+                0.0
+            }
+        })
+        .collect()
 }

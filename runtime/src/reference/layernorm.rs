@@ -15,7 +15,12 @@ pub fn forward(x: &[f64], gamma: &[f64], beta: &[f64], eps: f64) -> Vec<f64> {
 }
 
 /// (dx, dgamma, dbeta).
-pub fn backward(x: &[f64], gamma: &[f64], eps: f64, grad: &[f64]) -> (Vec<f64>, Vec<f64>, Vec<f64>) {
+pub fn backward(
+    x: &[f64],
+    gamma: &[f64],
+    eps: f64,
+    grad: &[f64],
+) -> (Vec<f64>, Vec<f64>, Vec<f64>) {
     let d = gamma.len();
     let mut gx = vec![0.0; x.len()];
     let mut ggamma = vec![0.0; d];

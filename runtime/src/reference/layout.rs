@@ -11,11 +11,18 @@ pub fn slice(x: &[f64], shape: &[usize], axis: usize, start: usize, len: usize) 
     out
 }
 
-pub fn slice_backward(grad: &[f64], shape: &[usize], axis: usize, start: usize, len: usize) -> Vec<f64> {
+pub fn slice_backward(
+    grad: &[f64],
+    shape: &[usize],
+    axis: usize,
+    start: usize,
+    len: usize,
+) -> Vec<f64> {
     let (outer, n, inner) = split_axis(shape, axis);
     let mut gx = vec![0.0; outer * n * inner];
     for o in 0..outer {
-        gx[(o * n + start) * inner..(o * n + start + len) * inner].copy_from_slice(&grad[o * len * inner..(o + 1) * len * inner]);
+        gx[(o * n + start) * inner..(o * n + start + len) * inner]
+            .copy_from_slice(&grad[o * len * inner..(o + 1) * len * inner]);
     }
     gx
 }

@@ -11,7 +11,11 @@ pub struct Operand {
 
 impl Operand {
     fn logical(&self) -> (usize, usize) {
-        if self.trans { (self.cols, self.rows) } else { (self.rows, self.cols) }
+        if self.trans {
+            (self.cols, self.rows)
+        } else {
+            (self.rows, self.cols)
+        }
     }
 
     /// Element (i, j) of op(X) for batch `bt`.
@@ -43,7 +47,13 @@ pub fn forward(a: &[f64], sa: Operand, b: &[f64], sb: Operand, bias: Option<&[f6
 }
 
 /// Returns (dA, dB, dbias), each in its operand's stored layout.
-pub fn backward(a: &[f64], sa: Operand, b: &[f64], sb: Operand, grad: &[f64]) -> (Vec<f64>, Vec<f64>, Vec<f64>) {
+pub fn backward(
+    a: &[f64],
+    sa: Operand,
+    b: &[f64],
+    sb: Operand,
+    grad: &[f64],
+) -> (Vec<f64>, Vec<f64>, Vec<f64>) {
     let (m, k) = sa.logical();
     let (_, n) = sb.logical();
     let batch = sa.batch.max(sb.batch);

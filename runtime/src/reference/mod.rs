@@ -16,5 +16,9 @@ pub mod softmax;
 
 /// (outer, len, inner) view of `shape` around `axis`.
 pub fn split_axis(shape: &[usize], axis: usize) -> (usize, usize, usize) {
-    (shape[..axis].iter().product(), shape[axis], shape[axis + 1..].iter().product())
+    (
+        shape[..axis].iter().product(),
+        shape[axis],
+        shape[axis + 1..].iter().product(),
+    )
 }

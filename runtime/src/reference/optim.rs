@@ -8,15 +8,32 @@ pub fn sgd_step(w: &mut [f64], grad: &[f64], buf: &mut [f64], cfg: &SgdConfig) {
         let mut g = grad[i] + wd * w[i];
         if mom != 0.0 {
             buf[i] = mom * buf[i] + g;
-            g = if cfg.nesterov { g + mom * buf[i] } else { buf[i] };
+            g = if cfg.nesterov {
+                g + mom * buf[i]
+            } else {
+                buf[i]
+            };
         }
         w[i] -= lr * g;
     }
 }
 
 /// Step t is 1-based.
-pub fn adamw_step(w: &mut [f64], grad: &[f64], m: &mut [f64], v: &mut [f64], cfg: &AdamWConfig, t: u64) {
-    let (lr, b1, b2, eps, wd) = (cfg.lr as f64, cfg.beta1 as f64, cfg.beta2 as f64, cfg.eps as f64, cfg.weight_decay as f64);
+pub fn adamw_step(
+    w: &mut [f64],
+    grad: &[f64],
+    m: &mut [f64],
+    v: &mut [f64],
+    cfg: &AdamWConfig,
+    t: u64,
+) {
+    let (lr, b1, b2, eps, wd) = (
+        cfg.lr as f64,
+        cfg.beta1 as f64,
+        cfg.beta2 as f64,
+        cfg.eps as f64,
+        cfg.weight_decay as f64,
+    );
     let bias1 = 1.0 - b1.powf(t as f64);
     let bias2 = 1.0 - b2.powf(t as f64);
     for i in 0..w.len() {

@@ -13,7 +13,10 @@ pub fn sum(x: &[f64], (outer, len, inner): (usize, usize, usize)) -> Vec<f64> {
 }
 
 pub fn mean(x: &[f64], dims: (usize, usize, usize)) -> Vec<f64> {
-    sum(x, dims).into_iter().map(|v| v / dims.1 as f64).collect()
+    sum(x, dims)
+        .into_iter()
+        .map(|v| v / dims.1 as f64)
+        .collect()
 }
 
 /// (max, argmax) with the lowest index winning ties.
@@ -47,7 +50,11 @@ pub fn sum_backward(grad: &[f64], (outer, len, inner): (usize, usize, usize)) ->
     gx
 }
 
-pub fn max_backward(grad: &[f64], arg: &[u32], (outer, len, inner): (usize, usize, usize)) -> Vec<f64> {
+pub fn max_backward(
+    grad: &[f64],
+    arg: &[u32],
+    (outer, len, inner): (usize, usize, usize),
+) -> Vec<f64> {
     let mut gx = vec![0.0; outer * len * inner];
     for o in 0..outer {
         for i in 0..inner {

@@ -18,8 +18,21 @@ fn check(shape: &[usize], train: bool, seed: u64) {
     let rm = rng.vec(c);
     let rv: Vec<f32> = rng.vec(c).iter().map(|v| v.abs() + 0.5).collect();
     let g = rng.vec(numel);
-    let (tx, tgm, tb, trm, trv, tg) = (up(&x, shape), up(&gamma, &[c]), up(&beta, &[c]), up(&rm, &[c]), up(&rv, &[c]), up(&g, shape));
-    let state = BatchNormState { running_mean: &trm, running_var: &trv, eps: EPS, momentum: MOMENTUM, train };
+    let (tx, tgm, tb, trm, trv, tg) = (
+        up(&x, shape),
+        up(&gamma, &[c]),
+        up(&beta, &[c]),
+        up(&rm, &[c]),
+        up(&rv, &[c]),
+        up(&g, shape),
+    );
+    let state = BatchNormState {
+        running_mean: &trm,
+        running_var: &trv,
+        eps: EPS,
+        momentum: MOMENTUM,
+        train,
+    };
     let (y, (gx, ggamma, gbeta)) = dev()
         .run(|s| {
             let (y, saved) = batchnorm(s, &tx, &tgm, &tb, &state)?;
@@ -28,12 +41,43 @@ fn check(shape: &[usize], train: bool, seed: u64) {
         .unwrap();
     let (mut rm64, mut rv64) = (f64s(&rm), f64s(&rv));
     let (x64, gm64) = (f64s(&x), f64s(&gamma));
-    let want = r::forward(&x64, (n, c, l), &gm64, &f64s(&beta), &mut rm64, &mut rv64, EPS as f64, MOMENTUM as f64, train);
+    let want = r::forward(
+        &x64,
+        (n, c, l),
+        &gm64,
+        &f64s(&beta),
+        &mut rm64,
+        &mut rv64,
+        EPS as f64,
+        MOMENTUM as f64,
+        train,
+    );
     let what = format!("batchnorm {shape:?} train={train}");
     assert_close(&what, &down(&y), &want, 1e-5, 1e-4);
-    assert_close(&format!("{what} running_mean"), &down(&trm), &rm64, 1e-6, 1e-5);
-    assert_close(&format!("{what} running_var"), &down(&trv), &rv64, 1e-6, 1e-5);
-    let (rgx, rgg, rgb) = r::backward(&x64, (n, c, l), &gm64, &f64s(&rm), &f64s(&rv), EPS as f64, train, &f64s(&g));
+    assert_close(
+        &format!("{what} running_mean"),
+        &down(&trm),
+        &rm64,
+        1e-6,
+        1e-5,
+    );
+    assert_close(
+        &format!("{what} running_var"),
+        &down(&trv),
+        &rv64,
+        1e-6,
+        1e-5,
+    );
+    let (rgx, rgg, rgb) = r::backward(
+        &x64,
+        (n, c, l),
+        &gm64,
+        &f64s(&rm),
+        &f64s(&rv),
+        EPS as f64,
+        train,
+        &f64s(&g),
+    );
     assert_close(&format!("{what} dx"), &down(&gx), &rgx, 1e-5, 1e-4);
     assert_close(&format!("{what} dgamma"), &down(&ggamma), &rgg, 1e-5, 1e-4);
     assert_close(&format!("{what} dbeta"), &down(&gbeta), &rgb, 1e-5, 1e-4);
@@ -60,7 +104,10 @@ fn reference_backward_matches_finite_differences() {
     for train in [true, false] {
         let f = |x: &[f64], gamma: &[f64], beta: &[f64]| {
             let (mut m, mut v) = (rm.clone(), rv.clone());
-            dot(&r::forward(x, dims, gamma, beta, &mut m, &mut v, 1e-5, 0.1, train), &g)
+            dot(
+                &r::forward(x, dims, gamma, beta, &mut m, &mut v, 1e-5, 0.1, train),
+                &g,
+            )
         };
         let (gx, gg, gb) = r::backward(&x, dims, &gamma, &rm, &rv, 1e-5, train, &g);
         grad_check("batchnorm dx", &x, &gx, |x| f(x, &gamma, &beta));
@@ -79,14 +126,27 @@ fn forward_and_backward_are_bitwise_deterministic() {
     let run = || {
         let rm = up(&[0.0; 24], &[24]);
         let rv = up(&[1.0; 24], &[24]);
-        let state = BatchNormState { running_mean: &rm, running_var: &rv, eps: EPS, momentum: MOMENTUM, train: true };
+        let state = BatchNormState {
+            running_mean: &rm,
+            running_var: &rv,
+            eps: EPS,
+            momentum: MOMENTUM,
+            train: true,
+        };
         let (y, gr) = dev()
             .run(|s| {
                 let (y, saved) = batchnorm(s, &x, &gm, &b, &state)?;
                 Ok((y, batchnorm_backward(s, &x, &gm, &saved, &g)?))
             })
             .unwrap();
-        (bits(&y), bits(&gr.0), bits(&gr.1), bits(&gr.2), bits(&rm), bits(&rv))
+        (
+            bits(&y),
+            bits(&gr.0),
+            bits(&gr.1),
+            bits(&gr.2),
+            bits(&rm),
+            bits(&rv),
+        )
     };
     assert_eq!(run(), run());
 }
@@ -95,7 +155,24 @@ fn forward_and_backward_are_bitwise_deterministic() {
 fn single_value_per_channel_in_train_mode_is_refused() {
     let x = up(&[1.0, 2.0], &[1, 2]);
     let gm = up(&[1.0; 2], &[2]);
-    let state = BatchNormState { running_mean: &gm, running_var: &gm, eps: EPS, momentum: MOMENTUM, train: true };
-    let err = dev().run(|s| batchnorm(s, &x, &gm, &gm, &state).map(|r| r.0)).unwrap_err();
-    assert!(matches!(err, Error::InvalidArgument { op: "batchnorm", .. }), "{err}");
+    let state = BatchNormState {
+        running_mean: &gm,
+        running_var: &gm,
+        eps: EPS,
+        momentum: MOMENTUM,
+        train: true,
+    };
+    let err = dev()
+        .run(|s| batchnorm(s, &x, &gm, &gm, &state).map(|r| r.0))
+        .unwrap_err();
+    assert!(
+        matches!(
+            err,
+            Error::InvalidArgument {
+                op: "batchnorm",
+                ..
+            }
+        ),
+        "{err}"
+    );
 }

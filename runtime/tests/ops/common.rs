@@ -39,10 +39,16 @@ impl Rng {
 
     /// Values bounded away from zero (for kinks such as ReLU's).
     pub fn vec_away_from_zero(&mut self, n: usize) -> Vec<f32> {
-        (0..n).map(|_| {
-            let v = self.uniform(0.05, 1.0);
-            if self.next_u64() & 1 == 0 { v } else { -v }
-        }).collect()
+        (0..n)
+            .map(|_| {
+                let v = self.uniform(0.05, 1.0);
+                if self.next_u64() & 1 == 0 {
+                    v
+                } else {
+                    -v
+                }
+            })
+            .collect()
     }
 }
 

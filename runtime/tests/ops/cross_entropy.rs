@@ -18,8 +18,20 @@ fn loss_and_gradient_match_reference() {
             })
             .unwrap();
         let x64 = f64s(&x);
-        assert_close("cross entropy", &down(&loss), &[r::forward(&x64, &labels, c)], 1e-6, 1e-5);
-        assert_close("cross entropy grad", &down(&g), &r::backward(&x64, &labels, c, 1.5), 1e-7, 1e-5);
+        assert_close(
+            "cross entropy",
+            &down(&loss),
+            &[r::forward(&x64, &labels, c)],
+            1e-6,
+            1e-5,
+        );
+        assert_close(
+            "cross entropy grad",
+            &down(&g),
+            &r::backward(&x64, &labels, c, 1.5),
+            1e-7,
+            1e-5,
+        );
     }
 }
 
@@ -38,7 +50,12 @@ fn reference_backward_matches_finite_differences() {
     let mut rng = Rng::new(91);
     let x = f64s(&rng.vec(12));
     let labels = [0, 3, 2];
-    grad_check("cross entropy", &x, &r::backward(&x, &labels, 4, 1.0), |x| r::forward(x, &labels, 4));
+    grad_check(
+        "cross entropy",
+        &x,
+        &r::backward(&x, &labels, 4, 1.0),
+        |x| r::forward(x, &labels, 4),
+    );
 }
 
 #[test]
@@ -49,7 +66,14 @@ fn forward_and_backward_are_bitwise_deterministic() {
     let l = dev().upload_u32(&labels, &[300]).unwrap();
     let one = up(&[1.0], &[1]);
     let run = || {
-        let (a, b) = dev().run(|s| Ok((cross_entropy(s, &x, &l)?.0, cross_entropy_backward(s, &x, &l, &one)?))).unwrap();
+        let (a, b) = dev()
+            .run(|s| {
+                Ok((
+                    cross_entropy(s, &x, &l)?.0,
+                    cross_entropy_backward(s, &x, &l, &one)?,
+                ))
+            })
+            .unwrap();
         (bits(&a), bits(&b))
     };
     assert_eq!(run(), run());

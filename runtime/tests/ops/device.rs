@@ -4,18 +4,30 @@ use crate::common::{dev, down, up};
 
 #[test]
 fn backend_names_parse_and_unknown_names_are_errors() {
-    assert_eq!(BackendChoice::parse("Vulkan").unwrap(), BackendChoice::Vulkan);
+    assert_eq!(
+        BackendChoice::parse("Vulkan").unwrap(),
+        BackendChoice::Vulkan
+    );
     assert_eq!(BackendChoice::parse("gl").unwrap(), BackendChoice::Gl);
     assert_eq!(BackendChoice::parse("").unwrap(), BackendChoice::Auto);
     let err = BackendChoice::parse("cuda").unwrap_err();
-    assert!(err.to_string().contains("cuda") && err.to_string().contains("vulkan"), "{err}");
+    assert!(
+        err.to_string().contains("cuda") && err.to_string().contains("vulkan"),
+        "{err}"
+    );
 }
 
 #[test]
 fn upload_refuses_bad_input_with_named_errors() {
     let d = dev();
-    assert!(matches!(d.upload(&[1.0, f32::NAN], &[2]), Err(Error::NonFinite { index: 1, .. })));
-    assert!(matches!(d.upload(&[1.0, 2.0, 3.0], &[2, 2]), Err(Error::Shape { .. })));
+    assert!(matches!(
+        d.upload(&[1.0, f32::NAN], &[2]),
+        Err(Error::NonFinite { index: 1, .. })
+    ));
+    assert!(matches!(
+        d.upload(&[1.0, 2.0, 3.0], &[2, 2]),
+        Err(Error::Shape { .. })
+    ));
     assert!(matches!(d.upload(&[], &[0, 3]), Err(Error::Empty { .. })));
     let x = up(&[1.0, 2.0, 3.0, 4.0], &[2, 2]);
     assert!(matches!(x.reshape(&[3]), Err(Error::Shape { .. })));
@@ -36,8 +48,16 @@ fn pipelines_are_compiled_once_and_buffers_are_reused_across_steps() {
     for _ in 0..5 {
         step(&x);
     }
-    assert_eq!(d.compiled_pipelines(), pipelines, "no pipeline is compiled twice");
-    assert_eq!(d.buffers_created(), buffers, "a steady loop allocates no new buffers");
+    assert_eq!(
+        d.compiled_pipelines(),
+        pipelines,
+        "no pipeline is compiled twice"
+    );
+    assert_eq!(
+        d.buffers_created(),
+        buffers,
+        "a steady loop allocates no new buffers"
+    );
 }
 
 #[test]

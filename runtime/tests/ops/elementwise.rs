@@ -13,12 +13,21 @@ fn add_mul_scale_match_reference_with_and_without_broadcast() {
     for b_shape in [vec![3, 7, 13], vec![13], vec![7, 13]] {
         let b = rng.vec(b_shape.iter().product());
         let (ta, tb) = (up(&a, &A), up(&b, &b_shape));
-        let (s_, m_) = dev().run(|s| Ok((add(s, &ta, &tb)?, mul(s, &ta, &tb)?))).unwrap();
+        let (s_, m_) = dev()
+            .run(|s| Ok((add(s, &ta, &tb)?, mul(s, &ta, &tb)?)))
+            .unwrap();
         assert_close("add", &down(&s_), &r::add(&f64s(&a), &f64s(&b)), 0.0, 1e-6);
         assert_close("mul", &down(&m_), &r::mul(&f64s(&a), &f64s(&b)), 0.0, 1e-6);
         let g = rng.vec(273);
         let tg = up(&g, &A);
-        let ((ga, gb), (ma, mb)) = dev().run(|s| Ok((add_backward(s, &tg, &b_shape)?, mul_backward(s, &ta, &tb, &tg)?))).unwrap();
+        let ((ga, gb), (ma, mb)) = dev()
+            .run(|s| {
+                Ok((
+                    add_backward(s, &tg, &b_shape)?,
+                    mul_backward(s, &ta, &tb, &tg)?,
+                ))
+            })
+            .unwrap();
         let (rga, rgb) = r::add_backward(&f64s(&g), b.len());
         assert_close("add da", &down(&ga), &rga, 0.0, 1e-6);
         assert_close("add db", &down(&gb), &rgb, 1e-5, 1e-5);
@@ -44,7 +53,9 @@ fn reference_backward_matches_finite_differences() {
     let (ma, mb) = r::mul_backward(&a, &b, &g);
     grad_check("mul da", &a, &ma, |a| dot(&r::mul(a, &b), &g));
     grad_check("mul db", &b, &mb, |b| dot(&r::mul(&a, b), &g));
-    grad_check("scale", &a, &r::scale(&g, 1.7), |a| dot(&r::scale(a, 1.7), &g));
+    grad_check("scale", &a, &r::scale(&g, 1.7), |a| {
+        dot(&r::scale(a, 1.7), &g)
+    });
 }
 
 #[test]
@@ -53,7 +64,11 @@ fn forward_and_backward_are_bitwise_deterministic() {
     let a = up(&rng.vec(4000 * 3), &[4000, 3]);
     let b = up(&rng.vec(3), &[3]);
     let g = up(&rng.vec(4000 * 3), &[4000, 3]);
-    let run = || dev().run(|s| Ok((mul(s, &a, &b)?, mul_backward(s, &a, &b, &g)?))).unwrap();
+    let run = || {
+        dev()
+            .run(|s| Ok((mul(s, &a, &b)?, mul_backward(s, &a, &b, &g)?)))
+            .unwrap()
+    };
     let (y1, (a1, b1)) = run();
     let (y2, (a2, b2)) = run();
     assert_eq!(bits(&y1), bits(&y2));
@@ -65,6 +80,12 @@ fn forward_and_backward_are_bitwise_deterministic() {
 fn incompatible_broadcast_is_a_shape_error() {
     let a = up(&[0.0; 6], &[2, 3]);
     let b = up(&[0.0; 2], &[2]);
-    assert!(matches!(dev().run(|s| add(s, &a, &b)), Err(Error::Shape { op: "add", .. })));
-    assert!(matches!(dev().run(|s| scale(s, &a, f32::INFINITY)), Err(Error::NonFinite { .. })));
+    assert!(matches!(
+        dev().run(|s| add(s, &a, &b)),
+        Err(Error::Shape { op: "add", .. })
+    ));
+    assert!(matches!(
+        dev().run(|s| scale(s, &a, f32::INFINITY)),
+        Err(Error::NonFinite { .. })
+    ));
 }

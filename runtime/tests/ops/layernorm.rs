@@ -15,7 +15,12 @@ fn forward_and_backward_match_reference() {
         let gamma = rng.vec(d);
         let beta = rng.vec(d);
         let g = rng.vec(n);
-        let (tx, tgm, tb, tg) = (up(&x, &shape), up(&gamma, &[d]), up(&beta, &[d]), up(&g, &shape));
+        let (tx, tgm, tb, tg) = (
+            up(&x, &shape),
+            up(&gamma, &[d]),
+            up(&beta, &[d]),
+            up(&g, &shape),
+        );
         let (y, (gx, ggamma, gbeta)) = dev()
             .run(|s| {
                 let (y, saved) = layernorm(s, &tx, &tgm, &tb, EPS)?;
@@ -23,7 +28,13 @@ fn forward_and_backward_match_reference() {
             })
             .unwrap();
         let (x64, gm64) = (f64s(&x), f64s(&gamma));
-        assert_close("layernorm", &down(&y), &r::forward(&x64, &gm64, &f64s(&beta), EPS as f64), 1e-5, 1e-4);
+        assert_close(
+            "layernorm",
+            &down(&y),
+            &r::forward(&x64, &gm64, &f64s(&beta), EPS as f64),
+            1e-5,
+            1e-4,
+        );
         let (rgx, rgg, rgb) = r::backward(&x64, &gm64, EPS as f64, &f64s(&g));
         assert_close("layernorm dx", &down(&gx), &rgx, 1e-5, 1e-4);
         assert_close("layernorm dgamma", &down(&ggamma), &rgg, 1e-5, 1e-4);
@@ -39,9 +50,15 @@ fn reference_backward_matches_finite_differences() {
     let beta = f64s(&rng.vec(4));
     let g = f64s(&rng.vec(12));
     let (gx, ggamma, gbeta) = r::backward(&x, &gamma, 1e-5, &g);
-    grad_check("layernorm dx", &x, &gx, |x| dot(&r::forward(x, &gamma, &beta, 1e-5), &g));
-    grad_check("layernorm dgamma", &gamma, &ggamma, |gm| dot(&r::forward(&x, gm, &beta, 1e-5), &g));
-    grad_check("layernorm dbeta", &beta, &gbeta, |b| dot(&r::forward(&x, &gamma, b, 1e-5), &g));
+    grad_check("layernorm dx", &x, &gx, |x| {
+        dot(&r::forward(x, &gamma, &beta, 1e-5), &g)
+    });
+    grad_check("layernorm dgamma", &gamma, &ggamma, |gm| {
+        dot(&r::forward(&x, gm, &beta, 1e-5), &g)
+    });
+    grad_check("layernorm dbeta", &beta, &gbeta, |b| {
+        dot(&r::forward(&x, &gamma, b, 1e-5), &g)
+    });
 }
 
 #[test]
@@ -61,13 +78,27 @@ fn forward_and_backward_are_bitwise_deterministic() {
     };
     let (a, c) = (run(), run());
     assert_eq!(bits(&a.0), bits(&c.0));
-    assert_eq!((bits(&a.1 .0), bits(&a.1 .1), bits(&a.1 .2)), (bits(&c.1 .0), bits(&c.1 .1), bits(&c.1 .2)));
+    assert_eq!(
+        (bits(&a.1 .0), bits(&a.1 .1), bits(&a.1 .2)),
+        (bits(&c.1 .0), bits(&c.1 .1), bits(&c.1 .2))
+    );
 }
 
 #[test]
 fn wrong_gamma_length_is_a_shape_error() {
     let x = up(&[0.0; 6], &[2, 3]);
     let gm = up(&[1.0; 2], &[2]);
-    let err = dev().run(|s| layernorm(s, &x, &gm, &gm, EPS).map(|r| r.0)).unwrap_err();
-    assert!(matches!(err, Error::Shape { op: "layernorm", .. }), "{err}");
+    let err = dev()
+        .run(|s| layernorm(s, &x, &gm, &gm, EPS).map(|r| r.0))
+        .unwrap_err();
+    assert!(
+        matches!(
+            err,
+            Error::Shape {
+                op: "layernorm",
+                ..
+            }
+        ),
+        "{err}"
+    );
 }

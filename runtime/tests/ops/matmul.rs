@@ -11,7 +11,15 @@ fn stored(batch: Option<usize>, r: usize, c: usize, trans: bool) -> (Vec<usize>,
     if let Some(b) = batch {
         shape.insert(0, b);
     }
-    (shape, Operand { batch: batch.unwrap_or(1), rows, cols, trans })
+    (
+        shape,
+        Operand {
+            batch: batch.unwrap_or(1),
+            rows,
+            cols,
+            trans,
+        },
+    )
 }
 
 struct Case {
@@ -28,10 +36,46 @@ struct Case {
 fn cases() -> Vec<Case> {
     let mut out = Vec::new();
     for (ta, tb) in [(false, false), (false, true), (true, false), (true, true)] {
-        out.push(Case { batch_a: None, batch_b: None, m: 37, k: 29, n: 45, ta, tb, bias: true });
-        out.push(Case { batch_a: Some(3), batch_b: Some(3), m: 17, k: 70, n: 9, ta, tb, bias: false });
-        out.push(Case { batch_a: Some(2), batch_b: None, m: 65, k: 13, n: 66, ta, tb, bias: true });
-        out.push(Case { batch_a: None, batch_b: Some(2), m: 5, k: 33, n: 19, ta, tb, bias: false });
+        out.push(Case {
+            batch_a: None,
+            batch_b: None,
+            m: 37,
+            k: 29,
+            n: 45,
+            ta,
+            tb,
+            bias: true,
+        });
+        out.push(Case {
+            batch_a: Some(3),
+            batch_b: Some(3),
+            m: 17,
+            k: 70,
+            n: 9,
+            ta,
+            tb,
+            bias: false,
+        });
+        out.push(Case {
+            batch_a: Some(2),
+            batch_b: None,
+            m: 65,
+            k: 13,
+            n: 66,
+            ta,
+            tb,
+            bias: true,
+        });
+        out.push(Case {
+            batch_a: None,
+            batch_b: Some(2),
+            m: 5,
+            k: 33,
+            n: 19,
+            ta,
+            tb,
+            bias: false,
+        });
     }
     out
 }
@@ -45,14 +89,36 @@ fn forward_matches_reference_on_every_rung() {
         let a = rng.vec(sa.iter().product());
         let b = rng.vec(sb.iter().product());
         let bias = rng.vec(c.n);
-        let want = forward(&f64s(&a), oa, &f64s(&b), ob, c.bias.then(|| f64s(&bias)).as_deref());
+        let want = forward(
+            &f64s(&a),
+            oa,
+            &f64s(&b),
+            ob,
+            c.bias.then(|| f64s(&bias)).as_deref(),
+        );
         let (ta, tb, tbias) = (up(&a, &sa), up(&b, &sb), up(&bias, &[c.n]));
-        let got = dev().run(|s| matmul(s, &ta, &tb, c.bias.then_some(&tbias), c.ta, c.tb)).unwrap();
-        assert_close(&format!("matmul {sa:?}x{sb:?} ta={} tb={}", c.ta, c.tb), &down(&got), &want, 1e-5, 1e-4);
+        let got = dev()
+            .run(|s| matmul(s, &ta, &tb, c.bias.then_some(&tbias), c.ta, c.tb))
+            .unwrap();
+        assert_close(
+            &format!("matmul {sa:?}x{sb:?} ta={} tb={}", c.ta, c.tb),
+            &down(&got),
+            &want,
+            1e-5,
+            1e-4,
+        );
         if !c.bias {
             for kernel in MatmulKernel::ALL {
-                let got = dev().run(|s| matmul_with(s, kernel, &ta, &tb, c.ta, c.tb)).unwrap();
-                assert_close(&format!("{} {sa:?}x{sb:?} ta={} tb={}", kernel.name(), c.ta, c.tb), &down(&got), &want, 1e-5, 1e-4);
+                let got = dev()
+                    .run(|s| matmul_with(s, kernel, &ta, &tb, c.ta, c.tb))
+                    .unwrap();
+                assert_close(
+                    &format!("{} {sa:?}x{sb:?} ta={} tb={}", kernel.name(), c.ta, c.tb),
+                    &down(&got),
+                    &want,
+                    1e-5,
+                    1e-4,
+                );
             }
         }
     }
@@ -71,13 +137,21 @@ fn backward_matches_reference_including_broadcast_operands() {
         let g = rng.vec(gshape.iter().product());
         let (ga, gb, gbias) = backward(&f64s(&a), oa, &f64s(&b), ob, &f64s(&g));
         let (ta, tb, tg) = (up(&a, &sa), up(&b, &sb), up(&g, &gshape));
-        let grads = dev().run(|s| matmul_backward(s, &ta, &tb, &tg, c.ta, c.tb, true)).unwrap();
+        let grads = dev()
+            .run(|s| matmul_backward(s, &ta, &tb, &tg, c.ta, c.tb, true))
+            .unwrap();
         let what = format!("matmul backward {sa:?}x{sb:?} ta={} tb={}", c.ta, c.tb);
         assert_eq!(grads.a.shape(), sa.as_slice());
         assert_eq!(grads.b.shape(), sb.as_slice());
         assert_close(&format!("{what} dA"), &down(&grads.a), &ga, 1e-5, 1e-4);
         assert_close(&format!("{what} dB"), &down(&grads.b), &gb, 1e-5, 1e-4);
-        assert_close(&format!("{what} dbias"), &down(&grads.bias.unwrap()), &gbias, 1e-5, 1e-4);
+        assert_close(
+            &format!("{what} dbias"),
+            &down(&grads.bias.unwrap()),
+            &gbias,
+            1e-5,
+            1e-4,
+        );
     }
 }
 
@@ -92,9 +166,15 @@ fn reference_backward_matches_finite_differences() {
         let bias = f64s(&rng.vec(5));
         let r = f64s(&rng.vec(30));
         let (ga, gb, gbias) = backward(&a, oa, &b, ob, &r);
-        grad_check("matmul dA", &a, &ga, |a| dot(&forward(a, oa, &b, ob, Some(&bias)), &r));
-        grad_check("matmul dB", &b, &gb, |b| dot(&forward(&a, oa, b, ob, Some(&bias)), &r));
-        grad_check("matmul dbias", &bias, &gbias, |bias| dot(&forward(&a, oa, &b, ob, Some(bias)), &r));
+        grad_check("matmul dA", &a, &ga, |a| {
+            dot(&forward(a, oa, &b, ob, Some(&bias)), &r)
+        });
+        grad_check("matmul dB", &b, &gb, |b| {
+            dot(&forward(&a, oa, b, ob, Some(&bias)), &r)
+        });
+        grad_check("matmul dbias", &bias, &gbias, |bias| {
+            dot(&forward(&a, oa, &b, ob, Some(bias)), &r)
+        });
     }
 }
 
@@ -119,17 +199,27 @@ fn forward_and_backward_are_bitwise_deterministic() {
     assert_eq!(bits(&y1), bits(&y2));
     assert_eq!(bits(&g1.a), bits(&g2.a));
     assert_eq!(bits(&g1.b), bits(&g2.b));
-    assert_eq!(bits(g1.bias.as_ref().unwrap()), bits(g2.bias.as_ref().unwrap()));
+    assert_eq!(
+        bits(g1.bias.as_ref().unwrap()),
+        bits(g2.bias.as_ref().unwrap())
+    );
 }
 
 #[test]
 fn mismatched_shapes_are_named_errors() {
     let a = up(&[0.0; 6], &[2, 3]);
     let b = up(&[0.0; 8], &[4, 2]);
-    let err = dev().run(|s| matmul(s, &a, &b, None, false, false)).unwrap_err();
+    let err = dev()
+        .run(|s| matmul(s, &a, &b, None, false, false))
+        .unwrap_err();
     assert!(matches!(err, Error::Shape { op: "matmul", .. }), "{err}");
-    assert!(err.to_string().contains("[2, 3]") && err.to_string().contains("[4, 2]"), "{err}");
+    assert!(
+        err.to_string().contains("[2, 3]") && err.to_string().contains("[4, 2]"),
+        "{err}"
+    );
     let bias = up(&[0.0; 3], &[3]);
     let b = up(&[0.0; 6], &[3, 2]);
-    assert!(dev().run(|s| matmul(s, &a, &b, Some(&bias), false, false)).is_err());
+    assert!(dev()
+        .run(|s| matmul(s, &a, &b, Some(&bias), false, false))
+        .is_err());
 }

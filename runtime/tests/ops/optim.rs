@@ -9,9 +9,24 @@ fn sgd_matches_reference_over_several_steps() {
     let mut rng = Rng::new(100);
     let n = 1037;
     for cfg in [
-        SgdConfig { lr: 0.1, momentum: 0.9, weight_decay: 1e-4, nesterov: false },
-        SgdConfig { lr: 0.05, momentum: 0.0, weight_decay: 0.0, nesterov: false },
-        SgdConfig { lr: 0.01, momentum: 0.8, weight_decay: 0.01, nesterov: true },
+        SgdConfig {
+            lr: 0.1,
+            momentum: 0.9,
+            weight_decay: 1e-4,
+            nesterov: false,
+        },
+        SgdConfig {
+            lr: 0.05,
+            momentum: 0.0,
+            weight_decay: 0.0,
+            nesterov: false,
+        },
+        SgdConfig {
+            lr: 0.01,
+            momentum: 0.8,
+            weight_decay: 0.01,
+            nesterov: true,
+        },
     ] {
         let w0 = rng.vec(n);
         let (tw, tb) = (up(&w0, &[n]), up(&vec![0.0; n], &[n]));
@@ -31,14 +46,24 @@ fn sgd_matches_reference_over_several_steps() {
 fn adamw_matches_reference_over_several_steps() {
     let mut rng = Rng::new(101);
     let n = 777;
-    let cfg = AdamWConfig { lr: 1e-2, weight_decay: 0.05, ..Default::default() };
+    let cfg = AdamWConfig {
+        lr: 1e-2,
+        weight_decay: 0.05,
+        ..Default::default()
+    };
     let w0 = rng.vec(n);
-    let (tw, tm, tv) = (up(&w0, &[n]), up(&vec![0.0; n], &[n]), up(&vec![0.0; n], &[n]));
+    let (tw, tm, tv) = (
+        up(&w0, &[n]),
+        up(&vec![0.0; n], &[n]),
+        up(&vec![0.0; n], &[n]),
+    );
     let (mut w, mut m, mut v) = (f64s(&w0), vec![0.0; n], vec![0.0; n]);
     for t in 1..=5 {
         let g = rng.vec(n);
         let tg = up(&g, &[n]);
-        dev().run(|s| adamw_step(s, &tw, &tg, &tm, &tv, &cfg, t)).unwrap();
+        dev()
+            .run(|s| adamw_step(s, &tw, &tg, &tm, &tv, &cfg, t))
+            .unwrap();
         r::adamw_step(&mut w, &f64s(&g), &mut m, &mut v, &cfg, t);
     }
     assert_close("adamw w", &down(&tw), &w, 1e-6, 1e-5);
@@ -53,13 +78,34 @@ fn reference_updates_follow_the_gradient_of_a_quadratic() {
     let mut w = vec![1.0, -2.0, 0.5];
     let mut buf = vec![0.0; 3];
     let g = w.clone();
-    r::sgd_step(&mut w, &g, &mut buf, &SgdConfig { lr: 0.1, momentum: 0.0, weight_decay: 0.0, nesterov: false });
+    r::sgd_step(
+        &mut w,
+        &g,
+        &mut buf,
+        &SgdConfig {
+            lr: 0.1,
+            momentum: 0.0,
+            weight_decay: 0.0,
+            nesterov: false,
+        },
+    );
     for (a, b) in w.iter().zip([0.9, -1.8, 0.45]) {
         assert!((a - b).abs() < 1e-8, "{a} vs {b}"); // lr is the f32 nearest 0.1
     }
     let (mut m, mut v) = (vec![0.0; 3], vec![0.0; 3]);
     let g = w.clone();
-    r::adamw_step(&mut w, &g, &mut m, &mut v, &AdamWConfig { lr: 0.1, weight_decay: 0.0, ..Default::default() }, 1);
+    r::adamw_step(
+        &mut w,
+        &g,
+        &mut m,
+        &mut v,
+        &AdamWConfig {
+            lr: 0.1,
+            weight_decay: 0.0,
+            ..Default::default()
+        },
+        1,
+    );
     // First Adam step moves each weight by lr * sign(g) (up to eps).
     for (a, b) in w.iter().zip([0.8, -1.7, 0.35]) {
         assert!((a - b).abs() < 1e-6, "{a} vs {b}");
@@ -72,8 +118,14 @@ fn updates_are_bitwise_deterministic() {
     let w0 = rng.vec(5000);
     let g = up(&rng.vec(5000), &[5000]);
     let run = || {
-        let (w, m, v) = (up(&w0, &[5000]), up(&vec![0.0; 5000], &[5000]), up(&vec![0.0; 5000], &[5000]));
-        dev().run(|s| adamw_step(s, &w, &g, &m, &v, &AdamWConfig::default(), 1)).unwrap();
+        let (w, m, v) = (
+            up(&w0, &[5000]),
+            up(&vec![0.0; 5000], &[5000]),
+            up(&vec![0.0; 5000], &[5000]),
+        );
+        dev()
+            .run(|s| adamw_step(s, &w, &g, &m, &v, &AdamWConfig::default(), 1))
+            .unwrap();
         bits(&w)
     };
     assert_eq!(run(), run());
@@ -83,7 +135,23 @@ fn updates_are_bitwise_deterministic() {
 fn bad_hyper_parameters_are_refused() {
     let w = up(&[0.0; 3], &[3]);
     let err = dev()
-        .run(|s| sgd_step(s, &w, &w.clone(), &up(&[0.0; 3], &[3]), &SgdConfig { lr: f32::NAN, momentum: 0.0, weight_decay: 0.0, nesterov: false }))
+        .run(|s| {
+            sgd_step(
+                s,
+                &w,
+                &w.clone(),
+                &up(&[0.0; 3], &[3]),
+                &SgdConfig {
+                    lr: f32::NAN,
+                    momentum: 0.0,
+                    weight_decay: 0.0,
+                    nesterov: false,
+                },
+            )
+        })
         .unwrap_err();
-    assert!(matches!(err, Error::InvalidArgument { op: "sgd_step", .. }), "{err}");
+    assert!(
+        matches!(err, Error::InvalidArgument { op: "sgd_step", .. }),
+        "{err}"
+    );
 }

@@ -14,7 +14,13 @@ fn forward_and_backward_match_reference() {
         let want = r::forward(&f64s(&x), d);
         assert_close("softmax", &down(&y), &want, 1e-7, 1e-5);
         let gx = dev().run(|s| softmax_backward(s, &y, &tg)).unwrap();
-        assert_close("softmax backward", &down(&gx), &r::backward(&want, &f64s(&g), d), 1e-6, 1e-4);
+        assert_close(
+            "softmax backward",
+            &down(&gx),
+            &r::backward(&want, &f64s(&g), d),
+            1e-6,
+            1e-4,
+        );
     }
 }
 
@@ -24,7 +30,9 @@ fn reference_backward_matches_finite_differences() {
     let x = f64s(&rng.vec(15));
     let g = f64s(&rng.vec(15));
     let y = r::forward(&x, 5);
-    grad_check("softmax", &x, &r::backward(&y, &g, 5), |x| dot(&r::forward(x, 5), &g));
+    grad_check("softmax", &x, &r::backward(&y, &g, 5), |x| {
+        dot(&r::forward(x, 5), &g)
+    });
 }
 
 #[test]
