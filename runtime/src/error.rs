@@ -60,6 +60,14 @@ pub enum Error {
         limit: u64,
     },
 
+    /// A tensor file (safetensors checkpoint, input or fixture) could not be used.
+    #[error("{path}: {detail}")]
+    TensorFile { path: String, detail: String },
+
+    /// A model configuration is invalid.
+    #[error("config {path}: {detail}")]
+    Config { path: String, detail: String },
+
     /// The device reported an error (validation, out of memory, lost device).
     #[error("GPU device error: {0}")]
     Device(String),

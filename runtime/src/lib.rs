@@ -21,8 +21,10 @@ mod pool;
 pub mod reference;
 pub mod step;
 pub mod tensor;
+pub mod tensor_file;
 
 pub use device::{AdapterSummary, BackendChoice, Device, DeviceOptions};
 pub use error::{Error, Result};
 pub use step::Step;
 pub use tensor::{DType, Tensor};
+pub use tensor_file::{HostTensor, Stored, TensorFile};

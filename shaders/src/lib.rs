@@ -91,6 +91,18 @@ pub mod util {
     pub const DROPOUT: Shader = shader!("util", "dropout");
 }
 
+/// Point-cloud ops: sampling, neighbour search, gathers and their inverse index.
+pub mod point {
+    use super::Shader;
+    pub const FPS: Shader = shader!("point", "fps");
+    pub const BALL_QUERY: Shader = shader!("point", "ball_query");
+    pub const KNN: Shader = shader!("point", "knn");
+    pub const THREE_NN: Shader = shader!("point", "three_nn");
+    pub const GATHER: Shader = shader!("point", "gather");
+    pub const INVERSE_INDEX: Shader = shader!("point", "inverse_index");
+    pub const DISPLACEMENT: Shader = shader!("point", "displacement");
+}
+
 /// Every kernel source, for validation and tooling.
 pub const ALL: &[Shader] = &[
     dense::MATMUL_NAIVE,
@@ -112,4 +124,11 @@ pub const ALL: &[Shader] = &[
     optim::ADAMW,
     util::FILL,
     util::DROPOUT,
+    point::FPS,
+    point::BALL_QUERY,
+    point::KNN,
+    point::THREE_NN,
+    point::GATHER,
+    point::INVERSE_INDEX,
+    point::DISPLACEMENT,
 ];

@@ -113,3 +113,23 @@ pub fn grad_check(what: &str, x: &[f64], analytic: &[f64], loss: impl Fn(&[f64])
 pub fn dot(y: &[f64], r: &[f64]) -> f64 {
     y.iter().zip(r).map(|(a, b)| a * b).sum()
 }
+
+/// A golden fixture file from `tests/fixtures/`.
+pub fn fixture(rel: &str) -> edge4d_runtime::TensorFile {
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../tests/fixtures")
+        .join(rel);
+    edge4d_runtime::TensorFile::open(&path).unwrap_or_else(|e| panic!("fixture: {e}"))
+}
+
+/// Case names `<prefix>.<case>.<field>` present in a fixture file.
+pub fn cases(file: &edge4d_runtime::TensorFile, prefix: &str) -> Vec<String> {
+    let mut c: Vec<String> = file
+        .names()
+        .iter()
+        .filter_map(|n| n.strip_prefix(&format!("{prefix}.")))
+        .filter_map(|rest| rest.split('.').next().map(str::to_string))
+        .collect();
+    c.dedup();
+    c
+}

@@ -14,5 +14,6 @@ mod layernorm;
 mod layout;
 mod matmul;
 mod optim;
+mod point;
 mod reduce;
 mod softmax;
