@@ -16,6 +16,7 @@
 
 pub mod device;
 pub mod error;
+pub mod models;
 pub mod ops;
 mod pool;
 pub mod reference;

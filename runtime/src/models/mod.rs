@@ -1,0 +1,13 @@
+//! Networks built from the ops: parameters under PyTorch's state_dict names, configs
+//! in TOML, and each model's forward and backward passes written out explicitly.
+
+pub mod config;
+pub mod linear;
+pub mod p4dconv;
+pub mod p4transformer;
+pub mod params;
+pub mod transformer;
+
+pub use config::{ModelKind, P4TransformerConfig};
+pub use p4transformer::{P4Forward, P4Transformer};
+pub use params::{Grads, ParamStore};

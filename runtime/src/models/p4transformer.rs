@@ -1,0 +1,255 @@
+//! The P4Transformer family (reference-spec §4.1, §4.3): tube embedding, positional
+//! embedding of (x, y, z, t'+1), transformer, and a classification head: per clip
+//! (max over all tokens; `p4transformer-msr`) or per frame (max over each frame's
+//! anchors before the transformer; `p4transformer-actionseg`).
+
+use std::collections::HashMap;
+use std::sync::Mutex;
+
+use super::config::{ModelKind, P4TransformerConfig};
+use super::linear::{linear, linear_backward};
+use super::p4dconv::{FrameTables, TubeConfig, TubeEmbedding, TubeOutput, TubeSaved};
+use super::params::{accumulate, linear_spec, norm_spec, Grads, ParamStore, Spec};
+use super::transformer::{Transformer, TransformerConfig, TransformerSaved};
+use crate::ops::activation::{gelu, gelu_backward, relu, relu_backward};
+use crate::ops::elementwise::add;
+use crate::ops::layernorm::{layernorm, layernorm_backward, LayerNormSaved};
+use crate::ops::layout::{concat, concat_backward};
+use crate::ops::reduce::{max, max_backward};
+use crate::{Device, Error, Result, Step, Tensor};
+
+/// A P4Transformer built from its config.
+pub struct P4Transformer {
+    pub cfg: P4TransformerConfig,
+    pub tube: TubeEmbedding,
+    pub transformer: Transformer,
+    /// Frame tables and time columns per input shape, made once and reused.
+    cache: Mutex<HashMap<(usize, usize, usize), std::sync::Arc<ShapeCache>>>,
+}
+
+struct ShapeCache {
+    tables: FrameTables,
+    /// (B, L', n, 1) holding t' + 1.
+    time: Tensor,
+}
+
+/// Forward activations (for inspection) and what backward needs.
+pub struct P4Forward {
+    pub tube: TubeOutput,
+    /// Transformer input: (B, L'·n, C) for msr, (B, L', C) for actionseg.
+    pub embedding: Tensor,
+    pub transformer_out: Tensor,
+    /// (B, C) for msr (max over tokens); absent for actionseg.
+    pub pooled: Option<Tensor>,
+    /// (B, classes) for msr, (B, L', classes) for actionseg.
+    pub logits: Tensor,
+    saved: Saved,
+}
+
+struct Saved {
+    tube: TubeSaved,
+    xyzt: Tensor,
+    pre_relu: Tensor,
+    frame_arg: Option<Tensor>,
+    frame_in_shape: Vec<usize>,
+    transformer: TransformerSaved,
+    pool_arg: Option<Tensor>,
+    head_in: Tensor,
+    ln: LayerNormSaved,
+    ln_out: Tensor,
+    hidden: Tensor,
+    hidden_act: Tensor,
+}
+
+const LN_EPS: f32 = 1e-5;
+
+impl P4Transformer {
+    pub fn new(cfg: P4TransformerConfig) -> Result<Self> {
+        if cfg.model == ModelKind::Synthia {
+            return Err(Error::InvalidArgument {
+                op: "p4transformer",
+                detail: "model \"p4transformer-synthia\" (segmentation with feature propagation) cannot be built yet; use p4transformer-msr or p4transformer-actionseg".into(),
+            });
+        }
+        let tube = TubeEmbedding::new(
+            "tube_embedding",
+            TubeConfig {
+                radius: cfg.radius,
+                nsamples: cfg.nsamples,
+                spatial_stride: cfg.spatial_stride,
+                temporal_kernel_size: cfg.temporal_kernel_size,
+                temporal_stride: cfg.temporal_stride,
+                temporal_padding: cfg.padding(),
+                dim: cfg.dim,
+            },
+        );
+        let prefix = if cfg.model == ModelKind::ActionSeg { "transformer1" } else { "transformer" };
+        let transformer = Transformer::new(
+            prefix,
+            TransformerConfig {
+                dim: cfg.dim,
+                depth: cfg.depth,
+                heads: cfg.heads,
+                dim_head: cfg.dim_head,
+                mlp_dim: cfg.mlp_dim,
+            },
+        );
+        Ok(Self {
+            cfg,
+            tube,
+            transformer,
+            cache: Mutex::new(HashMap::new()),
+        })
+    }
+
+    /// Every parameter with its PyTorch name and shape, in state_dict order.
+    pub fn spec(&self) -> Spec {
+        let mut spec = Spec::new();
+        self.tube.spec(&mut spec);
+        linear_spec(&mut spec, "pos_embedding", self.cfg.dim, &[4, 1], true);
+        self.transformer.spec(&mut spec);
+        norm_spec(&mut spec, "mlp_head.0", self.cfg.dim);
+        linear_spec(&mut spec, "mlp_head.1", self.cfg.mlp_dim, &[self.cfg.dim], true);
+        linear_spec(&mut spec, "mlp_head.3", self.cfg.num_classes, &[self.cfg.mlp_dim], true);
+        spec
+    }
+
+    /// Checks a clip's shape: (B, L, N, 3) with enough points and frames.
+    pub fn check_clip(&self, clip: &Tensor) -> Result<()> {
+        let s = clip.shape();
+        if s.len() != 4 || s[3] != 3 || s.iter().any(|&d| d == 0) {
+            return Err(Error::Shape {
+                op: "p4transformer",
+                detail: format!("clip must be (B, L, N, 3) with no empty axis, got {s:?}"),
+            });
+        }
+        if clip.dtype() != crate::DType::F32 {
+            return Err(Error::DType {
+                op: "p4transformer",
+                what: "clip",
+                expected: crate::DType::F32,
+                got: clip.dtype(),
+            });
+        }
+        self.tube.frames_out(s[1])?;
+        Ok(())
+    }
+
+    fn shape_cache(&self, dev: &Device, b: usize, l: usize, npts: usize) -> Result<std::sync::Arc<ShapeCache>> {
+        let mut cache = self.cache.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(c) = cache.get(&(b, l, npts)) {
+            return Ok(c.clone());
+        }
+        let tables = self.tube.tables(dev, l)?;
+        let n = npts / self.cfg.spatial_stride;
+        let l_out = tables.frames_out;
+        let time: Vec<f32> = (0..b * l_out * n).map(|i| ((i / n) % l_out + 1) as f32).collect();
+        let time = dev.upload(&time, &[b, l_out, n.max(1), 1])?;
+        let entry = std::sync::Arc::new(ShapeCache { tables, time });
+        cache.insert((b, l, npts), entry.clone());
+        Ok(entry)
+    }
+
+    /// Forward pass on clip (B, L, N, 3).
+    pub fn forward(&self, s: &mut Step<'_>, p: &ParamStore, clip: &Tensor) -> Result<P4Forward> {
+        self.check_clip(clip)?;
+        let (b, l, npts) = (clip.shape()[0], clip.shape()[1], clip.shape()[2]);
+        let cache = self.shape_cache(s.device(), b, l, npts)?;
+        let (tube, tube_saved) = self.tube.forward(s, p, clip, &cache.tables)?;
+        let (l_out, n, dim) = (cache.tables.frames_out, npts / self.cfg.spatial_stride, self.cfg.dim);
+        let xyzt = concat(s, &[&tube.anchors, &cache.time], 3)?;
+        let pos = linear(s, &xyzt, &p.matrix("pos_embedding.weight")?, Some(p.get("pos_embedding.bias")?))?;
+        let pre = add(s, &pos, &tube.features)?;
+        let (pre_relu, relu_on, frame_arg, tokens) = match self.cfg.model {
+            ModelKind::ActionSeg => {
+                // Frame tokens: max over each frame's anchors, then ReLU (always).
+                let (frames, arg) = max(s, &pre, 2)?;
+                (frames.clone(), true, Some(arg), frames)
+            }
+            _ => {
+                let tokens = pre.reshape(&[b, l_out * n, dim])?;
+                (tokens.clone(), self.cfg.emb_relu, None, tokens)
+            }
+        };
+        let embedding = if relu_on { relu(s, &tokens)? } else { tokens };
+        let (out, tsaved) = self.transformer.forward(s, p, &embedding)?;
+        let (head_in, pool_arg, pooled) = match self.cfg.model {
+            ModelKind::ActionSeg => (out.clone(), None, None),
+            _ => {
+                let (m, arg) = max(s, &out, 1)?;
+                (m.clone(), Some(arg), Some(m))
+            }
+        };
+        let (ln_out, ln) = layernorm(s, &head_in, p.get("mlp_head.0.weight")?, p.get("mlp_head.0.bias")?, LN_EPS)?;
+        let hidden = linear(s, &ln_out, p.get("mlp_head.1.weight")?, Some(p.get("mlp_head.1.bias")?))?;
+        let hidden_act = gelu(s, &hidden)?;
+        let logits = linear(s, &hidden_act, p.get("mlp_head.3.weight")?, Some(p.get("mlp_head.3.bias")?))?;
+        Ok(P4Forward {
+            tube,
+            embedding: embedding.clone(),
+            transformer_out: out,
+            pooled,
+            logits,
+            saved: Saved {
+                tube: tube_saved,
+                xyzt,
+                pre_relu: if relu_on { pre_relu } else { embedding.clone() },
+                frame_arg,
+                frame_in_shape: vec![b, l_out, n, dim],
+                transformer: tsaved,
+                pool_arg,
+                head_in,
+                ln,
+                ln_out,
+                hidden,
+                hidden_act,
+            },
+        })
+    }
+
+    /// Backward from d logits: parameter gradients (by PyTorch name) and d clip.
+    pub fn backward(
+        &self,
+        s: &mut Step<'_>,
+        p: &ParamStore,
+        fwd: &P4Forward,
+        grad_logits: &Tensor,
+    ) -> Result<(Grads, Tensor)> {
+        let sv = &fwd.saved;
+        let mut grads = Grads::new();
+        let (g_act, gw, gb) = linear_backward(s, &sv.hidden_act, p.get("mlp_head.3.weight")?, grad_logits, true)?;
+        accumulate(s, &mut grads, "mlp_head.3.weight", gw)?;
+        accumulate(s, &mut grads, "mlp_head.3.bias", gb.unwrap())?;
+        let g_hidden = gelu_backward(s, &sv.hidden, &g_act)?;
+        let (g_ln, gw, gb) = linear_backward(s, &sv.ln_out, p.get("mlp_head.1.weight")?, &g_hidden, true)?;
+        accumulate(s, &mut grads, "mlp_head.1.weight", gw)?;
+        accumulate(s, &mut grads, "mlp_head.1.bias", gb.unwrap())?;
+        let (g_head_in, gg, gbeta) = layernorm_backward(s, &sv.head_in, p.get("mlp_head.0.weight")?, &sv.ln, &g_ln)?;
+        accumulate(s, &mut grads, "mlp_head.0.weight", gg)?;
+        accumulate(s, &mut grads, "mlp_head.0.bias", gbeta)?;
+        let g_out = match &sv.pool_arg {
+            Some(arg) => max_backward(s, &g_head_in, arg, fwd.transformer_out.shape(), 1)?,
+            None => g_head_in,
+        };
+        let g_emb = self.transformer.backward(s, p, &sv.transformer, &g_out, &mut grads)?;
+        let relu_on = self.cfg.model == ModelKind::ActionSeg || self.cfg.emb_relu;
+        let g_tokens = if relu_on { relu_backward(s, &sv.pre_relu, &g_emb)? } else { g_emb };
+        let g_pre = match &sv.frame_arg {
+            Some(arg) => max_backward(s, &g_tokens, arg, &sv.frame_in_shape, 2)?,
+            None => g_tokens.reshape(&sv.frame_in_shape)?,
+        };
+        // pre = pos_embedding(xyzt) + features: both receive g_pre.
+        let (g_xyzt, gw, gb) = linear_backward(s, &sv.xyzt, &p.matrix("pos_embedding.weight")?, &g_pre, true)?;
+        accumulate(s, &mut grads, "pos_embedding.weight", gw)?;
+        accumulate(s, &mut grads, "pos_embedding.bias", gb.unwrap())?;
+        let g_anchor = concat_backward(s, &g_xyzt, &[3, 1], 3)?.swap_remove(0);
+        let g_clip = self.tube.backward(s, p, &sv.tube, &g_pre, Some(&g_anchor), &mut grads)?;
+        // Report weight gradients under their stored shapes.
+        for spec in p.spec() {
+            if let Some(g) = grads.remove(&spec.name) {
+                grads.insert(spec.name.clone(), g.reshape(&spec.shape)?);
+            }
+        }
+        Ok((grads, g_clip))
+    }
+}

@@ -1,0 +1,187 @@
+//! Named parameters on the device, under PyTorch's state_dict names, and their
+//! gradients. Loading checks every name and shape and reports all problems at once.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use crate::tensor_file::{write_atomic, HostTensor, Stored, TensorFile};
+use crate::{Device, Error, Result, Tensor};
+
+/// Gradients by parameter name.
+pub type Grads = BTreeMap<String, Tensor>;
+
+/// Adds `g` into `grads[name]` (creating it), so shared weights accumulate.
+pub fn accumulate(s: &mut crate::Step<'_>, grads: &mut Grads, name: &str, g: Tensor) -> Result<()> {
+    let g = match grads.remove(name) {
+        Some(prev) => crate::ops::elementwise::add(s, &prev, &g.reshape(prev.shape())?)?,
+        None => g,
+    };
+    grads.insert(name.to_string(), g);
+    Ok(())
+}
+
+/// How a parameter starts when a model is trained from scratch (PyTorch's defaults).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Init {
+    /// U(-1/sqrt(fan_in), 1/sqrt(fan_in)), as nn.Linear / nn.Conv weights and biases.
+    Uniform { fan_in: usize },
+    Ones,
+    Zeros,
+}
+
+/// One expected parameter.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ParamSpec {
+    pub name: String,
+    pub shape: Vec<usize>,
+    pub init: Init,
+}
+
+/// What a model expects, in state_dict order.
+pub type Spec = Vec<ParamSpec>;
+
+/// Spec entries of a linear layer `prefix.weight (out, in…)` and optional `prefix.bias`.
+pub fn linear_spec(spec: &mut Spec, prefix: &str, out: usize, in_shape: &[usize], bias: bool) {
+    let fan_in = in_shape.iter().product();
+    let mut shape = vec![out];
+    shape.extend_from_slice(in_shape);
+    spec.push(ParamSpec { name: format!("{prefix}.weight"), shape, init: Init::Uniform { fan_in } });
+    if bias {
+        spec.push(ParamSpec { name: format!("{prefix}.bias"), shape: vec![out], init: Init::Uniform { fan_in } });
+    }
+}
+
+/// Spec entries of a LayerNorm `prefix.{weight,bias}`.
+pub fn norm_spec(spec: &mut Spec, prefix: &str, dim: usize) {
+    spec.push(ParamSpec { name: format!("{prefix}.weight"), shape: vec![dim], init: Init::Ones });
+    spec.push(ParamSpec { name: format!("{prefix}.bias"), shape: vec![dim], init: Init::Zeros });
+}
+
+/// A model's parameters on the device.
+pub struct ParamStore {
+    tensors: BTreeMap<String, Tensor>,
+    spec: Spec,
+}
+
+impl ParamStore {
+    /// Loads every tensor of `spec` from `file`, reading `prefix + name`
+    /// (prefix "" for ordinary checkpoints). Missing, misshaped and (when
+    /// `allow_extra` is false) unexpected tensors are all named in one error.
+    pub fn load(dev: &Device, spec: Spec, file: &TensorFile, prefix: &str, allow_extra: bool) -> Result<Self> {
+        let mut problems = Vec::new();
+        let mut tensors = BTreeMap::new();
+        for ParamSpec { name, shape, .. } in &spec {
+            let key = format!("{prefix}{name}");
+            if !file.contains(&key) {
+                problems.push(format!("missing {key} {shape:?}"));
+                continue;
+            }
+            let h = file.f32(&key)?;
+            if &h.shape != shape {
+                problems.push(format!("{key} has shape {:?}, the model needs {shape:?}", h.shape));
+                continue;
+            }
+            tensors.insert(name.clone(), dev.upload(&h.data, &h.shape)?);
+        }
+        if !allow_extra {
+            for key in file.names() {
+                if let Some(name) = key.strip_prefix(prefix) {
+                    if !spec.iter().any(|p| p.name == name) {
+                        problems.push(format!("unexpected {key} (not a parameter of this model)"));
+                    }
+                }
+            }
+        }
+        if !problems.is_empty() {
+            return Err(Error::TensorFile {
+                path: file.path().to_string(),
+                detail: format!(
+                    "weights do not match the model config ({} problems):\n  {}",
+                    problems.len(),
+                    problems.join("\n  ")
+                ),
+            });
+        }
+        Ok(Self { tensors, spec })
+    }
+
+    /// Parameters initialised as PyTorch initialises them by default: weights and
+    /// biases U(-1/sqrt(fan_in), 1/sqrt(fan_in)); norm weights 1 and biases 0.
+    pub fn init(dev: &Device, spec: Spec, seed: u64) -> Result<Self> {
+        let mut state = seed;
+        let mut next = move || {
+            state = state.wrapping_add(0x9E3779B97F4A7C15);
+            let mut z = state;
+            z = (z ^ (z >> 30)).wrapping_mul(0xBF58476D1CE4E5B9);
+            z = (z ^ (z >> 27)).wrapping_mul(0x94D049BB133111EB);
+            ((z ^ (z >> 31)) >> 40) as f32 / (1u64 << 24) as f32
+        };
+        let mut tensors = BTreeMap::new();
+        for p in &spec {
+            let n: usize = p.shape.iter().product();
+            let data: Vec<f32> = match p.init {
+                Init::Ones => vec![1.0; n],
+                Init::Zeros => vec![0.0; n],
+                Init::Uniform { fan_in } => {
+                    let bound = 1.0 / (fan_in.max(1) as f32).sqrt();
+                    (0..n).map(|_| (2.0 * next() - 1.0) * bound).collect()
+                }
+            };
+            tensors.insert(p.name.clone(), dev.upload(&data, &p.shape)?);
+        }
+        Ok(Self { tensors, spec })
+    }
+
+    pub fn spec(&self) -> &Spec {
+        &self.spec
+    }
+
+    pub fn get(&self, name: &str) -> Result<&Tensor> {
+        self.tensors.get(name).ok_or_else(|| Error::InvalidArgument {
+            op: "params",
+            detail: format!("no parameter named {name:?}"),
+        })
+    }
+
+    /// A weight viewed as a matrix (out, in), dropping PyTorch's trailing 1×1 conv dims.
+    pub fn matrix(&self, name: &str) -> Result<Tensor> {
+        let t = self.get(name)?;
+        let out = t.shape()[0];
+        t.reshape(&[out, t.numel() / out])
+    }
+
+    pub fn iter(&self) -> impl Iterator<Item = (&String, &Tensor)> {
+        self.tensors.iter()
+    }
+
+    /// Replaces a parameter's values (e.g. after an optimizer step wrote a new tensor).
+    pub fn set(&mut self, name: &str, t: Tensor) -> Result<()> {
+        let old = self.get(name)?;
+        if old.shape() != t.shape() {
+            return Err(Error::Shape {
+                op: "params.set",
+                detail: format!("{name}: {:?} vs {:?}", old.shape(), t.shape()),
+            });
+        }
+        self.tensors.insert(name.to_string(), t);
+        Ok(())
+    }
+
+    /// Reads every parameter back to the host.
+    pub fn to_host(&self, dev: &Device) -> Result<Vec<(String, HostTensor)>> {
+        self.spec
+            .iter()
+            .map(|p| Ok((p.name.clone(), HostTensor::new(dev.read(self.get(&p.name)?)?, &p.shape))))
+            .collect()
+    }
+
+    /// Saves the parameters as a safetensors state_dict (atomically).
+    pub fn save(&self, dev: &Device, path: &Path, metadata: std::collections::HashMap<String, String>) -> Result<()> {
+        let tensors: Vec<(String, Stored)> = self
+            .to_host(dev)?
+            .into_iter()
+            .map(|(n, h)| (n, Stored::F32(h)))
+            .collect();
+        write_atomic(path, &tensors, metadata)
+    }
+}

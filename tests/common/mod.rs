@@ -1,0 +1,102 @@
+//! Helpers shared by the integration tests: the device, fixtures, tolerances.
+#![allow(dead_code)]
+
+use std::path::PathBuf;
+use std::sync::OnceLock;
+
+use edge4d_runtime::{Device, TensorFile};
+
+pub fn dev() -> &'static Device {
+    static DEV: OnceLock<Device> = OnceLock::new();
+    DEV.get_or_init(|| Device::from_env().unwrap_or_else(|e| panic!("tests need a GPU adapter: {e}")))
+}
+
+pub fn fixture_path(rel: &str) -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures").join(rel)
+}
+
+pub fn fixture(rel: &str) -> TensorFile {
+    TensorFile::open(fixture_path(rel)).unwrap_or_else(|e| panic!("{e}"))
+}
+
+/// The fixture's `metadata["config"]` as JSON.
+pub fn fixture_config(f: &TensorFile) -> serde_json::Value {
+    serde_json::from_str(&f.metadata()["config"]).expect("fixture config is JSON")
+}
+
+/// Largest |v| (the scale of the README tolerances).
+pub fn max_abs(v: &[f32]) -> f64 {
+    v.iter().fold(0.0f64, |m, &x| m.max((x as f64).abs()))
+}
+
+/// |got − want| ≤ atol everywhere; names the worst element and returns the worst error.
+#[track_caller]
+pub fn assert_within(what: &str, got: &[f32], want: &[f32], atol: f64) -> f64 {
+    assert_eq!(got.len(), want.len(), "{what}: {} values, expected {}", got.len(), want.len());
+    let (mut worst, mut at) = (0.0f64, 0);
+    for (i, (g, w)) in got.iter().zip(want).enumerate() {
+        let e = if g.is_finite() { (*g as f64 - *w as f64).abs() } else { f64::INFINITY };
+        if e > worst {
+            worst = e;
+            at = i;
+        }
+    }
+    assert!(
+        worst <= atol,
+        "{what}: element {at} is {} but the reference has {} (error {worst:.3e} > {atol:.3e})",
+        got[at],
+        want[at]
+    );
+    worst
+}
+
+/// Activations and logits: |a − b| ≤ 1e-4·max|ref| + 1e-6.
+#[track_caller]
+pub fn assert_activation(what: &str, got: &[f32], want: &[f32]) -> f64 {
+    assert_within(what, got, want, 1e-4 * max_abs(want) + 1e-6)
+}
+
+/// (B, A, C, N) → (B, A, N, C): PyTorch channels-first to edge4d channels-last.
+pub fn channels_last(x: &[f32], b: usize, a: usize, c: usize, n: usize) -> Vec<f32> {
+    let mut out = vec![0.0; x.len()];
+    for i in 0..b * a {
+        for ch in 0..c {
+            for j in 0..n {
+                out[(i * n + j) * c + ch] = x[(i * c + ch) * n + j];
+            }
+        }
+    }
+    out
+}
+
+/// Writes a fixture's `param.*` tensors as a plain state_dict (the way a user's
+/// PyTorch export looks) and returns its path.
+pub fn export_weights(f: &TensorFile, dir: &std::path::Path) -> PathBuf {
+    use edge4d_runtime::{Stored, TensorFile as _TF};
+    let _ = std::marker::PhantomData::<_TF>;
+    let mut tensors = Vec::new();
+    for name in f.names() {
+        if let Some(n) = name.strip_prefix("param.") {
+            if n.ends_with("num_batches_tracked") {
+                let (v, shape) = f.i64(&name).unwrap();
+                tensors.push((n.to_string(), Stored::I64(v, shape)));
+            } else {
+                tensors.push((n.to_string(), Stored::F32(f.f32(&name).unwrap())));
+            }
+        }
+    }
+    let path = dir.join("weights.safetensors");
+    edge4d_runtime::tensor_file::write_atomic(&path, &tensors, Default::default()).unwrap();
+    path
+}
+
+/// A model TOML from a fixture config, with the given `model` kind.
+pub fn config_toml(cfg: &serde_json::Value, model: &str, keys: &[&str]) -> String {
+    let mut t = format!("model = \"{model}\"\n");
+    for k in keys {
+        let v = &cfg[*k];
+        assert!(!v.is_null(), "fixture config lacks {k}");
+        t.push_str(&format!("{k} = {v}\n"));
+    }
+    t
+}
