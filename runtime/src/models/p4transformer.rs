@@ -38,6 +38,9 @@ pub struct P4Forward {
     pub tube: TubeOutput,
     /// Transformer input: (B, L'·n, C) for msr, (B, L', C) for actionseg.
     pub embedding: Tensor,
+    /// actionseg only: the per-frame max of (pos + features) before the ReLU, (B, L', C)
+    /// (C2P's teacher feature).
+    pub frame_embedding: Option<Tensor>,
     pub transformer_out: Tensor,
     /// (B, C) for msr (max over tokens); absent for actionseg.
     pub pooled: Option<Tensor>,
@@ -187,6 +190,7 @@ impl P4Transformer {
         Ok(P4Forward {
             tube,
             embedding: embedding.clone(),
+            frame_embedding: frame_arg.as_ref().map(|_| pre_relu.clone()),
             transformer_out: out,
             pooled,
             logits,
