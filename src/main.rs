@@ -2,6 +2,7 @@
 
 mod bench;
 mod demo;
+mod infer;
 
 use clap::{Parser, Subcommand};
 use edge4d_runtime::{BackendChoice, Device, DeviceOptions};
@@ -28,6 +29,9 @@ enum Command {
     /// Train a small MLP on the spiral dataset on the GPU (forward, backward and SGD
     /// in one submission per step) and report loss and accuracy.
     Demo(demo::DemoArgs),
+    /// Run a P4Transformer-family model on a clip: --config model.toml --weights
+    /// weights.safetensors --input clip.safetensors --output out.safetensors.
+    Infer(infer::InferArgs),
 }
 
 fn main() {
@@ -71,5 +75,6 @@ fn run(cli: Cli) -> Result<(), Box<dyn std::error::Error>> {
         }
         Command::Bench(args) => bench::run(&open(&cli.backend)?, &args),
         Command::Demo(args) => demo::run(&open(&cli.backend)?, &args),
+        Command::Infer(args) => infer::run(&open(&cli.backend)?, &args),
     }
 }

@@ -45,16 +45,25 @@ fn actionseg_backbone_matches_the_official_c2p_model() {
         let key = format!("param.model.{}", p.name);
         if f.contains(&key) {
             let h = f.f32(&key).unwrap();
-            params.set(&p.name, dev().upload(&h.data, &h.shape).unwrap()).unwrap();
+            params
+                .set(&p.name, dev().upload(&h.data, &h.shape).unwrap())
+                .unwrap();
             taken += 1;
         } else {
             assert!(p.name.starts_with("mlp_head"), "fixture lacks {key}");
-            assert!(matches!(p.init, Init::Uniform { .. } | Init::Ones | Init::Zeros));
+            assert!(matches!(
+                p.init,
+                Init::Uniform { .. } | Init::Ones | Init::Zeros
+            ));
         }
     }
     assert_eq!(taken, model.spec().len() - 6);
 
-    let ops_names: Vec<String> = f.names().into_iter().filter(|n| n.starts_with("ops.")).collect();
+    let ops_names: Vec<String> = f
+        .names()
+        .into_iter()
+        .filter(|n| n.starts_with("ops."))
+        .collect();
     let mut fps_calls = Vec::new();
     let mut bq_calls = Vec::new();
     for n in &ops_names {
@@ -66,7 +75,10 @@ fn actionseg_backbone_matches_the_official_c2p_model() {
         }
     }
     let (b, l) = (2usize, 6usize);
-    for (which, input, fps_from) in [("student", "input.clip_partial", 0usize), ("teacher", "input.clip_complete", 6)] {
+    for (which, input, fps_from) in [
+        ("student", "input.clip_partial", 0usize),
+        ("teacher", "input.clip_complete", 6),
+    ] {
         let clip = f.f32(input).unwrap();
         let t = dev().upload(&clip.data, &clip.shape).unwrap();
         let fwd = dev().run(|s| model.forward(s, &params, &t)).unwrap();
@@ -79,21 +91,41 @@ fn actionseg_backbone_matches_the_official_c2p_model() {
             let want = &fps_calls[fps_from + frame].1;
             for bb in 0..b {
                 let got = &idx[(bb * l + frame) * n..(bb * l + frame + 1) * n];
-                assert_eq!(got, &want[bb * n..(bb + 1) * n], "{which} FPS, frame {frame}");
+                assert_eq!(
+                    got,
+                    &want[bb * n..(bb + 1) * n],
+                    "{which} FPS, frame {frame}"
+                );
                 for o in 0..3 {
                     let want = &bq_calls[(fps_from + frame) * 3 + o].1;
                     let at = ((bb * l + frame) * 3 + o) * n * k;
-                    assert_eq!(&balls[at..at + n * k], &want[bb * n * k..(bb + 1) * n * k], "{which} balls, frame {frame} offset {o}");
+                    assert_eq!(
+                        &balls[at..at + n * k],
+                        &want[bb * n * k..(bb + 1) * n * k],
+                        "{which} balls, frame {frame} offset {o}"
+                    );
                 }
             }
         }
         let frame_emb = dev().read(fwd.frame_embedding.as_ref().unwrap()).unwrap();
         let out = dev().read(&fwd.transformer_out).unwrap();
         if which == "student" {
-            assert_activation("student.frame_embedding", &frame_emb, &f.f32("student.frame_embedding").unwrap().data);
-            assert_activation("student.features", &out, &f.f32("student.features").unwrap().data);
+            assert_activation(
+                "student.frame_embedding",
+                &frame_emb,
+                &f.f32("student.frame_embedding").unwrap().data,
+            );
+            assert_activation(
+                "student.features",
+                &out,
+                &f.f32("student.features").unwrap().data,
+            );
         } else {
-            assert_activation("teacher.features", &frame_emb, &f.f32("teacher.features").unwrap().data);
+            assert_activation(
+                "teacher.features",
+                &frame_emb,
+                &f.f32("teacher.features").unwrap().data,
+            );
         }
     }
 }

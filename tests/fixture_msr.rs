@@ -34,7 +34,14 @@ fn msr_p4transformer_matches_pytorch_forward_and_backward() {
 
     let cfg = P4TransformerConfig::load(&cfg_path).unwrap();
     let model = P4Transformer::new(cfg.clone()).unwrap();
-    let params = ParamStore::load(dev(), model.spec(), &TensorFile::open(&weights).unwrap(), "", false).unwrap();
+    let params = ParamStore::load(
+        dev(),
+        model.spec(),
+        &TensorFile::open(&weights).unwrap(),
+        "",
+        false,
+    )
+    .unwrap();
 
     let clip = f.f32("input.clip").unwrap();
     let (labels, _) = f.u32("input.label").unwrap();
@@ -54,20 +61,44 @@ fn msr_p4transformer_matches_pytorch_forward_and_backward() {
 
     // Indices exactly.
     let (want, _) = f.u32("tube.anchor_idx").unwrap();
-    assert_eq!(dev().read_u32(&fwd.tube.anchor_sel.idx).unwrap(), want, "FPS anchors");
+    assert_eq!(
+        dev().read_u32(&fwd.tube.anchor_sel.idx).unwrap(),
+        want,
+        "FPS anchors"
+    );
     let (want, _) = f.u32("tube.ball_idx").unwrap();
-    assert_eq!(dev().read_u32(&fwd.tube.balls.idx).unwrap(), want, "ball-query neighbours");
+    assert_eq!(
+        dev().read_u32(&fwd.tube.balls.idx).unwrap(),
+        want,
+        "ball-query neighbours"
+    );
 
     // Activations.
     let read = |t: &edge4d_runtime::Tensor| dev().read(t).unwrap();
-    assert_activation("tube.xyzs", &read(&fwd.tube.anchors), &f.f32("tube.xyzs").unwrap().data);
+    assert_activation(
+        "tube.xyzs",
+        &read(&fwd.tube.anchors),
+        &f.f32("tube.xyzs").unwrap().data,
+    );
     let feat = f.f32("tube.features").unwrap();
     let s = &feat.shape;
     let want = channels_last(&feat.data, s[0], s[1], s[2], s[3]);
     assert_activation("tube.features", &read(&fwd.tube.features), &want);
-    assert_activation("embedding", &read(&fwd.embedding), &f.f32("embedding").unwrap().data);
-    assert_activation("transformer_out", &read(&fwd.transformer_out), &f.f32("transformer_out").unwrap().data);
-    assert_activation("pooled", &read(fwd.pooled.as_ref().unwrap()), &f.f32("pooled").unwrap().data);
+    assert_activation(
+        "embedding",
+        &read(&fwd.embedding),
+        &f.f32("embedding").unwrap().data,
+    );
+    assert_activation(
+        "transformer_out",
+        &read(&fwd.transformer_out),
+        &f.f32("transformer_out").unwrap().data,
+    );
+    assert_activation(
+        "pooled",
+        &read(fwd.pooled.as_ref().unwrap()),
+        &f.f32("pooled").unwrap().data,
+    );
     assert_activation("logits", &read(&fwd.logits), &f.f32("logits").unwrap().data);
     let want_loss = f.f32("loss").unwrap().data[0];
     let got_loss = read(&loss)[0];
@@ -82,13 +113,27 @@ fn msr_p4transformer_matches_pytorch_forward_and_backward() {
         .iter()
         .map(|p| max_abs(&f.f32(&format!("grad.{}", p.name)).unwrap().data))
         .fold(0.0f64, f64::max);
-    assert_eq!(grads.len(), model.spec().len(), "a gradient for every parameter");
+    assert_eq!(
+        grads.len(),
+        model.spec().len(),
+        "a gradient for every parameter"
+    );
     for p in model.spec() {
         let want = f.f32(&format!("grad.{}", p.name)).unwrap();
         let got = &grads[&p.name];
         assert_eq!(got.shape(), &want.shape[..], "grad {} shape", p.name);
-        assert_within(&format!("grad.{}", p.name), &read(got), &want.data, 1e-4 * g_max);
+        assert_within(
+            &format!("grad.{}", p.name),
+            &read(got),
+            &want.data,
+            1e-4 * g_max,
+        );
     }
     let want = f.f32("grad.input.clip").unwrap();
-    assert_within("grad.input.clip", &read(&gclip), &want.data, 1e-4 * g_max.max(max_abs(&want.data)));
+    assert_within(
+        "grad.input.clip",
+        &read(&gclip),
+        &want.data,
+        1e-4 * g_max.max(max_abs(&want.data)),
+    );
 }

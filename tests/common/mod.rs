@@ -8,11 +8,15 @@ use edge4d_runtime::{Device, TensorFile};
 
 pub fn dev() -> &'static Device {
     static DEV: OnceLock<Device> = OnceLock::new();
-    DEV.get_or_init(|| Device::from_env().unwrap_or_else(|e| panic!("tests need a GPU adapter: {e}")))
+    DEV.get_or_init(|| {
+        Device::from_env().unwrap_or_else(|e| panic!("tests need a GPU adapter: {e}"))
+    })
 }
 
 pub fn fixture_path(rel: &str) -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures").join(rel)
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures")
+        .join(rel)
 }
 
 pub fn fixture(rel: &str) -> TensorFile {
@@ -32,10 +36,20 @@ pub fn max_abs(v: &[f32]) -> f64 {
 /// |got − want| ≤ atol everywhere; names the worst element and returns the worst error.
 #[track_caller]
 pub fn assert_within(what: &str, got: &[f32], want: &[f32], atol: f64) -> f64 {
-    assert_eq!(got.len(), want.len(), "{what}: {} values, expected {}", got.len(), want.len());
+    assert_eq!(
+        got.len(),
+        want.len(),
+        "{what}: {} values, expected {}",
+        got.len(),
+        want.len()
+    );
     let (mut worst, mut at) = (0.0f64, 0);
     for (i, (g, w)) in got.iter().zip(want).enumerate() {
-        let e = if g.is_finite() { (*g as f64 - *w as f64).abs() } else { f64::INFINITY };
+        let e = if g.is_finite() {
+            (*g as f64 - *w as f64).abs()
+        } else {
+            f64::INFINITY
+        };
         if e > worst {
             worst = e;
             at = i;

@@ -99,7 +99,10 @@ impl P4TransformerConfig {
             })
         };
         if !(self.radius.is_finite() && self.radius > 0.0) {
-            return bad(format!("radius must be a positive number, got {}", self.radius));
+            return bad(format!(
+                "radius must be a positive number, got {}",
+                self.radius
+            ));
         }
         for (key, v) in [
             ("nsamples", self.nsamples),

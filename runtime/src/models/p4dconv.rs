@@ -10,8 +10,8 @@
 use super::params::{linear_spec, Grads, ParamStore, Spec};
 use crate::ops::matmul::{matmul, matmul_backward};
 use crate::ops::point::{
-    ball_query_frames, displacement, displacement_anchor_grad, fps_frames, gather_rows, gather_rows_backward,
-    inverse_index, Balls, Selection,
+    ball_query_frames, displacement, displacement_anchor_grad, fps_frames, gather_rows,
+    gather_rows_backward, inverse_index, Balls, Selection,
 };
 use crate::ops::reduce::{max, max_backward};
 use crate::{Device, Error, Result, Step, Tensor};
@@ -79,14 +79,22 @@ impl TubeEmbedding {
     }
 
     pub fn spec(&self, spec: &mut Spec) {
-        linear_spec(spec, &format!("{}.conv_d.0", self.prefix), self.cfg.dim, &[4, 1, 1], false);
+        linear_spec(
+            spec,
+            &format!("{}.conv_d.0", self.prefix),
+            self.cfg.dim,
+            &[4, 1, 1],
+            false,
+        );
     }
 
     /// Output frames for a clip of `l` frames, or an error naming the mismatch.
     pub fn frames_out(&self, l: usize) -> Result<usize> {
         let c = &self.cfg;
         let padded = l + c.temporal_padding[0] + c.temporal_padding[1];
-        if padded < c.temporal_kernel_size || (padded - c.temporal_kernel_size) % c.temporal_stride != 0 {
+        if padded < c.temporal_kernel_size
+            || (padded - c.temporal_kernel_size) % c.temporal_stride != 0
+        {
             return Err(Error::InvalidArgument {
                 op: "p4dconv",
                 detail: format!(
@@ -103,7 +111,9 @@ impl TubeEmbedding {
         let c = &self.cfg;
         let frames_out = self.frames_out(l)?;
         let half = c.temporal_kernel_size / 2;
-        let source = |p: usize| (p as isize - c.temporal_padding[0] as isize).clamp(0, l as isize - 1) as u32;
+        let source = |p: usize| {
+            (p as isize - c.temporal_padding[0] as isize).clamp(0, l as isize - 1) as u32
+        };
         let mut anchor = Vec::new();
         let mut neighbour = Vec::new();
         for t_out in 0..frames_out {
@@ -144,11 +154,19 @@ impl TubeEmbedding {
         let (l_out, kt, k) = (tables.frames_out, c.temporal_kernel_size, c.nsamples);
         let anchor_sel = fps_frames(s, clip, &tables.anchor, n)?;
         let flat = clip.reshape(&[b * l * npts, 3])?;
-        let anchors = gather_rows(s, &flat, &anchor_sel.rows, 1, None)?.reshape(&[b, l_out, n, 3])?;
+        let anchors =
+            gather_rows(s, &flat, &anchor_sel.rows, 1, None)?.reshape(&[b, l_out, n, 3])?;
         let balls = ball_query_frames(s, clip, &anchors, &tables.neighbour, kt, c.radius, k)?;
         let disp = displacement(s, &flat, &anchors, &balls.rows)?;
         let rows = b * l_out * kt * n * k;
-        let h = matmul(s, &disp.reshape(&[rows, 4])?, &p.matrix(&self.weight_name())?, None, false, true)?;
+        let h = matmul(
+            s,
+            &disp.reshape(&[rows, 4])?,
+            &p.matrix(&self.weight_name())?,
+            None,
+            false,
+            true,
+        )?;
         let (pooled_k, arg_k) = max(s, &h.reshape(&[rows / k, k, c.dim])?, 1)?;
         let (features, arg_t) = max(s, &pooled_k.reshape(&[b * l_out, kt, n * c.dim])?, 1)?;
         let saved = TubeSaved {
@@ -200,7 +218,15 @@ impl TubeEmbedding {
             1,
         )?;
         let w = p.matrix(&self.weight_name())?;
-        let g = matmul_backward(s, &saved.disp.reshape(&[rows, 4])?, &w, &g_h.reshape(&[rows, c.dim])?, false, true, false)?;
+        let g = matmul_backward(
+            s,
+            &saved.disp.reshape(&[rows, 4])?,
+            &w,
+            &g_h.reshape(&[rows, c.dim])?,
+            false,
+            true,
+            false,
+        )?;
         super::params::accumulate(s, grads, &self.weight_name(), g.b)?;
         let g_disp = g.a.reshape(&ds)?;
         let points: usize = saved.clip_shape[..3].iter().product();

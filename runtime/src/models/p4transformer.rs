@@ -86,7 +86,11 @@ impl P4Transformer {
                 dim: cfg.dim,
             },
         );
-        let prefix = if cfg.model == ModelKind::ActionSeg { "transformer1" } else { "transformer" };
+        let prefix = if cfg.model == ModelKind::ActionSeg {
+            "transformer1"
+        } else {
+            "transformer"
+        };
         let transformer = Transformer::new(
             prefix,
             TransformerConfig {
@@ -112,8 +116,20 @@ impl P4Transformer {
         linear_spec(&mut spec, "pos_embedding", self.cfg.dim, &[4, 1], true);
         self.transformer.spec(&mut spec);
         norm_spec(&mut spec, "mlp_head.0", self.cfg.dim);
-        linear_spec(&mut spec, "mlp_head.1", self.cfg.mlp_dim, &[self.cfg.dim], true);
-        linear_spec(&mut spec, "mlp_head.3", self.cfg.num_classes, &[self.cfg.mlp_dim], true);
+        linear_spec(
+            &mut spec,
+            "mlp_head.1",
+            self.cfg.mlp_dim,
+            &[self.cfg.dim],
+            true,
+        );
+        linear_spec(
+            &mut spec,
+            "mlp_head.3",
+            self.cfg.num_classes,
+            &[self.cfg.mlp_dim],
+            true,
+        );
         spec
     }
 
@@ -134,11 +150,26 @@ impl P4Transformer {
                 got: clip.dtype(),
             });
         }
+        if s[2] < self.cfg.spatial_stride {
+            return Err(Error::InvalidArgument {
+                op: "p4transformer",
+                detail: format!(
+                    "frames of {} points are fewer than spatial_stride {}: no anchors to sample",
+                    s[2], self.cfg.spatial_stride
+                ),
+            });
+        }
         self.tube.frames_out(s[1])?;
         Ok(())
     }
 
-    fn shape_cache(&self, dev: &Device, b: usize, l: usize, npts: usize) -> Result<std::sync::Arc<ShapeCache>> {
+    fn shape_cache(
+        &self,
+        dev: &Device,
+        b: usize,
+        l: usize,
+        npts: usize,
+    ) -> Result<std::sync::Arc<ShapeCache>> {
         let mut cache = self.cache.lock().unwrap_or_else(|e| e.into_inner());
         if let Some(c) = cache.get(&(b, l, npts)) {
             return Ok(c.clone());
@@ -146,7 +177,9 @@ impl P4Transformer {
         let tables = self.tube.tables(dev, l)?;
         let n = npts / self.cfg.spatial_stride;
         let l_out = tables.frames_out;
-        let time: Vec<f32> = (0..b * l_out * n).map(|i| ((i / n) % l_out + 1) as f32).collect();
+        let time: Vec<f32> = (0..b * l_out * n)
+            .map(|i| ((i / n) % l_out + 1) as f32)
+            .collect();
         let time = dev.upload(&time, &[b, l_out, n.max(1), 1])?;
         let entry = std::sync::Arc::new(ShapeCache { tables, time });
         cache.insert((b, l, npts), entry.clone());
@@ -159,9 +192,18 @@ impl P4Transformer {
         let (b, l, npts) = (clip.shape()[0], clip.shape()[1], clip.shape()[2]);
         let cache = self.shape_cache(s.device(), b, l, npts)?;
         let (tube, tube_saved) = self.tube.forward(s, p, clip, &cache.tables)?;
-        let (l_out, n, dim) = (cache.tables.frames_out, npts / self.cfg.spatial_stride, self.cfg.dim);
+        let (l_out, n, dim) = (
+            cache.tables.frames_out,
+            npts / self.cfg.spatial_stride,
+            self.cfg.dim,
+        );
         let xyzt = concat(s, &[&tube.anchors, &cache.time], 3)?;
-        let pos = linear(s, &xyzt, &p.matrix("pos_embedding.weight")?, Some(p.get("pos_embedding.bias")?))?;
+        let pos = linear(
+            s,
+            &xyzt,
+            &p.matrix("pos_embedding.weight")?,
+            Some(p.get("pos_embedding.bias")?),
+        )?;
         let pre = add(s, &pos, &tube.features)?;
         let (pre_relu, relu_on, frame_arg, tokens) = match self.cfg.model {
             ModelKind::ActionSeg => {
@@ -183,10 +225,26 @@ impl P4Transformer {
                 (m.clone(), Some(arg), Some(m))
             }
         };
-        let (ln_out, ln) = layernorm(s, &head_in, p.get("mlp_head.0.weight")?, p.get("mlp_head.0.bias")?, LN_EPS)?;
-        let hidden = linear(s, &ln_out, p.get("mlp_head.1.weight")?, Some(p.get("mlp_head.1.bias")?))?;
+        let (ln_out, ln) = layernorm(
+            s,
+            &head_in,
+            p.get("mlp_head.0.weight")?,
+            p.get("mlp_head.0.bias")?,
+            LN_EPS,
+        )?;
+        let hidden = linear(
+            s,
+            &ln_out,
+            p.get("mlp_head.1.weight")?,
+            Some(p.get("mlp_head.1.bias")?),
+        )?;
         let hidden_act = gelu(s, &hidden)?;
-        let logits = linear(s, &hidden_act, p.get("mlp_head.3.weight")?, Some(p.get("mlp_head.3.bias")?))?;
+        let logits = linear(
+            s,
+            &hidden_act,
+            p.get("mlp_head.3.weight")?,
+            Some(p.get("mlp_head.3.bias")?),
+        )?;
         Ok(P4Forward {
             tube,
             embedding: embedding.clone(),
@@ -221,33 +279,55 @@ impl P4Transformer {
     ) -> Result<(Grads, Tensor)> {
         let sv = &fwd.saved;
         let mut grads = Grads::new();
-        let (g_act, gw, gb) = linear_backward(s, &sv.hidden_act, p.get("mlp_head.3.weight")?, grad_logits, true)?;
+        let (g_act, gw, gb) = linear_backward(
+            s,
+            &sv.hidden_act,
+            p.get("mlp_head.3.weight")?,
+            grad_logits,
+            true,
+        )?;
         accumulate(s, &mut grads, "mlp_head.3.weight", gw)?;
         accumulate(s, &mut grads, "mlp_head.3.bias", gb.unwrap())?;
         let g_hidden = gelu_backward(s, &sv.hidden, &g_act)?;
-        let (g_ln, gw, gb) = linear_backward(s, &sv.ln_out, p.get("mlp_head.1.weight")?, &g_hidden, true)?;
+        let (g_ln, gw, gb) =
+            linear_backward(s, &sv.ln_out, p.get("mlp_head.1.weight")?, &g_hidden, true)?;
         accumulate(s, &mut grads, "mlp_head.1.weight", gw)?;
         accumulate(s, &mut grads, "mlp_head.1.bias", gb.unwrap())?;
-        let (g_head_in, gg, gbeta) = layernorm_backward(s, &sv.head_in, p.get("mlp_head.0.weight")?, &sv.ln, &g_ln)?;
+        let (g_head_in, gg, gbeta) =
+            layernorm_backward(s, &sv.head_in, p.get("mlp_head.0.weight")?, &sv.ln, &g_ln)?;
         accumulate(s, &mut grads, "mlp_head.0.weight", gg)?;
         accumulate(s, &mut grads, "mlp_head.0.bias", gbeta)?;
         let g_out = match &sv.pool_arg {
             Some(arg) => max_backward(s, &g_head_in, arg, fwd.transformer_out.shape(), 1)?,
             None => g_head_in,
         };
-        let g_emb = self.transformer.backward(s, p, &sv.transformer, &g_out, &mut grads)?;
+        let g_emb = self
+            .transformer
+            .backward(s, p, &sv.transformer, &g_out, &mut grads)?;
         let relu_on = self.cfg.model == ModelKind::ActionSeg || self.cfg.emb_relu;
-        let g_tokens = if relu_on { relu_backward(s, &sv.pre_relu, &g_emb)? } else { g_emb };
+        let g_tokens = if relu_on {
+            relu_backward(s, &sv.pre_relu, &g_emb)?
+        } else {
+            g_emb
+        };
         let g_pre = match &sv.frame_arg {
             Some(arg) => max_backward(s, &g_tokens, arg, &sv.frame_in_shape, 2)?,
             None => g_tokens.reshape(&sv.frame_in_shape)?,
         };
         // pre = pos_embedding(xyzt) + features: both receive g_pre.
-        let (g_xyzt, gw, gb) = linear_backward(s, &sv.xyzt, &p.matrix("pos_embedding.weight")?, &g_pre, true)?;
+        let (g_xyzt, gw, gb) = linear_backward(
+            s,
+            &sv.xyzt,
+            &p.matrix("pos_embedding.weight")?,
+            &g_pre,
+            true,
+        )?;
         accumulate(s, &mut grads, "pos_embedding.weight", gw)?;
         accumulate(s, &mut grads, "pos_embedding.bias", gb.unwrap())?;
         let g_anchor = concat_backward(s, &g_xyzt, &[3, 1], 3)?.swap_remove(0);
-        let g_clip = self.tube.backward(s, p, &sv.tube, &g_pre, Some(&g_anchor), &mut grads)?;
+        let g_clip = self
+            .tube
+            .backward(s, p, &sv.tube, &g_pre, Some(&g_anchor), &mut grads)?;
         // Report weight gradients under their stored shapes.
         for spec in p.spec() {
             if let Some(g) = grads.remove(&spec.name) {

@@ -24,7 +24,9 @@ pub fn accumulate(s: &mut crate::Step<'_>, grads: &mut Grads, name: &str, g: Ten
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub enum Init {
     /// U(-1/sqrt(fan_in), 1/sqrt(fan_in)), as nn.Linear / nn.Conv weights and biases.
-    Uniform { fan_in: usize },
+    Uniform {
+        fan_in: usize,
+    },
     Ones,
     Zeros,
 }
@@ -45,16 +47,32 @@ pub fn linear_spec(spec: &mut Spec, prefix: &str, out: usize, in_shape: &[usize]
     let fan_in = in_shape.iter().product();
     let mut shape = vec![out];
     shape.extend_from_slice(in_shape);
-    spec.push(ParamSpec { name: format!("{prefix}.weight"), shape, init: Init::Uniform { fan_in } });
+    spec.push(ParamSpec {
+        name: format!("{prefix}.weight"),
+        shape,
+        init: Init::Uniform { fan_in },
+    });
     if bias {
-        spec.push(ParamSpec { name: format!("{prefix}.bias"), shape: vec![out], init: Init::Uniform { fan_in } });
+        spec.push(ParamSpec {
+            name: format!("{prefix}.bias"),
+            shape: vec![out],
+            init: Init::Uniform { fan_in },
+        });
     }
 }
 
 /// Spec entries of a LayerNorm `prefix.{weight,bias}`.
 pub fn norm_spec(spec: &mut Spec, prefix: &str, dim: usize) {
-    spec.push(ParamSpec { name: format!("{prefix}.weight"), shape: vec![dim], init: Init::Ones });
-    spec.push(ParamSpec { name: format!("{prefix}.bias"), shape: vec![dim], init: Init::Zeros });
+    spec.push(ParamSpec {
+        name: format!("{prefix}.weight"),
+        shape: vec![dim],
+        init: Init::Ones,
+    });
+    spec.push(ParamSpec {
+        name: format!("{prefix}.bias"),
+        shape: vec![dim],
+        init: Init::Zeros,
+    });
 }
 
 /// A model's parameters on the device.
@@ -67,7 +85,13 @@ impl ParamStore {
     /// Loads every tensor of `spec` from `file`, reading `prefix + name`
     /// (prefix "" for ordinary checkpoints). Missing, misshaped and (when
     /// `allow_extra` is false) unexpected tensors are all named in one error.
-    pub fn load(dev: &Device, spec: Spec, file: &TensorFile, prefix: &str, allow_extra: bool) -> Result<Self> {
+    pub fn load(
+        dev: &Device,
+        spec: Spec,
+        file: &TensorFile,
+        prefix: &str,
+        allow_extra: bool,
+    ) -> Result<Self> {
         let mut problems = Vec::new();
         let mut tensors = BTreeMap::new();
         for ParamSpec { name, shape, .. } in &spec {
@@ -78,7 +102,10 @@ impl ParamStore {
             }
             let h = file.f32(&key)?;
             if &h.shape != shape {
-                problems.push(format!("{key} has shape {:?}, the model needs {shape:?}", h.shape));
+                problems.push(format!(
+                    "{key} has shape {:?}, the model needs {shape:?}",
+                    h.shape
+                ));
                 continue;
             }
             tensors.insert(name.clone(), dev.upload(&h.data, &h.shape)?);
@@ -137,10 +164,12 @@ impl ParamStore {
     }
 
     pub fn get(&self, name: &str) -> Result<&Tensor> {
-        self.tensors.get(name).ok_or_else(|| Error::InvalidArgument {
-            op: "params",
-            detail: format!("no parameter named {name:?}"),
-        })
+        self.tensors
+            .get(name)
+            .ok_or_else(|| Error::InvalidArgument {
+                op: "params",
+                detail: format!("no parameter named {name:?}"),
+            })
     }
 
     /// A weight viewed as a matrix (out, in), dropping PyTorch's trailing 1×1 conv dims.
@@ -171,12 +200,22 @@ impl ParamStore {
     pub fn to_host(&self, dev: &Device) -> Result<Vec<(String, HostTensor)>> {
         self.spec
             .iter()
-            .map(|p| Ok((p.name.clone(), HostTensor::new(dev.read(self.get(&p.name)?)?, &p.shape))))
+            .map(|p| {
+                Ok((
+                    p.name.clone(),
+                    HostTensor::new(dev.read(self.get(&p.name)?)?, &p.shape),
+                ))
+            })
             .collect()
     }
 
     /// Saves the parameters as a safetensors state_dict (atomically).
-    pub fn save(&self, dev: &Device, path: &Path, metadata: std::collections::HashMap<String, String>) -> Result<()> {
+    pub fn save(
+        &self,
+        dev: &Device,
+        path: &Path,
+        metadata: std::collections::HashMap<String, String>,
+    ) -> Result<()> {
         let tensors: Vec<(String, Stored)> = self
             .to_host(dev)?
             .into_iter()

@@ -80,18 +80,47 @@ impl Transformer {
         let inner = c.heads * c.dim_head;
         for l in 0..c.depth {
             norm_spec(spec, &self.name(l, "0.fn.norm"), c.dim);
-            linear_spec(spec, &self.name(l, "0.fn.fn.to_qkv"), 3 * inner, &[c.dim], false);
+            linear_spec(
+                spec,
+                &self.name(l, "0.fn.fn.to_qkv"),
+                3 * inner,
+                &[c.dim],
+                false,
+            );
             if self.projects_out() {
-                linear_spec(spec, &self.name(l, "0.fn.fn.to_out.0"), c.dim, &[inner], true);
+                linear_spec(
+                    spec,
+                    &self.name(l, "0.fn.fn.to_out.0"),
+                    c.dim,
+                    &[inner],
+                    true,
+                );
             }
             norm_spec(spec, &self.name(l, "1.fn.norm"), c.dim);
-            linear_spec(spec, &self.name(l, "1.fn.fn.net.0"), c.mlp_dim, &[c.dim], true);
-            linear_spec(spec, &self.name(l, "1.fn.fn.net.3"), c.dim, &[c.mlp_dim], true);
+            linear_spec(
+                spec,
+                &self.name(l, "1.fn.fn.net.0"),
+                c.mlp_dim,
+                &[c.dim],
+                true,
+            );
+            linear_spec(
+                spec,
+                &self.name(l, "1.fn.fn.net.3"),
+                c.dim,
+                &[c.mlp_dim],
+                true,
+            );
         }
     }
 
     /// x (B, T, dim) → (B, T, dim).
-    pub fn forward(&self, s: &mut Step<'_>, p: &ParamStore, x: &Tensor) -> Result<(Tensor, TransformerSaved)> {
+    pub fn forward(
+        &self,
+        s: &mut Step<'_>,
+        p: &ParamStore,
+        x: &Tensor,
+    ) -> Result<(Tensor, TransformerSaved)> {
         let c = self.cfg;
         let (b, t) = (x.shape()[0], x.shape()[1]);
         let (h_n, dh) = (c.heads, c.dim_head);
@@ -99,7 +128,13 @@ impl Transformer {
         let mut x = x.clone();
         for l in 0..c.depth {
             let n = |r: &str| self.name(l, r);
-            let (h, ln1) = layernorm(s, &x, p.get(&n("0.fn.norm.weight"))?, p.get(&n("0.fn.norm.bias"))?, LN_EPS)?;
+            let (h, ln1) = layernorm(
+                s,
+                &x,
+                p.get(&n("0.fn.norm.weight"))?,
+                p.get(&n("0.fn.norm.bias"))?,
+                LN_EPS,
+            )?;
             let qkv = linear(s, &h, p.get(&n("0.fn.fn.to_qkv.weight"))?, None)?;
             // (B, T, 3, H, dh) → (3, B, H, T, dh): head h reads channels [h·dh, (h+1)·dh).
             let qkv = permute(s, &qkv.reshape(&[b, t, 3, h_n, dh])?, &[2, 0, 3, 1, 4])?;
@@ -111,7 +146,11 @@ impl Transformer {
             let scaled = scale(s, &scores, (dh as f32).powf(-0.5))?;
             let attn = softmax(s, &scaled)?;
             let o = matmul(s, &attn, &v, None, false, false)?;
-            let merged = permute(s, &o.reshape(&[b, h_n, t, dh])?, &[0, 2, 1, 3])?.reshape(&[b, t, h_n * dh])?;
+            let merged = permute(s, &o.reshape(&[b, h_n, t, dh])?, &[0, 2, 1, 3])?.reshape(&[
+                b,
+                t,
+                h_n * dh,
+            ])?;
             let (att_out, proj) = if self.projects_out() {
                 let pr = linear(
                     s,
@@ -124,10 +163,26 @@ impl Transformer {
                 (merged.clone(), None)
             };
             let x1 = add(s, &x, &att_out)?;
-            let (h2, ln2) = layernorm(s, &x1, p.get(&n("1.fn.norm.weight"))?, p.get(&n("1.fn.norm.bias"))?, LN_EPS)?;
-            let f1 = linear(s, &h2, p.get(&n("1.fn.fn.net.0.weight"))?, Some(p.get(&n("1.fn.fn.net.0.bias"))?))?;
+            let (h2, ln2) = layernorm(
+                s,
+                &x1,
+                p.get(&n("1.fn.norm.weight"))?,
+                p.get(&n("1.fn.norm.bias"))?,
+                LN_EPS,
+            )?;
+            let f1 = linear(
+                s,
+                &h2,
+                p.get(&n("1.fn.fn.net.0.weight"))?,
+                Some(p.get(&n("1.fn.fn.net.0.bias"))?),
+            )?;
             let f1g = gelu(s, &f1)?;
-            let f2 = linear(s, &f1g, p.get(&n("1.fn.fn.net.3.weight"))?, Some(p.get(&n("1.fn.fn.net.3.bias"))?))?;
+            let f2 = linear(
+                s,
+                &f1g,
+                p.get(&n("1.fn.fn.net.3.weight"))?,
+                Some(p.get(&n("1.fn.fn.net.3.bias"))?),
+            )?;
             let x2 = add(s, &x1, &f2)?;
             layers.push(LayerSaved {
                 x,
@@ -166,22 +221,30 @@ impl Transformer {
             let n = |r: &str| self.name(l, r);
             let (b, t) = (sv.x.shape()[0], sv.x.shape()[1]);
             // Feed-forward branch; the residual passes g through unchanged.
-            let (g_f1g, gw, gb) = linear_backward(s, &sv.f1g, p.get(&n("1.fn.fn.net.3.weight"))?, &g, true)?;
+            let (g_f1g, gw, gb) =
+                linear_backward(s, &sv.f1g, p.get(&n("1.fn.fn.net.3.weight"))?, &g, true)?;
             accumulate(s, grads, &n("1.fn.fn.net.3.weight"), gw)?;
             accumulate(s, grads, &n("1.fn.fn.net.3.bias"), gb.unwrap())?;
             let g_f1 = gelu_backward(s, &sv.f1, &g_f1g)?;
-            let (g_h2, gw, gb) = linear_backward(s, &sv.h2, p.get(&n("1.fn.fn.net.0.weight"))?, &g_f1, true)?;
+            let (g_h2, gw, gb) =
+                linear_backward(s, &sv.h2, p.get(&n("1.fn.fn.net.0.weight"))?, &g_f1, true)?;
             accumulate(s, grads, &n("1.fn.fn.net.0.weight"), gw)?;
             accumulate(s, grads, &n("1.fn.fn.net.0.bias"), gb.unwrap())?;
-            let (g_x1, gg, gbeta) = layernorm_backward(s, &sv.x1, p.get(&n("1.fn.norm.weight"))?, &sv.ln2, &g_h2)?;
+            let (g_x1, gg, gbeta) =
+                layernorm_backward(s, &sv.x1, p.get(&n("1.fn.norm.weight"))?, &sv.ln2, &g_h2)?;
             accumulate(s, grads, &n("1.fn.norm.weight"), gg)?;
             accumulate(s, grads, &n("1.fn.norm.bias"), gbeta)?;
             let g_x1 = add(s, &g, &g_x1)?;
             // Attention branch.
             let g_merged = if let Some(proj) = &sv.proj {
                 let g_proj = gelu_backward(s, proj, &g_x1)?;
-                let (gm, gw, gb) =
-                    linear_backward(s, &sv.merged, &p.matrix(&n("0.fn.fn.to_out.0.weight"))?, &g_proj, true)?;
+                let (gm, gw, gb) = linear_backward(
+                    s,
+                    &sv.merged,
+                    &p.matrix(&n("0.fn.fn.to_out.0.weight"))?,
+                    &g_proj,
+                    true,
+                )?;
                 accumulate(s, grads, &n("0.fn.fn.to_out.0.weight"), gw)?;
                 accumulate(s, grads, &n("0.fn.fn.to_out.0.bias"), gb.unwrap())?;
                 gm
@@ -197,13 +260,20 @@ impl Transformer {
             let shape5 = [1, b, h_n, t, dh];
             let g_qkv = concat(
                 s,
-                &[&gqk.a.reshape(&shape5)?, &gqk.b.reshape(&shape5)?, &gv.b.reshape(&shape5)?],
+                &[
+                    &gqk.a.reshape(&shape5)?,
+                    &gqk.b.reshape(&shape5)?,
+                    &gv.b.reshape(&shape5)?,
+                ],
                 0,
             )?;
-            let g_qkv = permute_backward(s, &g_qkv, &[2, 0, 3, 1, 4])?.reshape(&[b, t, 3 * h_n * dh])?;
-            let (g_h, gw, _) = linear_backward(s, &sv.h, p.get(&n("0.fn.fn.to_qkv.weight"))?, &g_qkv, false)?;
+            let g_qkv =
+                permute_backward(s, &g_qkv, &[2, 0, 3, 1, 4])?.reshape(&[b, t, 3 * h_n * dh])?;
+            let (g_h, gw, _) =
+                linear_backward(s, &sv.h, p.get(&n("0.fn.fn.to_qkv.weight"))?, &g_qkv, false)?;
             accumulate(s, grads, &n("0.fn.fn.to_qkv.weight"), gw)?;
-            let (g_x, gg, gbeta) = layernorm_backward(s, &sv.x, p.get(&n("0.fn.norm.weight"))?, &sv.ln1, &g_h)?;
+            let (g_x, gg, gbeta) =
+                layernorm_backward(s, &sv.x, p.get(&n("0.fn.norm.weight"))?, &sv.ln1, &g_h)?;
             accumulate(s, grads, &n("0.fn.norm.weight"), gg)?;
             accumulate(s, grads, &n("0.fn.norm.bias"), gbeta)?;
             g = add(s, &g_x1, &g_x)?;

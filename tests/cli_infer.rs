@@ -1,0 +1,213 @@
+//! `edge4d infer` end to end: config + PyTorch state_dict + clip file in, logits out,
+//! equal to the PyTorch reference; and clear errors for bad files.
+
+mod common;
+
+use std::process::Command;
+
+use common::*;
+use edge4d_runtime::tensor_file::{write_atomic, Stored};
+use edge4d_runtime::TensorFile;
+
+const KEYS: &[&str] = &[
+    "radius",
+    "nsamples",
+    "spatial_stride",
+    "temporal_kernel_size",
+    "temporal_stride",
+    "emb_relu",
+    "dim",
+    "depth",
+    "heads",
+    "dim_head",
+    "mlp_dim",
+    "num_classes",
+];
+
+fn edge4d(args: &[&str]) -> std::process::Output {
+    Command::new(env!("CARGO_BIN_EXE_edge4d"))
+        .args(args)
+        .output()
+        .unwrap()
+}
+
+#[test]
+fn infer_reproduces_pytorch_logits_and_reports_bad_inputs() {
+    let f = fixture("p4transformer/msr_p4transformer.safetensors");
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("model.toml");
+    std::fs::write(
+        &config,
+        config_toml(&fixture_config(&f), "p4transformer-msr", KEYS),
+    )
+    .unwrap();
+    let weights = export_weights(&f, dir.path());
+    let input = dir.path().join("clip.safetensors");
+    write_atomic(
+        &input,
+        &[("clip".into(), Stored::F32(f.f32("input.clip").unwrap()))],
+        Default::default(),
+    )
+    .unwrap();
+    let output = dir.path().join("out.safetensors");
+    let p = |p: &std::path::Path| p.to_str().unwrap().to_string();
+    let (c, w, i, o) = (p(&config), p(&weights), p(&input), p(&output));
+
+    let run = edge4d(&[
+        "infer",
+        "--config",
+        &c,
+        "--weights",
+        &w,
+        "--input",
+        &i,
+        "--output",
+        &o,
+    ]);
+    let stdout = String::from_utf8_lossy(&run.stdout);
+    assert!(
+        run.status.success(),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&run.stderr)
+    );
+    assert!(
+        stdout.contains("adapter:") && stdout.contains(" ms"),
+        "{stdout}"
+    );
+    let out = TensorFile::open(&output).unwrap();
+    assert_activation(
+        "logits",
+        &out.f32("logits").unwrap().data,
+        &f.f32("logits").unwrap().data,
+    );
+    assert_eq!(out.shape("prediction").unwrap(), vec![2]);
+
+    // A config that does not match the weights: every mismatched tensor is named.
+    let wrong = dir.path().join("wrong.toml");
+    std::fs::write(
+        &wrong,
+        std::fs::read_to_string(&config)
+            .unwrap()
+            .replace("dim = 64", "dim = 32"),
+    )
+    .unwrap();
+    let run = edge4d(&[
+        "infer",
+        "--config",
+        wrong.to_str().unwrap(),
+        "--weights",
+        &w,
+        "--input",
+        &i,
+        "--output",
+        &o,
+    ]);
+    let err = String::from_utf8_lossy(&run.stderr);
+    assert!(!run.status.success());
+    assert!(
+        err.contains(
+            "tube_embedding.conv_d.0.weight has shape [64, 4, 1, 1], the model needs [32, 4, 1, 1]"
+        ),
+        "{err}"
+    );
+
+    // Unknown and missing keys.
+    let bad = dir.path().join("bad.toml");
+    std::fs::write(
+        &bad,
+        std::fs::read_to_string(&config)
+            .unwrap()
+            .replace("radius", "radios"),
+    )
+    .unwrap();
+    let run = edge4d(&[
+        "infer",
+        "--config",
+        bad.to_str().unwrap(),
+        "--weights",
+        &w,
+        "--input",
+        &i,
+        "--output",
+        &o,
+    ]);
+    let err = String::from_utf8_lossy(&run.stderr);
+    assert!(err.contains("radios"), "{err}");
+
+    // Missing weights are each named.
+    let partial = dir.path().join("partial.safetensors");
+    let wf = TensorFile::open(&weights).unwrap();
+    let kept: Vec<(String, Stored)> = wf
+        .names()
+        .into_iter()
+        .filter(|n| !n.starts_with("mlp_head"))
+        .map(|n| (n.clone(), Stored::F32(wf.f32(&n).unwrap())))
+        .collect();
+    write_atomic(&partial, &kept, Default::default()).unwrap();
+    let run = edge4d(&[
+        "infer",
+        "--config",
+        &c,
+        "--weights",
+        partial.to_str().unwrap(),
+        "--input",
+        &i,
+        "--output",
+        &o,
+    ]);
+    let err = String::from_utf8_lossy(&run.stderr);
+    assert!(
+        err.contains("missing mlp_head.0.weight") && err.contains("missing mlp_head.3.bias"),
+        "{err}"
+    );
+
+    // Non-finite coordinates.
+    let mut clip = f.f32("input.clip").unwrap();
+    clip.data[17] = f32::NAN;
+    let nan_input = dir.path().join("nan.safetensors");
+    write_atomic(
+        &nan_input,
+        &[("clip".into(), Stored::F32(clip))],
+        Default::default(),
+    )
+    .unwrap();
+    let run = edge4d(&[
+        "infer",
+        "--config",
+        &c,
+        "--weights",
+        &w,
+        "--input",
+        nan_input.to_str().unwrap(),
+        "--output",
+        &o,
+    ]);
+    let err = String::from_utf8_lossy(&run.stderr);
+    assert!(
+        err.contains("non-finite") && err.contains("index 17"),
+        "{err}"
+    );
+
+    // A clip with too few points per frame for the spatial stride.
+    let small = dir.path().join("small.safetensors");
+    let tiny = edge4d_runtime::HostTensor::new(vec![1.0; 2 * 6 * 4 * 3], &[2, 6, 4, 3]);
+    write_atomic(
+        &small,
+        &[("clip".into(), Stored::F32(tiny))],
+        Default::default(),
+    )
+    .unwrap();
+    let run = edge4d(&[
+        "infer",
+        "--config",
+        &c,
+        "--weights",
+        &w,
+        "--input",
+        small.to_str().unwrap(),
+        "--output",
+        &o,
+    ]);
+    let err = String::from_utf8_lossy(&run.stderr);
+    assert!(err.contains("fewer than spatial_stride"), "{err}");
+}
