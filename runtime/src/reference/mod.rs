@@ -11,6 +11,7 @@ pub mod layernorm;
 pub mod layout;
 pub mod matmul;
 pub mod optim;
+pub mod p4;
 pub mod point;
 pub mod reduce;
 pub mod softmax;

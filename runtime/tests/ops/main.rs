@@ -14,6 +14,7 @@ mod layernorm;
 mod layout;
 mod matmul;
 mod optim;
+mod p4blocks;
 mod point;
 mod reduce;
 mod softmax;
