@@ -10,6 +10,10 @@ use edge4d_runtime::Device;
 pub enum BenchOp {
     /// C = A B for square matrices, every rung of the matmul ladder.
     Matmul,
+    /// P4Transformer forward and forward+backward per clip (--configs fixture,paper-msr).
+    P4transformer,
+    /// Farthest point sampling and ball query at the paper's sizes.
+    PointOps,
 }
 
 #[derive(Args)]
@@ -31,10 +35,27 @@ pub struct BenchArgs {
     /// One JSON object per line instead of a table.
     #[arg(long)]
     json: bool,
+    /// p4transformer: model configurations to time (fixture, paper-msr).
+    #[arg(long, value_delimiter = ',', default_values_t = ["fixture".to_string(), "paper-msr".to_string()])]
+    configs: Vec<String>,
 }
 
 pub fn run(dev: &Device, args: &BenchArgs) -> Result<(), Box<dyn std::error::Error>> {
-    let BenchOp::Matmul = args.op;
+    match args.op {
+        BenchOp::Matmul => {}
+        BenchOp::P4transformer => {
+            return crate::bench_p4::p4transformer(
+                dev,
+                &args.configs,
+                args.warmup,
+                args.repeats,
+                args.json,
+            )
+        }
+        BenchOp::PointOps => {
+            return crate::bench_p4::point_ops(dev, args.warmup, args.repeats, args.json)
+        }
+    }
     let kernels: Vec<MatmulKernel> = match &args.kernel {
         Some(k) => vec![MatmulKernel::parse(k)
             .ok_or_else(|| format!("unknown kernel {k:?}: expected naive, tiled or regblock"))?],

@@ -1,6 +1,7 @@
 //! The `edge4d` command line.
 
 mod bench;
+mod bench_p4;
 mod demo;
 mod infer;
 

@@ -64,6 +64,9 @@ pub fn fps_block_size(n: usize) -> usize {
     crate::reference::point::opt_n_threads(n)
 }
 
+/// Largest cloud `fps_cached` holds in registers (workgroup 64 × 32 points).
+const FPS_CACHED_POINTS: usize = 64 * 32;
+
 /// Farthest point sampling of `m` points from each output frame of a clip:
 /// xyz (B, L, N, 3), `frame_of` (L_out) source frames; returns (B, L_out, m).
 pub fn fps_frames(
@@ -87,9 +90,15 @@ pub fn fps_frames(
     let rows = s.alloc(&[b, l_out, m], DType::U32);
     let temp = s.alloc(&[clouds, n], DType::F32);
     let log2_bs = fps_block_size(n).trailing_zeros() as usize;
+    // Clouds that fit the register cache take the faster variant (same results).
+    let entry = if n <= FPS_CACHED_POINTS {
+        "fps_cached"
+    } else {
+        "fps"
+    };
     s.dispatch(
         &FPS,
-        "fps",
+        entry,
         &[
             read(0, xyz),
             read(1, frame_of),

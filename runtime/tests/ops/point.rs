@@ -313,3 +313,16 @@ fn point_ops_refuse_bad_shapes_and_arguments() {
     let err = dev().run(|s| knn(s, &t, &t, 5)).unwrap_err().to_string();
     assert!(err.contains("k = 5"), "{err}");
 }
+
+#[test]
+fn fps_on_clouds_beyond_the_register_cache_matches_reference() {
+    // 2500 points take the uncached kernel; a coarse lattice makes ties common.
+    let mut rng = Rng::new(74);
+    let n = 2500;
+    let xyz: Vec<f32> = (0..n * 3)
+        .map(|i| (rng.next_u64() % 9) as f32 * 0.25 + if i % 3 == 2 { 1.0 } else { 0.0 })
+        .collect();
+    let t = up(&xyz, &[1, n, 3]);
+    let sel = dev().run(|s| fps(s, &t, 40)).unwrap();
+    assert_eq!(dev().read_u32(&sel.idx).unwrap(), r::fps(&xyz, 40));
+}

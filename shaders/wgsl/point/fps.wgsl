@@ -26,12 +26,12 @@ struct Params {
 @group(0) @binding(4) var<storage, read_write> temp: array<f32>;  // (clouds, n) scratch
 @group(0) @binding(5) var<uniform> p: Params;
 
-const WG: u32 = 256u;
+const WG: u32 = 64u;
 // The largest f32 not above 1e-3: the CUDA test is `(double)mag <= 1e-3`.
 const MAG_SKIP: f32 = 0.00099999993;
 
-var<workgroup> best_d: array<f32, 256>;
-var<workgroup> best_k: array<u32, 256>;
+var<workgroup> best_d: array<f32, 64>;
+var<workgroup> best_k: array<u32, 64>;
 
 fn tie_rank(k: u32) -> u32 {
     if (p.log2_bs == 0u) { return 0u; }
@@ -47,7 +47,82 @@ fn better(d1: f32, k1: u32, d2: f32, k2: u32) -> bool {
     return k1 < k2;
 }
 
-@compute @workgroup_size(256)
+// Tree reduction of the per-thread candidates; every thread returns the winner.
+fn reduce_best(lid: u32, bd: f32, bk: u32) -> u32 {
+    best_d[lid] = bd;
+    best_k[lid] = bk;
+    workgroupBarrier();
+    for (var s = WG / 2u; s > 0u; s >>= 1u) {
+        if (lid < s && better(best_d[lid + s], best_k[lid + s], best_d[lid], best_k[lid])) {
+            best_d[lid] = best_d[lid + s];
+            best_k[lid] = best_k[lid + s];
+        }
+        workgroupBarrier();
+    }
+    let winner = best_k[0];
+    workgroupBarrier();
+    return winner;
+}
+
+// Points per thread the cached variant keeps in registers (clouds of up to WG * CACHED).
+const CACHED: u32 = 32u;
+
+// The same algorithm with each thread's points and distances held in private memory,
+// for clouds of at most WG * CACHED points: the hot loop touches no storage buffer.
+@compute @workgroup_size(64)
+fn fps_cached(@builtin(local_invocation_id) lid: vec3<u32>,
+              @builtin(workgroup_id) wid: vec3<u32>,
+              @builtin(num_workgroups) nwg: vec3<u32>) {
+    let linear = wid.x + wid.y * nwg.x;
+    let in_range = linear < p.clouds;
+    let cloud = min(linear, p.clouds - 1u);
+    let b = cloud / p.frames_out;
+    let f = frame_of[cloud % p.frames_out];
+    let base = (b * p.clip_frames + f) * p.n;
+    let out = cloud * p.m;
+    var px: array<f32, CACHED>;
+    var py: array<f32, CACHED>;
+    var pz: array<f32, CACHED>;
+    var temp_reg: array<f32, CACHED>;
+    var count = 0u;
+    for (var k = lid.x; k < p.n; k += WG) {
+        let q = (base + k) * 3u;
+        px[count] = xyz[q];
+        py[count] = xyz[q + 1u];
+        pz[count] = xyz[q + 2u];
+        let mag = (px[count] * px[count] + py[count] * py[count]) + pz[count] * pz[count];
+        // Skipped points get a negative distance so they never win.
+        temp_reg[count] = select(1e10, -2.0, mag <= MAG_SKIP);
+        count += 1u;
+    }
+    if (in_range && lid.x == 0u && p.m > 0u) { idx[out] = 0u; rows[out] = base; }
+    var old = 0u;
+    for (var j = 1u; j < p.m; j++) {
+        let o = (base + old) * 3u;
+        let ox = xyz[o];
+        let oy = xyz[o + 1u];
+        let oz = xyz[o + 2u];
+        var bd = -1.0;
+        var bk = 0u;
+        for (var c = 0u; c < count; c++) {
+            if (temp_reg[c] < -1.0) { continue; }
+            let dx = px[c] - ox;
+            let dy = py[c] - oy;
+            let dz = pz[c] - oz;
+            let t = min((dx * dx + dy * dy) + dz * dz, temp_reg[c]);
+            temp_reg[c] = t;
+            let k = lid.x + c * WG;
+            if (better(t, k, bd, bk)) { bd = t; bk = k; }
+        }
+        old = reduce_best(lid.x, bd, bk);
+        if (in_range && lid.x == 0u) {
+            idx[out + j] = old;
+            rows[out + j] = base + old;
+        }
+    }
+}
+
+@compute @workgroup_size(64)
 fn fps(@builtin(local_invocation_id) lid: vec3<u32>,
        @builtin(workgroup_id) wid: vec3<u32>,
        @builtin(num_workgroups) nwg: vec3<u32>) {
@@ -88,18 +163,7 @@ fn fps(@builtin(local_invocation_id) lid: vec3<u32>,
                 if (better(t, k, bd, bk)) { bd = t; bk = k; }
             }
         }
-        best_d[lid.x] = bd;
-        best_k[lid.x] = bk;
-        workgroupBarrier();
-        for (var s = WG / 2u; s > 0u; s >>= 1u) {
-            if (lid.x < s && better(best_d[lid.x + s], best_k[lid.x + s], best_d[lid.x], best_k[lid.x])) {
-                best_d[lid.x] = best_d[lid.x + s];
-                best_k[lid.x] = best_k[lid.x + s];
-            }
-            workgroupBarrier();
-        }
-        old = best_k[0];
-        workgroupBarrier();
+        old = reduce_best(lid.x, bd, bk);
         if (in_range && lid.x == 0u) {
             idx[out + j] = old;
             rows[out + j] = base + old;

@@ -1,0 +1,214 @@
+//! `edge4d bench p4transformer` and `edge4d bench point-ops`: model and point-op timings
+//! as JSON lines (median over repeats after warm-up, device idle between runs).
+
+use std::time::Instant;
+
+use edge4d_runtime::models::{ModelKind, P4Transformer, P4TransformerConfig, ParamStore};
+use edge4d_runtime::ops::cross_entropy::{cross_entropy, cross_entropy_backward};
+use edge4d_runtime::ops::point::{ball_query_frames, fps_frames};
+use edge4d_runtime::{Device, Error, Tensor};
+
+type BoxResult<T> = Result<T, Box<dyn std::error::Error>>;
+
+/// Median wall time (ms) of `f` followed by a device wait.
+pub fn median_ms(
+    dev: &Device,
+    warmup: usize,
+    repeats: usize,
+    mut f: impl FnMut() -> Result<(), Error>,
+) -> Result<(f64, usize), Error> {
+    for _ in 0..warmup {
+        f()?;
+        dev.wait()?;
+    }
+    let mut times = Vec::new();
+    for _ in 0..repeats.max(1) {
+        let t0 = Instant::now();
+        f()?;
+        dev.wait()?;
+        times.push(t0.elapsed().as_secs_f64() * 1e3);
+    }
+    times.sort_by(f64::total_cmp);
+    Ok((times[times.len() / 2], times.len()))
+}
+
+fn round3(v: f64) -> f64 {
+    (v * 1000.0).round() / 1000.0
+}
+
+/// A deterministic pseudo-random clip away from the origin.
+fn clip(dev: &Device, shape: &[usize]) -> Result<Tensor, Error> {
+    let n: usize = shape.iter().product();
+    let mut state = 0x2545F4914F6CDD1Du64;
+    let data: Vec<f32> = (0..n)
+        .map(|i| {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            let u = (state >> 40) as f32 / (1u64 << 24) as f32;
+            u * 2.0 - 1.0 + if i % 3 == 2 { 4.0 } else { 0.0 }
+        })
+        .collect();
+    dev.upload(&data, shape)
+}
+
+struct ModelCase {
+    name: &'static str,
+    toml: &'static str,
+    batch: usize,
+    frames: usize,
+    points: usize,
+}
+
+const FIXTURE: &str = r#"model = "p4transformer-msr"
+radius = 0.5
+nsamples = 8
+spatial_stride = 10
+temporal_kernel_size = 3
+temporal_stride = 2
+emb_relu = true
+dim = 64
+depth = 2
+heads = 2
+dim_head = 16
+mlp_dim = 96
+num_classes = 5
+"#;
+
+/// The paper's MSR-Action3D configuration (train-msr.py).
+const PAPER_MSR: &str = r#"model = "p4transformer-msr"
+radius = 0.7
+nsamples = 32
+spatial_stride = 32
+temporal_kernel_size = 3
+temporal_stride = 2
+emb_relu = false
+dim = 1024
+depth = 5
+heads = 8
+dim_head = 128
+mlp_dim = 2048
+num_classes = 20
+"#;
+
+pub fn p4transformer(
+    dev: &Device,
+    configs: &[String],
+    warmup: usize,
+    repeats: usize,
+    json: bool,
+) -> BoxResult<()> {
+    let cases = [
+        ModelCase {
+            name: "fixture",
+            toml: FIXTURE,
+            batch: 2,
+            frames: 6,
+            points: 160,
+        },
+        ModelCase {
+            name: "paper-msr",
+            toml: PAPER_MSR,
+            batch: 1,
+            frames: 24,
+            points: 2048,
+        },
+    ];
+    let adapter = dev.adapter();
+    for case in cases.iter().filter(|c| configs.iter().any(|n| n == c.name)) {
+        let cfg = P4TransformerConfig::parse(case.toml, case.name)?;
+        assert_eq!(cfg.model, ModelKind::Msr);
+        let model = P4Transformer::new(cfg.clone())?;
+        let params = ParamStore::init(dev, model.spec(), 1)?;
+        let x = clip(dev, &[case.batch, case.frames, case.points, 3])?;
+        let labels = dev.upload_u32(&vec![0; case.batch], &[case.batch])?;
+        let one = dev.upload(&[1.0], &[1])?;
+        let (fwd_ms, n) = median_ms(dev, warmup, repeats, || {
+            dev.run(|s| model.forward(s, &params, &x).map(|_| ()))
+        })?;
+        let (train_ms, _) = median_ms(dev, warmup, repeats, || {
+            dev.run(|s| {
+                let f = model.forward(s, &params, &x)?;
+                cross_entropy(s, &f.logits, &labels)?;
+                let g = cross_entropy_backward(s, &f.logits, &labels, &one)?;
+                model.backward(s, &params, &f, &g).map(|_| ())
+            })
+        })?;
+        let b = case.batch as f64;
+        if json {
+            println!(
+                "{}",
+                serde_json::json!({
+                    "op": "p4transformer",
+                    "config": case.name,
+                    "clip": [case.batch, case.frames, case.points, 3],
+                    "dim": cfg.dim, "depth": cfg.depth,
+                    "backend": adapter.backend, "adapter": adapter.name, "device_type": adapter.device_type,
+                    "repeats": n,
+                    "forward_ms_per_clip": round3(fwd_ms / b),
+                    "forward_backward_ms_per_clip": round3(train_ms / b),
+                })
+            );
+        } else {
+            println!(
+                "{:<10} clip {:?}: forward {:.2} ms/clip, forward+backward {:.2} ms/clip ({adapter})",
+                case.name,
+                [case.batch, case.frames, case.points, 3],
+                fwd_ms / b,
+                train_ms / b
+            );
+        }
+    }
+    Ok(())
+}
+
+pub fn point_ops(dev: &Device, warmup: usize, repeats: usize, json: bool) -> BoxResult<()> {
+    let adapter = dev.adapter();
+    let report = |op: &str, what: serde_json::Value, ms: f64, n: usize| {
+        if json {
+            println!(
+                "{}",
+                serde_json::json!({
+                    "op": op, "case": what,
+                    "backend": adapter.backend, "adapter": adapter.name, "device_type": adapter.device_type,
+                    "repeats": n, "median_ms": round3(ms),
+                })
+            );
+        } else {
+            println!("{op:<11} {what}: {ms:.3} ms");
+        }
+    };
+    // FPS: many small clouds (a batch of 14 clips × 24 frames) and one large cloud.
+    for (clouds, n, m) in [(336usize, 2048usize, 64usize), (1, 8192, 2048)] {
+        let x = clip(dev, &[1, clouds, n, 3])?;
+        let frames = dev.upload_u32(&(0..clouds as u32).collect::<Vec<_>>(), &[clouds])?;
+        let (ms, k) = median_ms(dev, warmup, repeats, || {
+            dev.run(|s| fps_frames(s, &x, &frames, m).map(|_| ()))
+        })?;
+        report(
+            "fps",
+            serde_json::json!({"clouds": clouds, "points": n, "samples": m}),
+            ms,
+            k,
+        );
+    }
+    // Ball query as the paper's tube embedding issues it for a batch of 14 clips:
+    // 12 output frames × 3 offsets × 64 anchors, k = 32, r = 0.7, 2048 points per frame.
+    let (b, l, n, l_out, kt, anchors) = (14usize, 24usize, 2048usize, 12usize, 3usize, 64usize);
+    let x = clip(dev, &[b, l, n, 3])?;
+    let a = clip(dev, &[b, l_out, anchors, 3])?;
+    let table: Vec<u32> = (0..l_out)
+        .flat_map(|t| (0..kt).map(move |o| ((2 * t + o) as u32).saturating_sub(1)))
+        .collect();
+    let frames = dev.upload_u32(&table, &[table.len()])?;
+    let (ms, k) = median_ms(dev, warmup, repeats, || {
+        dev.run(|s| ball_query_frames(s, &x, &a, &frames, kt, 0.7, 32).map(|_| ()))
+    })?;
+    report(
+        "ball_query",
+        serde_json::json!({"queries": b * l_out * kt * anchors, "points": n, "nsample": 32, "radius": 0.7}),
+        ms,
+        k,
+    );
+    Ok(())
+}
