@@ -103,6 +103,12 @@ pub mod point {
     pub const DISPLACEMENT: Shader = shader!("point", "displacement");
 }
 
+/// P4DConv-specific fused kernels.
+pub mod p4dconv {
+    use super::Shader;
+    pub const CONV_MAX: Shader = shader!("p4dconv", "conv_max");
+}
+
 /// Every kernel source, for validation and tooling.
 pub const ALL: &[Shader] = &[
     dense::MATMUL_NAIVE,
@@ -131,4 +137,5 @@ pub const ALL: &[Shader] = &[
     point::GATHER,
     point::INVERSE_INDEX,
     point::DISPLACEMENT,
+    p4dconv::CONV_MAX,
 ];

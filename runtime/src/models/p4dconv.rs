@@ -1,6 +1,6 @@
 //! P4DConv as the P4Transformer tube embedding uses it (reference-spec §3, §4.1):
 //! `conv_d` (a 1×1 conv over (dx, dy, dz, dt)) on every ball-query neighbour of every
-//! anchor, max over neighbours, then max over the temporal kernel. Replicate padding:
+//! anchor, max over neighbours (fused, `ops::p4dconv`), then max over the temporal kernel. Replicate padding:
 //! padded frame p reads frame clamp(p − p0, 0, L − 1), so gradients of padded frames
 //! flow into the frame they copy.
 //!
@@ -8,7 +8,7 @@
 //! transpose. All frames and temporal offsets go through each kernel in one dispatch.
 
 use super::params::{linear_spec, Grads, ParamStore, Spec};
-use crate::ops::matmul::{matmul, matmul_backward};
+use crate::ops::p4dconv::{conv_max, conv_max_backward};
 use crate::ops::point::{
     ball_query_frames, displacement, displacement_anchor_grad, fps_frames, gather_rows,
     gather_rows_backward, inverse_index, Balls, Selection,
@@ -157,17 +157,14 @@ impl TubeEmbedding {
         let anchors =
             gather_rows(s, &flat, &anchor_sel.rows, 1, None)?.reshape(&[b, l_out, n, 3])?;
         let balls = ball_query_frames(s, clip, &anchors, &tables.neighbour, kt, c.radius, k)?;
-        let disp = displacement(s, &flat, &anchors, &balls.rows)?;
+        let disp = displacement(s, &flat, &anchors, &balls.rows, 0.0)?;
         let rows = b * l_out * kt * n * k;
-        let h = matmul(
+        let (pooled_k, arg_k) = conv_max(
             s,
             &disp.reshape(&[rows, 4])?,
             &p.matrix(&self.weight_name())?,
-            None,
-            false,
-            true,
+            k,
         )?;
-        let (pooled_k, arg_k) = max(s, &h.reshape(&[rows / k, k, c.dim])?, 1)?;
         let (features, arg_t) = max(s, &pooled_k.reshape(&[b * l_out, kt, n * c.dim])?, 1)?;
         let saved = TubeSaved {
             clip_shape: clip.shape().to_vec(),
@@ -210,25 +207,17 @@ impl TubeEmbedding {
             &[b * l_out, kt, n * c.dim],
             1,
         )?;
-        let g_h = max_backward(
-            s,
-            &g_pooled.reshape(&[rows / k, c.dim])?,
-            &saved.arg_k,
-            &[rows / k, k, c.dim],
-            1,
-        )?;
         let w = p.matrix(&self.weight_name())?;
-        let g = matmul_backward(
+        let (g_disp, g_w) = conv_max_backward(
             s,
             &saved.disp.reshape(&[rows, 4])?,
             &w,
-            &g_h.reshape(&[rows, c.dim])?,
-            false,
-            true,
-            false,
+            &saved.arg_k,
+            &g_pooled.reshape(&[rows / k, c.dim])?,
+            k,
         )?;
-        super::params::accumulate(s, grads, &self.weight_name(), g.b)?;
-        let g_disp = g.a.reshape(&ds)?;
+        super::params::accumulate(s, grads, &self.weight_name(), g_w)?;
+        let g_disp = g_disp.reshape(&ds)?;
         let points: usize = saved.clip_shape[..3].iter().product();
         let ball_inv = inverse_index(s, &saved.ball_rows, points)?;
         let g_clip = gather_rows_backward(s, &g_disp, &ball_inv, 3, 4, 1, None)?;

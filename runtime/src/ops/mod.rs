@@ -12,6 +12,7 @@ pub mod layernorm;
 pub mod layout;
 pub mod matmul;
 pub mod optim;
+pub mod p4dconv;
 pub mod point;
 pub mod reduce;
 pub mod softmax;

@@ -502,12 +502,14 @@ pub fn gather_rows_backward(
 
 /// P4DConv displacements: for neighbour rows (B, L_out, offsets, n, k) of xyz viewed as
 /// (R, 3) and anchors (B, L_out, n, 3), returns (B, L_out, offsets, n, k, 4) holding
-/// (dx, dy, dz, dt) with dt = o − offsets/2.
+/// (dx, dy, dz, dt) with dt = o − offsets/2 + `dt_shift` (a caller issuing one temporal
+/// offset at a time passes that offset's dt as the shift).
 pub fn displacement(
     s: &mut Step<'_>,
     xyz: &Tensor,
     anchors: &Tensor,
     rows: &Tensor,
+    dt_shift: f32,
 ) -> Result<Tensor> {
     f32_input("displacement", "xyz", xyz)?;
     let a = xyz_dims("displacement", "anchors", anchors, 4)?;
@@ -533,7 +535,7 @@ pub fn displacement(
             write(4, &out),
         ],
         5,
-        &[u(e), u(r[3]), u(r[4]), u(r[2])],
+        &[u(e), u(r[3]), u(r[4]), u(r[2]), f(dt_shift)],
         groups(e, 256),
     );
     Ok(out)
@@ -557,7 +559,7 @@ pub fn displacement_anchor_grad(s: &mut Step<'_>, grad: &Tensor) -> Result<Tenso
         "anchor_grad",
         &[read(3, grad), write(4, &out)],
         5,
-        &[u(e), u(g[3]), u(g[4]), u(g[2])],
+        &[u(e), u(g[3]), u(g[4]), u(g[2]), f(0.0)],
         groups(g[0] * g[1] * g[3] * 3, 256),
     );
     Ok(out)

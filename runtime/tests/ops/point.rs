@@ -268,7 +268,7 @@ fn displacement_and_its_backward_match_a_direct_computation() {
     let tg = up(&g, &[b, l_out, offsets, n, k, 4]);
     let (disp, ga, gx) = dev()
         .run(|s| {
-            let disp = displacement(s, &tx, &ta, &trows)?;
+            let disp = displacement(s, &tx, &ta, &trows, 0.0)?;
             let ga = displacement_anchor_grad(s, &tg)?;
             let inv = inverse_index(s, &trows, b * l * npts)?;
             Ok((disp, ga, gather_rows_backward(s, &tg, &inv, 3, 4, 1, None)?))

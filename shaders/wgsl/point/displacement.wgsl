@@ -1,6 +1,7 @@
 // P4DConv's displacement input (reference-spec §3): for neighbour entry
 // e = (((bt * offsets + o) * n + a) * k + s) of anchor a of output frame bt,
-//   disp[e] = (xyz[rows[e]] - anchor[bt, a], dt)  with dt = o - offsets / 2
+//   disp[e] = (xyz[rows[e]] - anchor[bt, a], dt)  with dt = o - offsets / 2 + dt_shift
+// (dt_shift lets a caller that issues one temporal offset at a time give its dt)
 // (channel order dx, dy, dz, dt; dt is the padded-frame difference, not scaled).
 // Backward: the neighbour side is a scatter through the inverse index (gather.wgsl);
 // the anchor side is anchor_grad: -sum over offsets and neighbours, in that order.
@@ -10,6 +11,10 @@ struct Params {
     n: u32,
     k: u32,
     offsets: u32,
+    dt_shift: f32,
+    _pad0: u32,
+    _pad1: u32,
+    _pad2: u32,
 }
 
 @group(0) @binding(0) var<storage, read> xyz: array<f32>;
@@ -31,7 +36,7 @@ fn displacement(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_work
     out[e * 4u] = xyz[r] - anchors[q];
     out[e * 4u + 1u] = xyz[r + 1u] - anchors[q + 1u];
     out[e * 4u + 2u] = xyz[r + 2u] - anchors[q + 2u];
-    out[e * 4u + 3u] = f32(o) - f32(p.offsets / 2u);
+    out[e * 4u + 3u] = f32(o) - f32(p.offsets / 2u) + p.dt_shift;
 }
 
 // One invocation per (bt, a, c): out (bt_count * n, 3).
