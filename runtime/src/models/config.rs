@@ -39,9 +39,13 @@ pub struct P4TransformerConfig {
     pub model: ModelKind,
     pub radius: f32,
     pub nsamples: usize,
-    pub spatial_stride: usize,
-    pub temporal_kernel_size: usize,
-    pub temporal_stride: usize,
+    /// Tube embedding (msr, actionseg); the segmentation net fixes its own strides.
+    #[serde(default)]
+    pub spatial_stride: Option<usize>,
+    #[serde(default)]
+    pub temporal_kernel_size: Option<usize>,
+    #[serde(default)]
+    pub temporal_stride: Option<usize>,
     /// Frames replicated before and after the clip; defaults to the reference model's
     /// ([1, 0] for msr, [1, 1] for actionseg).
     #[serde(default)]
@@ -54,6 +58,14 @@ pub struct P4TransformerConfig {
     pub dim_head: usize,
     pub mlp_dim: usize,
     pub num_classes: usize,
+    /// Segmentation net: `mlp_planes` of conv1..conv4 (default: the paper's
+    /// [[32,64,128],[128,128,256],[256,256,512],[512,512,1024]]).
+    #[serde(default)]
+    pub widths: Option<Vec<[usize; 3]>>,
+    /// Segmentation net: `mlp_planes` of deconv4..deconv1 (default
+    /// [[256,256],[256,256],[128,128],[128,128]]).
+    #[serde(default)]
+    pub deconv: Option<Vec<[usize; 2]>>,
     /// C2P predictor width (pre-training only).
     #[serde(default)]
     pub pred_hidden: Option<usize>,
@@ -91,6 +103,38 @@ impl P4TransformerConfig {
         })
     }
 
+    /// Spatial stride of the tube embedding (validated present for msr/actionseg).
+    pub fn spatial_stride(&self) -> usize {
+        self.spatial_stride.unwrap_or(1)
+    }
+
+    pub fn temporal_kernel_size(&self) -> usize {
+        self.temporal_kernel_size.unwrap_or(1)
+    }
+
+    pub fn temporal_stride(&self) -> usize {
+        self.temporal_stride.unwrap_or(1)
+    }
+
+    /// The segmentation net's conv widths.
+    pub fn widths(&self) -> Vec<[usize; 3]> {
+        self.widths.clone().unwrap_or_else(|| {
+            vec![
+                [32, 64, 128],
+                [128, 128, 256],
+                [256, 256, 512],
+                [512, 512, 1024],
+            ]
+        })
+    }
+
+    /// The segmentation net's deconv widths (deconv4 first).
+    pub fn deconv(&self) -> Vec<[usize; 2]> {
+        self.deconv
+            .clone()
+            .unwrap_or_else(|| vec![[256, 256], [256, 256], [128, 128], [128, 128]])
+    }
+
     fn validate(&self, origin: &str) -> Result<()> {
         let bad = |detail: String| {
             Err(Error::Config {
@@ -98,6 +142,33 @@ impl P4TransformerConfig {
                 detail,
             })
         };
+        if self.model == ModelKind::Synthia {
+            if self.widths().len() != 4 || self.deconv().len() != 4 {
+                return bad(
+                    "widths needs 4 entries (conv1..conv4) and deconv 4 (deconv4..deconv1)".into(),
+                );
+            }
+            if self.widths()[3][2] != self.dim {
+                return bad(format!(
+                    "dim ({}) must equal conv4's output width ({}): the transformer runs on conv4's features",
+                    self.dim,
+                    self.widths()[3][2]
+                ));
+            }
+        } else {
+            for (key, v) in [
+                ("spatial_stride", self.spatial_stride),
+                ("temporal_kernel_size", self.temporal_kernel_size),
+                ("temporal_stride", self.temporal_stride),
+            ] {
+                if v.is_none() {
+                    return bad(format!(
+                        "missing key `{key}` (required by {})",
+                        self.model.name()
+                    ));
+                }
+            }
+        }
         if !(self.radius.is_finite() && self.radius > 0.0) {
             return bad(format!(
                 "radius must be a positive number, got {}",
@@ -106,9 +177,9 @@ impl P4TransformerConfig {
         }
         for (key, v) in [
             ("nsamples", self.nsamples),
-            ("spatial_stride", self.spatial_stride),
-            ("temporal_kernel_size", self.temporal_kernel_size),
-            ("temporal_stride", self.temporal_stride),
+            ("spatial_stride", self.spatial_stride()),
+            ("temporal_kernel_size", self.temporal_kernel_size()),
+            ("temporal_stride", self.temporal_stride()),
             ("dim", self.dim),
             ("depth", self.depth),
             ("heads", self.heads),
@@ -120,10 +191,10 @@ impl P4TransformerConfig {
                 return bad(format!("{key} must be at least 1"));
             }
         }
-        if self.temporal_kernel_size % 2 == 0 {
+        if self.temporal_kernel_size() % 2 == 0 {
             return bad(format!(
                 "temporal_kernel_size must be odd, got {}",
-                self.temporal_kernel_size
+                self.temporal_kernel_size()
             ));
         }
         Ok(())

@@ -6,6 +6,7 @@ pub mod linear;
 pub mod p4dconv;
 pub mod p4transformer;
 pub mod params;
+pub mod synthia;
 pub mod transformer;
 
 pub use config::{ModelKind, P4TransformerConfig};

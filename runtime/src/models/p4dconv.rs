@@ -218,15 +218,36 @@ impl TubeEmbedding {
         )?;
         super::params::accumulate(s, grads, &self.weight_name(), g_w)?;
         let g_disp = g_disp.reshape(&ds)?;
-        let points: usize = saved.clip_shape[..3].iter().product();
-        let ball_inv = inverse_index(s, &saved.ball_rows, points)?;
-        let g_clip = gather_rows_backward(s, &g_disp, &ball_inv, 3, 4, 1, None)?;
-        let mut g_anchor = displacement_anchor_grad(s, &g_disp)?;
-        if let Some(ga) = grad_anchors {
-            g_anchor = crate::ops::elementwise::add(s, &g_anchor, &ga.reshape(g_anchor.shape())?)?;
-        }
-        let anchor_inv = inverse_index(s, &saved.anchor_rows, points)?;
-        let g_from_anchor = gather_rows_backward(s, &g_anchor, &anchor_inv, 3, 3, 1, None)?;
-        crate::ops::elementwise::add(s, &g_clip, &g_from_anchor)?.reshape(&saved.clip_shape)
+        displacement_backward(
+            s,
+            &g_disp,
+            &saved.ball_rows,
+            &saved.anchor_rows,
+            grad_anchors,
+            &saved.clip_shape,
+        )
     }
+}
+
+/// d xyz (B, L, N, 3) from d displacements (B, L', kt, n, k, 4): the neighbour side
+/// scatters through the ball-query rows, the anchor side (−Σ plus any gradient the
+/// anchors received elsewhere) through the FPS rows. No float atomics.
+pub fn displacement_backward(
+    s: &mut Step<'_>,
+    g_disp: &Tensor,
+    ball_rows: &Tensor,
+    anchor_rows: &Tensor,
+    grad_anchors: Option<&Tensor>,
+    xyz_shape: &[usize],
+) -> Result<Tensor> {
+    let points: usize = xyz_shape[..3].iter().product();
+    let ball_inv = inverse_index(s, ball_rows, points)?;
+    let g_xyz = gather_rows_backward(s, g_disp, &ball_inv, 3, 4, 1, None)?;
+    let mut g_anchor = displacement_anchor_grad(s, g_disp)?;
+    if let Some(ga) = grad_anchors {
+        g_anchor = crate::ops::elementwise::add(s, &g_anchor, &ga.reshape(g_anchor.shape())?)?;
+    }
+    let anchor_inv = inverse_index(s, anchor_rows, points)?;
+    let g_from_anchor = gather_rows_backward(s, &g_anchor, &anchor_inv, 3, 3, 1, None)?;
+    crate::ops::elementwise::add(s, &g_xyz, &g_from_anchor)?.reshape(xyz_shape)
 }

@@ -79,9 +79,9 @@ impl P4Transformer {
             TubeConfig {
                 radius: cfg.radius,
                 nsamples: cfg.nsamples,
-                spatial_stride: cfg.spatial_stride,
-                temporal_kernel_size: cfg.temporal_kernel_size,
-                temporal_stride: cfg.temporal_stride,
+                spatial_stride: cfg.spatial_stride(),
+                temporal_kernel_size: cfg.temporal_kernel_size(),
+                temporal_stride: cfg.temporal_stride(),
                 temporal_padding: cfg.padding(),
                 dim: cfg.dim,
             },
@@ -150,12 +150,13 @@ impl P4Transformer {
                 got: clip.dtype(),
             });
         }
-        if s[2] < self.cfg.spatial_stride {
+        if s[2] < self.cfg.spatial_stride() {
             return Err(Error::InvalidArgument {
                 op: "p4transformer",
                 detail: format!(
                     "frames of {} points are fewer than spatial_stride {}: no anchors to sample",
-                    s[2], self.cfg.spatial_stride
+                    s[2],
+                    self.cfg.spatial_stride()
                 ),
             });
         }
@@ -175,7 +176,7 @@ impl P4Transformer {
             return Ok(c.clone());
         }
         let tables = self.tube.tables(dev, l)?;
-        let n = npts / self.cfg.spatial_stride;
+        let n = npts / self.cfg.spatial_stride();
         let l_out = tables.frames_out;
         let time: Vec<f32> = (0..b * l_out * n)
             .map(|i| ((i / n) % l_out + 1) as f32)
@@ -194,7 +195,7 @@ impl P4Transformer {
         let (tube, tube_saved) = self.tube.forward(s, p, clip, &cache.tables)?;
         let (l_out, n, dim) = (
             cache.tables.frames_out,
-            npts / self.cfg.spatial_stride,
+            npts / self.cfg.spatial_stride(),
             self.cfg.dim,
         );
         let xyzt = concat(s, &[&tube.anchors, &cache.time], 3)?;

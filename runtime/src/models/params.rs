@@ -29,6 +29,8 @@ pub enum Init {
     },
     Ones,
     Zeros,
+    /// An integer counter kept on the host (BatchNorm's `num_batches_tracked`).
+    Counter,
 }
 
 /// One expected parameter.
@@ -37,47 +39,87 @@ pub struct ParamSpec {
     pub name: String,
     pub shape: Vec<usize>,
     pub init: Init,
+    /// False for buffers (running statistics, counters): saved and loaded, never trained.
+    pub trainable: bool,
 }
 
 /// What a model expects, in state_dict order.
 pub type Spec = Vec<ParamSpec>;
+
+fn entry(name: String, shape: Vec<usize>, init: Init, trainable: bool) -> ParamSpec {
+    ParamSpec {
+        name,
+        shape,
+        init,
+        trainable,
+    }
+}
 
 /// Spec entries of a linear layer `prefix.weight (out, in…)` and optional `prefix.bias`.
 pub fn linear_spec(spec: &mut Spec, prefix: &str, out: usize, in_shape: &[usize], bias: bool) {
     let fan_in = in_shape.iter().product();
     let mut shape = vec![out];
     shape.extend_from_slice(in_shape);
-    spec.push(ParamSpec {
-        name: format!("{prefix}.weight"),
+    spec.push(entry(
+        format!("{prefix}.weight"),
         shape,
-        init: Init::Uniform { fan_in },
-    });
+        Init::Uniform { fan_in },
+        true,
+    ));
     if bias {
-        spec.push(ParamSpec {
-            name: format!("{prefix}.bias"),
-            shape: vec![out],
-            init: Init::Uniform { fan_in },
-        });
+        spec.push(entry(
+            format!("{prefix}.bias"),
+            vec![out],
+            Init::Uniform { fan_in },
+            true,
+        ));
     }
 }
 
 /// Spec entries of a LayerNorm `prefix.{weight,bias}`.
 pub fn norm_spec(spec: &mut Spec, prefix: &str, dim: usize) {
-    spec.push(ParamSpec {
-        name: format!("{prefix}.weight"),
-        shape: vec![dim],
-        init: Init::Ones,
-    });
-    spec.push(ParamSpec {
-        name: format!("{prefix}.bias"),
-        shape: vec![dim],
-        init: Init::Zeros,
-    });
+    spec.push(entry(
+        format!("{prefix}.weight"),
+        vec![dim],
+        Init::Ones,
+        true,
+    ));
+    spec.push(entry(
+        format!("{prefix}.bias"),
+        vec![dim],
+        Init::Zeros,
+        true,
+    ));
+}
+
+/// Spec entries of a BatchNorm: `prefix.{weight,bias}` and the buffers
+/// `prefix.{running_mean,running_var,num_batches_tracked}`.
+pub fn batchnorm_spec(spec: &mut Spec, prefix: &str, dim: usize) {
+    norm_spec(spec, prefix, dim);
+    spec.push(entry(
+        format!("{prefix}.running_mean"),
+        vec![dim],
+        Init::Zeros,
+        false,
+    ));
+    spec.push(entry(
+        format!("{prefix}.running_var"),
+        vec![dim],
+        Init::Ones,
+        false,
+    ));
+    spec.push(entry(
+        format!("{prefix}.num_batches_tracked"),
+        vec![],
+        Init::Counter,
+        false,
+    ));
 }
 
 /// A model's parameters on the device.
 pub struct ParamStore {
     tensors: BTreeMap<String, Tensor>,
+    counters: std::sync::Mutex<BTreeMap<String, i64>>,
     spec: Spec,
 }
 
@@ -94,10 +136,23 @@ impl ParamStore {
     ) -> Result<Self> {
         let mut problems = Vec::new();
         let mut tensors = BTreeMap::new();
-        for ParamSpec { name, shape, .. } in &spec {
+        let mut counters = BTreeMap::new();
+        for ParamSpec {
+            name, shape, init, ..
+        } in &spec
+        {
             let key = format!("{prefix}{name}");
             if !file.contains(&key) {
                 problems.push(format!("missing {key} {shape:?}"));
+                continue;
+            }
+            if *init == Init::Counter {
+                match file.i64(&key) {
+                    Ok((v, _)) if v.len() == 1 => {
+                        counters.insert(name.clone(), v[0]);
+                    }
+                    _ => problems.push(format!("{key} should be one integer")),
+                }
                 continue;
             }
             let h = file.f32(&key)?;
@@ -129,7 +184,11 @@ impl ParamStore {
                 ),
             });
         }
-        Ok(Self { tensors, spec })
+        Ok(Self {
+            tensors,
+            counters: std::sync::Mutex::new(counters),
+            spec,
+        })
     }
 
     /// Parameters initialised as PyTorch initialises them by default: weights and
@@ -144,9 +203,14 @@ impl ParamStore {
             ((z ^ (z >> 31)) >> 40) as f32 / (1u64 << 24) as f32
         };
         let mut tensors = BTreeMap::new();
+        let mut counters = BTreeMap::new();
         for p in &spec {
             let n: usize = p.shape.iter().product();
             let data: Vec<f32> = match p.init {
+                Init::Counter => {
+                    counters.insert(p.name.clone(), 0);
+                    continue;
+                }
                 Init::Ones => vec![1.0; n],
                 Init::Zeros => vec![0.0; n],
                 Init::Uniform { fan_in } => {
@@ -156,7 +220,11 @@ impl ParamStore {
             };
             tensors.insert(p.name.clone(), dev.upload(&data, &p.shape)?);
         }
-        Ok(Self { tensors, spec })
+        Ok(Self {
+            tensors,
+            counters: std::sync::Mutex::new(counters),
+            spec,
+        })
     }
 
     pub fn spec(&self) -> &Spec {
@@ -196,10 +264,30 @@ impl ParamStore {
         Ok(())
     }
 
-    /// Reads every parameter back to the host.
+    /// A host counter (BatchNorm's `num_batches_tracked`).
+    pub fn counter(&self, name: &str) -> Option<i64> {
+        self.counters
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(name)
+            .copied()
+    }
+
+    /// Adds `by` to a counter (a train-mode BatchNorm call counts one batch).
+    pub fn bump(&self, name: &str, by: i64) {
+        *self
+            .counters
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .entry(name.to_string())
+            .or_insert(0) += by;
+    }
+
+    /// Reads every float parameter and buffer back to the host.
     pub fn to_host(&self, dev: &Device) -> Result<Vec<(String, HostTensor)>> {
         self.spec
             .iter()
+            .filter(|p| p.init != Init::Counter)
             .map(|p| {
                 Ok((
                     p.name.clone(),
@@ -209,18 +297,27 @@ impl ParamStore {
             .collect()
     }
 
-    /// Saves the parameters as a safetensors state_dict (atomically).
+    /// Saves parameters, buffers and counters as a safetensors state_dict (atomically),
+    /// under the same names PyTorch uses, so the file loads with `load_state_dict`.
     pub fn save(
         &self,
         dev: &Device,
         path: &Path,
         metadata: std::collections::HashMap<String, String>,
     ) -> Result<()> {
-        let tensors: Vec<(String, Stored)> = self
+        let mut tensors: Vec<(String, Stored)> = self
             .to_host(dev)?
             .into_iter()
             .map(|(n, h)| (n, Stored::F32(h)))
             .collect();
+        for (name, v) in self
+            .counters
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .iter()
+        {
+            tensors.push((name.clone(), Stored::I64(vec![*v], vec![])));
+        }
         write_atomic(path, &tensors, metadata)
     }
 }
