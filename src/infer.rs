@@ -5,6 +5,7 @@ use std::path::PathBuf;
 use std::time::Instant;
 
 use clap::Args;
+use edge4d_runtime::models::synthia::SegmentationNet;
 use edge4d_runtime::models::{ModelKind, P4Transformer, P4TransformerConfig, ParamStore};
 use edge4d_runtime::tensor_file::{write_atomic, Stored};
 use edge4d_runtime::{Device, Error, HostTensor, TensorFile};
@@ -17,20 +18,19 @@ pub struct InferArgs {
     /// Weights: a safetensors state_dict under PyTorch's parameter names.
     #[arg(long)]
     weights: PathBuf,
-    /// Input safetensors holding `clip` (B, L, N, 3) float32.
+    /// Input safetensors holding `clip` (B, L, N, 3) float32, and for the segmentation
+    /// net `features` (B, L, 3, N) (colours in [0, 1], as models/synthia.py's rgbs).
     #[arg(long)]
     input: PathBuf,
-    /// Output safetensors: `logits` ((B, classes), or (B, L', classes) per frame) and
-    /// `prediction` (argmax, int64).
+    /// Output safetensors: `logits` ((B, classes) per clip, (B, L', classes) per frame, or
+    /// (B, L, N, classes) per point) and `prediction` (argmax, int64).
     #[arg(long)]
     output: PathBuf,
 }
 
 pub fn run(dev: &Device, args: &InferArgs) -> Result<(), Box<dyn std::error::Error>> {
     let cfg = P4TransformerConfig::load(&args.config)?;
-    let model = P4Transformer::new(cfg.clone())?;
     let weights = TensorFile::open(&args.weights)?;
-    let params = ParamStore::load(dev, model.spec(), &weights, "", false)?;
     let input = TensorFile::open(&args.input)?;
     if !input.contains("clip") {
         return Err(Error::TensorFile {
@@ -49,11 +49,42 @@ pub fn run(dev: &Device, args: &InferArgs) -> Result<(), Box<dyn std::error::Err
             path: args.input.display().to_string(),
             detail: format!("clip {:?}: {e}", clip.shape),
         })?;
-    let started = Instant::now();
-    let fwd = dev.run(|s| model.forward(s, &params, &clip_dev))?;
-    let logits = dev.read(&fwd.logits)?;
+    let (logits_dev, started) = if cfg.model == ModelKind::Synthia {
+        let net = SegmentationNet::new(cfg.clone())?;
+        let params = ParamStore::load(dev, net.spec(), &weights, "", false)?;
+        if !input.contains("features") {
+            return Err(Error::TensorFile {
+                path: args.input.display().to_string(),
+                detail:
+                    "the segmentation net needs per-point `features` (B, L, 3, N) beside `clip`"
+                        .into(),
+            }
+            .into());
+        }
+        let feat = input.f32("features")?;
+        let feat_dev = dev
+            .upload(&feat.data, &feat.shape)
+            .map_err(|e| Error::TensorFile {
+                path: args.input.display().to_string(),
+                detail: format!("features {:?}: {e}", feat.shape),
+            })?;
+        let started = Instant::now();
+        (
+            dev.run(|s| Ok(net.forward(s, &params, &clip_dev, &feat_dev, false)?.logits))?,
+            started,
+        )
+    } else {
+        let model = P4Transformer::new(cfg.clone())?;
+        let params = ParamStore::load(dev, model.spec(), &weights, "", false)?;
+        let started = Instant::now();
+        (
+            dev.run(|s| Ok(model.forward(s, &params, &clip_dev)?.logits))?,
+            started,
+        )
+    };
+    let logits = dev.read(&logits_dev)?;
     let elapsed = started.elapsed();
-    let shape = fwd.logits.shape().to_vec();
+    let shape = logits_dev.shape().to_vec();
     let classes = *shape.last().unwrap();
     let prediction: Vec<i64> = logits
         .chunks(classes)

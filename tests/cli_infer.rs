@@ -211,3 +211,63 @@ fn infer_reproduces_pytorch_logits_and_reports_bad_inputs() {
     let err = String::from_utf8_lossy(&run.stderr);
     assert!(err.contains("fewer than spatial_stride"), "{err}");
 }
+
+#[test]
+fn infer_runs_the_segmentation_net_per_point_in_eval_mode() {
+    let params = fixture("p4transformer/synthia_mini_params.safetensors");
+    let eval = fixture("p4transformer/synthia_mini_eval.safetensors");
+    let c = fixture_config(&params);
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("seg.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "model = \"p4transformer-synthia\"\nradius = {}\nnsamples = {}\nnum_classes = {}\nwidths = {}\ndeconv = {}\ndim = {}\ndepth = {}\nheads = {}\ndim_head = {}\nmlp_dim = {}\n",
+            c["radius"], c["nsamples"], c["num_classes"], c["widths"], c["deconv"], c["t_dim"], c["t_depth"], c["t_heads"], c["t_dim_head"], c["t_mlp"]
+        ),
+    )
+    .unwrap();
+    let weights = export_weights(&params, dir.path());
+    let input = dir.path().join("clip.safetensors");
+    let output = dir.path().join("out.safetensors");
+    write_atomic(
+        &input,
+        &[
+            (
+                "clip".into(),
+                Stored::F32(params.f32("input.xyzs").unwrap()),
+            ),
+            (
+                "features".into(),
+                Stored::F32(params.f32("input.rgbs").unwrap()),
+            ),
+        ],
+        Default::default(),
+    )
+    .unwrap();
+    let run = edge4d(&[
+        "infer",
+        "--config",
+        config.to_str().unwrap(),
+        "--weights",
+        weights.to_str().unwrap(),
+        "--input",
+        input.to_str().unwrap(),
+        "--output",
+        output.to_str().unwrap(),
+    ]);
+    assert!(
+        run.status.success(),
+        "{}",
+        String::from_utf8_lossy(&run.stderr)
+    );
+    let out = TensorFile::open(&output).unwrap();
+    let want = eval.f32("output").unwrap();
+    let s = &want.shape;
+    assert_activation(
+        "per-point logits",
+        &out.f32("logits").unwrap().data,
+        &channels_last(&want.data, s[0], s[1], s[2], s[3]),
+    );
+    assert_eq!(out.shape("prediction").unwrap(), vec![s[0], s[1], s[3]]);
+}
