@@ -29,7 +29,7 @@ pub struct BenchArgs {
     /// Untimed runs before measuring (pipeline compilation, caches).
     #[arg(long, default_value_t = 2)]
     warmup: usize,
-    /// Only this rung: naive, tiled or regblock (default: all).
+    /// Only this rung: naive, tiled, regblock or regblock8 (default: all).
     #[arg(long)]
     kernel: Option<String>,
     /// One JSON object per line instead of a table.
@@ -57,8 +57,9 @@ pub fn run(dev: &Device, args: &BenchArgs) -> Result<(), Box<dyn std::error::Err
         }
     }
     let kernels: Vec<MatmulKernel> = match &args.kernel {
-        Some(k) => vec![MatmulKernel::parse(k)
-            .ok_or_else(|| format!("unknown kernel {k:?}: expected naive, tiled or regblock"))?],
+        Some(k) => vec![MatmulKernel::parse(k).ok_or_else(|| {
+            format!("unknown kernel {k:?}: expected naive, tiled, regblock or regblock8")
+        })?],
         None => MatmulKernel::ALL.to_vec(),
     };
     let adapter = dev.adapter();

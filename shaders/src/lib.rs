@@ -33,6 +33,7 @@ pub mod dense {
     pub const MATMUL_NAIVE: Shader = shader!("dense", "matmul_naive");
     pub const MATMUL_TILED: Shader = shader!("dense", "matmul_tiled");
     pub const MATMUL_REGBLOCK: Shader = shader!("dense", "matmul_regblock");
+    pub const MATMUL_REGBLOCK8: Shader = shader!("dense", "matmul_regblock8");
 }
 
 /// Elementwise arithmetic.
@@ -114,6 +115,7 @@ pub const ALL: &[Shader] = &[
     dense::MATMUL_NAIVE,
     dense::MATMUL_TILED,
     dense::MATMUL_REGBLOCK,
+    dense::MATMUL_REGBLOCK8,
     elementwise::BINARY,
     elementwise::SCALE,
     activation::RELU,
