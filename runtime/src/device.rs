@@ -143,6 +143,9 @@ pub struct Device {
     pub(crate) pool: Arc<BufferPool>,
     modules: Mutex<HashMap<&'static str, wgpu::ShaderModule>>,
     pipelines: Mutex<HashMap<PipelineKey, Arc<Pipeline>>>,
+    /// Bind groups of recent dispatches, so a steady loop (same pipelines, same pooled
+    /// buffers) creates none after its first step.
+    pub(crate) bind_groups: Mutex<HashMap<crate::step::BindKey, wgpu::BindGroup>>,
     device_error: Arc<Mutex<Option<String>>>,
     /// Serialises this device's GL calls (see [`Device::serial`]).
     gl_serial: Option<Arc<parking_lot::ReentrantMutex<()>>>,
@@ -261,6 +264,7 @@ impl Device {
             pool,
             modules: Mutex::new(HashMap::new()),
             pipelines: Mutex::new(HashMap::new()),
+            bind_groups: Mutex::new(HashMap::new()),
             device_error,
             gl_serial,
         })
@@ -417,7 +421,12 @@ impl Device {
         Ok(p)
     }
 
-    /// Number of pipelines compiled so far (for tests of the cache).
+    /// Number of bind groups cached (for tests of the cache).
+    pub fn cached_bind_groups(&self) -> usize {
+        self.bind_groups.lock().map(|c| c.len()).unwrap_or(0)
+    }
+
+    /// Number of compute pipelines compiled so far.
     pub fn compiled_pipelines(&self) -> usize {
         self.pipelines
             .lock()

@@ -32,6 +32,22 @@ pub(crate) fn write(slot: u32, tensor: &Tensor) -> Bind<'_> {
     }
 }
 
+/// What makes a bind group: its pipeline's layout, each storage binding (slot, buffer,
+/// size) and the uniform window.
+#[derive(Clone, PartialEq, Eq, Hash)]
+pub(crate) struct BindKey {
+    layout: wgpu::BindGroupLayout,
+    buffers: Vec<(u32, wgpu::Buffer, u64)>,
+    uniform: wgpu::Buffer,
+    uniform_slot: u32,
+    uniform_offset: u64,
+    uniform_size: u64,
+}
+
+/// Cached bind groups beyond this are dropped (a loop that keeps changing shapes
+/// must not grow the cache without bound).
+const BIND_GROUP_CACHE: usize = 16384;
+
 struct Dispatch {
     pipeline: Arc<Pipeline>,
     buffers: Vec<(u32, Arc<PooledBuffer>, u64)>,
@@ -174,37 +190,59 @@ impl<'d> Step<'d> {
             .pool
             .acquire(self.uniforms.len() as u64, BufferKind::Uniform);
         dev.queue.write_buffer(uniform.buffer(), 0, &self.uniforms);
+        let mut cache = dev.bind_groups.lock().unwrap_or_else(|e| e.into_inner());
+        if cache.len() > BIND_GROUP_CACHE {
+            cache.clear();
+        }
         let bind_groups: Vec<wgpu::BindGroup> = self
             .dispatches
             .iter()
             .map(|d| {
-                let mut entries: Vec<wgpu::BindGroupEntry> = d
-                    .buffers
-                    .iter()
-                    .map(|(slot, buf, size)| wgpu::BindGroupEntry {
-                        binding: *slot,
-                        resource: wgpu::BindingResource::Buffer(wgpu::BufferBinding {
-                            buffer: buf.buffer(),
-                            offset: 0,
-                            size: std::num::NonZeroU64::new((*size).max(4)),
-                        }),
+                let key = BindKey {
+                    layout: d.pipeline.layout.clone(),
+                    buffers: d
+                        .buffers
+                        .iter()
+                        .map(|(slot, buf, size)| (*slot, buf.buffer().clone(), *size))
+                        .collect(),
+                    uniform: uniform.buffer().clone(),
+                    uniform_slot: d.uniform_slot,
+                    uniform_offset: d.uniform_offset,
+                    uniform_size: d.uniform_size,
+                };
+                cache
+                    .entry(key)
+                    .or_insert_with(|| {
+                        let mut entries: Vec<wgpu::BindGroupEntry> = d
+                            .buffers
+                            .iter()
+                            .map(|(slot, buf, size)| wgpu::BindGroupEntry {
+                                binding: *slot,
+                                resource: wgpu::BindingResource::Buffer(wgpu::BufferBinding {
+                                    buffer: buf.buffer(),
+                                    offset: 0,
+                                    size: std::num::NonZeroU64::new((*size).max(4)),
+                                }),
+                            })
+                            .collect();
+                        entries.push(wgpu::BindGroupEntry {
+                            binding: d.uniform_slot,
+                            resource: wgpu::BindingResource::Buffer(wgpu::BufferBinding {
+                                buffer: uniform.buffer(),
+                                offset: d.uniform_offset,
+                                size: std::num::NonZeroU64::new(d.uniform_size),
+                            }),
+                        });
+                        dev.device.create_bind_group(&wgpu::BindGroupDescriptor {
+                            label: None,
+                            layout: &d.pipeline.layout,
+                            entries: &entries,
+                        })
                     })
-                    .collect();
-                entries.push(wgpu::BindGroupEntry {
-                    binding: d.uniform_slot,
-                    resource: wgpu::BindingResource::Buffer(wgpu::BufferBinding {
-                        buffer: uniform.buffer(),
-                        offset: d.uniform_offset,
-                        size: std::num::NonZeroU64::new(d.uniform_size),
-                    }),
-                });
-                dev.device.create_bind_group(&wgpu::BindGroupDescriptor {
-                    label: None,
-                    layout: &d.pipeline.layout,
-                    entries: &entries,
-                })
+                    .clone()
             })
             .collect();
+        drop(cache);
         let mut encoder = dev
             .device
             .create_command_encoder(&wgpu::CommandEncoderDescriptor {

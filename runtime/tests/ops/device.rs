@@ -45,9 +45,15 @@ fn pipelines_are_compiled_once_and_buffers_are_reused_across_steps() {
     assert_eq!(step(&x), vec![1.0, 0.0, 3.0]);
     let pipelines = d.compiled_pipelines();
     let buffers = d.buffers_created();
+    let bind_groups = d.cached_bind_groups();
     for _ in 0..5 {
         step(&x);
     }
+    assert_eq!(
+        d.cached_bind_groups(),
+        bind_groups,
+        "a steady loop creates no new bind groups"
+    );
     assert_eq!(
         d.compiled_pipelines(),
         pipelines,
