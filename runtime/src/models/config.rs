@@ -50,6 +50,9 @@ pub struct P4TransformerConfig {
     /// ([1, 0] for msr, [1, 1] for actionseg).
     #[serde(default)]
     pub temporal_padding: Option<[usize; 2]>,
+    /// "replicate" (the reference models' choice, default) or "zeros".
+    #[serde(default)]
+    pub temporal_padding_mode: super::p4dconv::PaddingMode,
     #[serde(default)]
     pub emb_relu: bool,
     pub dim: usize,

@@ -25,7 +25,19 @@ pub struct TubeConfig {
     pub temporal_kernel_size: usize,
     pub temporal_stride: usize,
     pub temporal_padding: [usize; 2],
+    pub padding_mode: PaddingMode,
     pub dim: usize,
+}
+
+/// How frames beyond the clip are made (P4DConv's `temporal_padding_mode`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum PaddingMode {
+    /// Repeat the first / last frame (gradients flow into the frame repeated).
+    #[default]
+    Replicate,
+    /// All-zero frames: every point at the origin (FPS then picks index 0 throughout).
+    Zeros,
 }
 
 /// Source frames of one clip length: anchor frame per output frame and neighbour frame
@@ -35,6 +47,8 @@ pub struct FrameTables {
     pub neighbour: Tensor,
     pub anchor_frames: Vec<u32>,
     pub frames_out: usize,
+    /// True when a table points at the appended zero frame (index L).
+    pub uses_zero_frame: bool,
 }
 
 /// The tube embedding (parameters under `prefix`, e.g. "tube_embedding").
@@ -59,6 +73,7 @@ pub struct TubeOutput {
 /// What the backward pass needs.
 pub struct TubeSaved {
     clip_shape: Vec<usize>,
+    zero_frame: bool,
     disp: Tensor,
     arg_k: Tensor,
     arg_t: Tensor,
@@ -111,8 +126,14 @@ impl TubeEmbedding {
         let c = &self.cfg;
         let frames_out = self.frames_out(l)?;
         let half = c.temporal_kernel_size / 2;
+        // Zero padding reads frame L: an all-zero frame appended to the clip.
         let source = |p: usize| {
-            (p as isize - c.temporal_padding[0] as isize).clamp(0, l as isize - 1) as u32
+            let f = p as isize - c.temporal_padding[0] as isize;
+            match c.padding_mode {
+                PaddingMode::Replicate => f.clamp(0, l as isize - 1) as u32,
+                PaddingMode::Zeros if f < 0 || f >= l as isize => l as u32,
+                PaddingMode::Zeros => f as u32,
+            }
         };
         let mut anchor = Vec::new();
         let mut neighbour = Vec::new();
@@ -123,7 +144,9 @@ impl TubeEmbedding {
                 neighbour.push(source(t - half + o));
             }
         }
+        let uses_zero_frame = anchor.iter().chain(&neighbour).any(|&f| f as usize == l);
         Ok(FrameTables {
+            uses_zero_frame,
             anchor: dev.upload_u32(&anchor, &[frames_out])?,
             neighbour: dev.upload_u32(&neighbour, &[neighbour.len()])?,
             anchor_frames: anchor,
@@ -152,6 +175,15 @@ impl TubeEmbedding {
             });
         }
         let (l_out, kt, k) = (tables.frames_out, c.temporal_kernel_size, c.nsamples);
+        // Zero padding: append one all-zero frame that the tables point at.
+        let padded;
+        let (clip, l) = if tables.uses_zero_frame {
+            let zero = crate::ops::util::zeros(s, &[b, 1, npts, 3])?;
+            padded = crate::ops::layout::concat(s, &[clip, &zero], 1)?;
+            (&padded, l + 1)
+        } else {
+            (clip, l)
+        };
         let anchor_sel = fps_frames(s, clip, &tables.anchor, n)?;
         let flat = clip.reshape(&[b * l * npts, 3])?;
         let anchors =
@@ -168,6 +200,7 @@ impl TubeEmbedding {
         let (features, arg_t) = max(s, &pooled_k.reshape(&[b * l_out, kt, n * c.dim])?, 1)?;
         let saved = TubeSaved {
             clip_shape: clip.shape().to_vec(),
+            zero_frame: tables.uses_zero_frame,
             disp,
             arg_k,
             arg_t,
@@ -218,14 +251,20 @@ impl TubeEmbedding {
         )?;
         super::params::accumulate(s, grads, &self.weight_name(), g_w)?;
         let g_disp = g_disp.reshape(&ds)?;
-        displacement_backward(
+        let g_clip = displacement_backward(
             s,
             &g_disp,
             &saved.ball_rows,
             &saved.anchor_rows,
             grad_anchors,
             &saved.clip_shape,
-        )
+        )?;
+        if saved.zero_frame {
+            // The appended zero frame is a constant: drop its gradient.
+            crate::ops::layout::slice(s, &g_clip, 1, 0, saved.clip_shape[1] - 1)
+        } else {
+            Ok(g_clip)
+        }
     }
 }
 

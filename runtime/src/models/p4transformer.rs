@@ -83,6 +83,7 @@ impl P4Transformer {
                 temporal_kernel_size: cfg.temporal_kernel_size(),
                 temporal_stride: cfg.temporal_stride(),
                 temporal_padding: cfg.padding(),
+                padding_mode: cfg.temporal_padding_mode,
                 dim: cfg.dim,
             },
         );

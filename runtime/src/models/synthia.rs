@@ -177,6 +177,7 @@ impl SegConv {
                     temporal_kernel_size: kt,
                     temporal_stride: 1,
                     temporal_padding: [pad, pad],
+                    padding_mode: super::p4dconv::PaddingMode::Replicate,
                     dim: planes[0],
                 },
             ),

@@ -2,7 +2,7 @@
 //! small random cases: GPU forward vs the f64 reference, GPU backward vs central finite
 //! differences of the reference forward.
 
-use edge4d_runtime::models::p4dconv::{TubeConfig, TubeEmbedding};
+use edge4d_runtime::models::p4dconv::{PaddingMode, TubeConfig, TubeEmbedding};
 use edge4d_runtime::models::params::{Grads, ParamStore, Spec};
 use edge4d_runtime::models::transformer::{Transformer, TransformerConfig};
 use edge4d_runtime::reference::{p4 as r, point as rp};
@@ -140,6 +140,15 @@ fn single_head_transformer_without_output_projection_matches_reference() {
 
 #[test]
 fn tube_embedding_matches_reference_and_finite_differences() {
+    tube_case(PaddingMode::Replicate);
+}
+
+#[test]
+fn tube_embedding_with_zero_padding_matches_reference_and_finite_differences() {
+    tube_case(PaddingMode::Zeros);
+}
+
+fn tube_case(mode: PaddingMode) {
     let (b, l, npts) = (2, 4, 24);
     let cfg = TubeConfig {
         radius: 0.9,
@@ -148,6 +157,7 @@ fn tube_embedding_matches_reference_and_finite_differences() {
         temporal_kernel_size: 3,
         temporal_stride: 1,
         temporal_padding: [1, 1],
+        padding_mode: mode,
         dim: 7,
     };
     let (n, kt, k, c) = (npts / 4, 3, 5, 7);
@@ -178,10 +188,27 @@ fn tube_embedding_matches_reference_and_finite_differences() {
     let anchor_idx = dev().read_u32(&out.anchor_sel.idx).unwrap();
     let ball_idx = dev().read_u32(&out.balls.idx).unwrap();
     let anchor_frames = tables.anchor_frames.clone();
+    // Padded frame t + o reads frame t + o − 1, or the zero frame L when out of range.
     let neighbour_frames: Vec<u32> = (0..l_out)
-        .flat_map(|t| (0..kt).map(move |o| (t + o).saturating_sub(1).min(l - 1) as u32))
+        .flat_map(|t| {
+            (0..kt).map(move |o| match (mode, (t + o) as isize - 1) {
+                (PaddingMode::Zeros, f) if f < 0 || f >= l as isize => l as u32,
+                (_, f) => f.clamp(0, l as isize - 1) as u32,
+            })
+        })
         .collect();
-    let frame = |bb: usize, f: u32| &clip[(bb * l + f as usize) * npts * 3..][..npts * 3];
+    // The clip as the kernels see it: with the zero frame appended per clip.
+    let lp = l + 1;
+    let padded: Vec<f32> = (0..b)
+        .flat_map(|bb| {
+            clip[bb * l * npts * 3..(bb + 1) * l * npts * 3]
+                .iter()
+                .copied()
+                .chain(std::iter::repeat_n(0.0, npts * 3))
+                .collect::<Vec<_>>()
+        })
+        .collect();
+    let frame = |bb: usize, f: u32| &padded[(bb * lp + f as usize) * npts * 3..][..npts * 3];
     for bb in 0..b {
         for t in 0..l_out {
             let want = rp::fps(frame(bb, anchor_frames[t]), n);
@@ -202,10 +229,22 @@ fn tube_embedding_matches_reference_and_finite_differences() {
         }
     }
     let w = f64s(&down(params.get("tube_embedding.conv_d.0.weight").unwrap()));
+    // The reference reads the padded layout; perturbations apply to the real frames.
+    let pad = |clip: &[f64]| -> Vec<f64> {
+        (0..b)
+            .flat_map(|bb| {
+                clip[bb * l * npts * 3..(bb + 1) * l * npts * 3]
+                    .iter()
+                    .copied()
+                    .chain(std::iter::repeat_n(0.0, npts * 3))
+                    .collect::<Vec<_>>()
+            })
+            .collect()
+    };
     let forward = |clip: &[f64], w: &[f64]| {
         r::tube_embedding(
-            clip,
-            (b, l, npts),
+            &pad(clip),
+            (b, lp, npts),
             w,
             &anchor_frames,
             &anchor_idx,
