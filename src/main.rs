@@ -3,6 +3,7 @@
 mod bench;
 mod bench_p4;
 mod demo;
+mod finetune;
 mod infer;
 
 use clap::{Parser, Subcommand};
@@ -33,6 +34,9 @@ enum Command {
     /// Run a P4Transformer-family model on a clip: --config model.toml --weights
     /// weights.safetensors --input clip.safetensors --output out.safetensors.
     Infer(infer::InferArgs),
+    /// Fine-tune a P4Transformer on a clip dataset (safetensors with `clip` and
+    /// `label`): progress bar, metrics.jsonl, atomic checkpoints, --resume.
+    Finetune(finetune::FinetuneArgs),
 }
 
 fn main() {
@@ -77,5 +81,6 @@ fn run(cli: Cli) -> Result<(), Box<dyn std::error::Error>> {
         Command::Bench(args) => bench::run(&open(&cli.backend)?, &args),
         Command::Demo(args) => demo::run(&open(&cli.backend)?, &args),
         Command::Infer(args) => infer::run(&open(&cli.backend)?, &args),
+        Command::Finetune(args) => finetune::run(&open(&cli.backend)?, &args),
     }
 }

@@ -2,6 +2,8 @@
 //! built from edge4d-runtime ops.
 
 pub mod data;
+pub mod dataset;
+pub mod finetune;
 pub mod metrics;
 pub mod mlp;
 pub mod optim;

@@ -297,14 +297,8 @@ impl ParamStore {
             .collect()
     }
 
-    /// Saves parameters, buffers and counters as a safetensors state_dict (atomically),
-    /// under the same names PyTorch uses, so the file loads with `load_state_dict`.
-    pub fn save(
-        &self,
-        dev: &Device,
-        path: &Path,
-        metadata: std::collections::HashMap<String, String>,
-    ) -> Result<()> {
+    /// Every parameter, buffer and counter as host values under its state_dict name.
+    pub fn stored(&self, dev: &Device) -> Result<Vec<(String, Stored)>> {
         let mut tensors: Vec<(String, Stored)> = self
             .to_host(dev)?
             .into_iter()
@@ -318,6 +312,17 @@ impl ParamStore {
         {
             tensors.push((name.clone(), Stored::I64(vec![*v], vec![])));
         }
-        write_atomic(path, &tensors, metadata)
+        Ok(tensors)
+    }
+
+    /// Saves parameters, buffers and counters as a safetensors state_dict (atomically),
+    /// under the same names PyTorch uses, so the file loads with `load_state_dict`.
+    pub fn save(
+        &self,
+        dev: &Device,
+        path: &Path,
+        metadata: std::collections::HashMap<String, String>,
+    ) -> Result<()> {
+        write_atomic(path, &self.stored(dev)?, metadata)
     }
 }

@@ -1,0 +1,275 @@
+//! `edge4d finetune`: supervised training of a P4Transformer on a clip dataset file,
+//! with a progress bar, JSON-lines metrics, atomic checkpoints and bitwise resume.
+
+use std::collections::HashMap;
+use std::io::Write;
+use std::path::PathBuf;
+use std::time::Instant;
+
+use clap::{Args, ValueEnum};
+use edge4d_runtime::models::{ModelKind, P4Transformer, P4TransformerConfig, ParamStore};
+use edge4d_runtime::{Device, Error, TensorFile};
+use edge4d_trainer::dataset::{ClipDataset, Labels};
+use edge4d_trainer::finetune::{FinetuneConfig, Finetuner, OptimizerKind};
+use indicatif::{ProgressBar, ProgressStyle};
+
+#[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Task {
+    /// One label per clip (model p4transformer-msr).
+    ActionRecognition,
+    /// One label per frame (model p4transformer-actionseg).
+    ActionSegmentation,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+pub enum Optimizer {
+    Sgd,
+    Adamw,
+}
+
+#[derive(Args)]
+pub struct FinetuneArgs {
+    /// What the labels mean.
+    #[arg(long, value_enum)]
+    task: Task,
+    /// Model config (TOML).
+    #[arg(long)]
+    config: PathBuf,
+    /// Dataset: one safetensors file with `clip` (B, L, N, 3) and `label` (B) or (B, L).
+    #[arg(long)]
+    data: PathBuf,
+    /// Output folder: checkpoint.safetensors, model.safetensors, metrics.jsonl.
+    #[arg(long)]
+    out: PathBuf,
+    /// Start from these weights (a state_dict under PyTorch's names).
+    #[arg(long)]
+    init: Option<PathBuf>,
+    /// Continue from a checkpoint written by an earlier run (same config and data).
+    #[arg(long)]
+    resume: Option<PathBuf>,
+    #[arg(long, default_value_t = 50)]
+    epochs: u64,
+    #[arg(long, default_value_t = 14)]
+    batch_size: usize,
+    #[arg(long, value_enum, default_value_t = Optimizer::Sgd)]
+    optimizer: Optimizer,
+    #[arg(long, default_value_t = 0.01)]
+    lr: f64,
+    #[arg(long, default_value_t = 0.9)]
+    momentum: f32,
+    #[arg(long, default_value_t = 1e-4)]
+    weight_decay: f32,
+    /// Linear warm-up from 1e-5·lr (WarmupMultiStepLR), in epochs; train-msr.py uses 10.
+    #[arg(long, default_value_t = 0)]
+    warmup_epochs: u64,
+    /// Epochs at which the learning rate is multiplied by --gamma (e.g. 20,30).
+    #[arg(long, value_delimiter = ',')]
+    milestones: Vec<u64>,
+    #[arg(long, default_value_t = 0.1)]
+    gamma: f64,
+    /// Keep the file's clip order.
+    #[arg(long)]
+    no_shuffle: bool,
+    /// Train on the clips as stored (augmentation is not applied in this version).
+    #[arg(long)]
+    no_augment: bool,
+    /// Seed of the initial weights and the data order.
+    #[arg(long, default_value_t = 0)]
+    seed: u64,
+    /// Read the loss back every this many steps (each read waits for the GPU).
+    #[arg(long, default_value_t = 10)]
+    log_every: u64,
+}
+
+pub fn run(dev: &Device, args: &FinetuneArgs) -> Result<(), Box<dyn std::error::Error>> {
+    let cfg = P4TransformerConfig::load(&args.config)?;
+    let want = match args.task {
+        Task::ActionRecognition => ModelKind::Msr,
+        Task::ActionSegmentation => ModelKind::ActionSeg,
+    };
+    if cfg.model != want {
+        return Err(format!(
+            "config {} builds {}, but this task needs model = \"{}\"",
+            args.config.display(),
+            cfg.model.name(),
+            want.name()
+        )
+        .into());
+    }
+    let data = ClipDataset::load(&args.data)?;
+    if data.is_empty() {
+        return Err(format!("{}: the dataset holds no clips", args.data.display()).into());
+    }
+    match (&data.labels, args.task) {
+        (Labels::PerClip(_), Task::ActionRecognition)
+        | (Labels::PerFrame(_), Task::ActionSegmentation) => {}
+        _ => {
+            return Err(format!(
+                "{}: labels are {} but the task needs {}",
+                args.data.display(),
+                if matches!(data.labels, Labels::PerClip(_)) {
+                    "per clip"
+                } else {
+                    "per frame"
+                },
+                if args.task == Task::ActionRecognition {
+                    "one per clip"
+                } else {
+                    "one per frame"
+                }
+            )
+            .into())
+        }
+    }
+    if data.classes_seen() > cfg.num_classes {
+        return Err(format!(
+            "{}: label {} is out of range for num_classes = {}",
+            args.data.display(),
+            data.classes_seen() - 1,
+            cfg.num_classes
+        )
+        .into());
+    }
+    let model = P4Transformer::new(cfg.clone())?;
+    let params = match &args.init {
+        Some(p) => ParamStore::load(dev, model.spec(), &TensorFile::open(p)?, "", false)?,
+        None => ParamStore::init(dev, model.spec(), args.seed)?,
+    };
+    let batch = args.batch_size.max(1);
+    let iters = data.len().div_ceil(batch) as u64;
+    let tcfg = FinetuneConfig {
+        optimizer: match args.optimizer {
+            Optimizer::Sgd => OptimizerKind::Sgd,
+            Optimizer::Adamw => OptimizerKind::AdamW,
+        },
+        lr: args.lr,
+        momentum: args.momentum,
+        weight_decay: args.weight_decay,
+        warmup_epochs: args.warmup_epochs,
+        milestones: args.milestones.clone(),
+        gamma: args.gamma,
+        batch_size: batch,
+        shuffle: !args.no_shuffle,
+        seed: args.seed,
+    };
+    let mut ft = Finetuner::new(dev, model, params, tcfg, iters)?;
+    if let Some(ckpt) = &args.resume {
+        ft.load_checkpoint(ckpt)?;
+    }
+    std::fs::create_dir_all(&args.out)?;
+    let metrics_path = args.out.join("metrics.jsonl");
+    let mut metrics = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(&metrics_path)?;
+    let [_, l, n, _] = data.clips_shape;
+    println!("adapter: {}", dev.adapter());
+    println!(
+        "{}: {} clips of {l} frames x {n} points, {iters} steps per epoch, epochs {}..{}",
+        cfg.model.name(),
+        data.len(),
+        ft.epoch,
+        args.epochs
+    );
+    let bar = ProgressBar::new(args.epochs * iters).with_position(ft.step);
+    bar.set_style(
+        ProgressStyle::with_template(
+            "{bar:30} {pos}/{len} steps  epoch {prefix}  {msg}  [{elapsed} < {eta}]",
+        )
+        .unwrap_or_else(|_| ProgressStyle::default_bar()),
+    );
+    let mut meta = HashMap::new();
+    meta.insert("config".to_string(), std::fs::read_to_string(&args.config)?);
+    let started = Instant::now();
+    let mut summary = Vec::new();
+    while ft.epoch < args.epochs {
+        bar.set_prefix(format!("{}", ft.epoch + 1));
+        let order = ft.epoch_order(data.len());
+        let (mut loss_sum, mut loss_count) = (0.0f64, 0usize);
+        let epoch_start = Instant::now();
+        for (i, chunk) in order.chunks(batch).enumerate() {
+            let (clips, labels) = data.batch(chunk);
+            let clip = dev.upload(&clips, &[chunk.len(), l, n, 3])?;
+            let labels = dev.upload_u32(&labels, &[labels.len()])?;
+            let lr = ft.lr();
+            let loss = ft.train_step(&clip, &labels)?;
+            bar.inc(1);
+            if ft.step % args.log_every.max(1) == 0 || i as u64 + 1 == iters {
+                let v = dev.read(&loss)?[0];
+                if !v.is_finite() {
+                    bar.abandon();
+                    return Err(format!(
+                        "the loss became {v} at step {} (epoch {}); stopped without saving, the last checkpoint in {} is intact",
+                        ft.step,
+                        ft.epoch + 1,
+                        args.out.display()
+                    )
+                    .into());
+                }
+                loss_sum += v as f64;
+                loss_count += 1;
+                let rate = ((i + 1) * batch) as f64 / epoch_start.elapsed().as_secs_f64();
+                bar.set_message(format!("loss {v:.4}  lr {lr:.2e}  {rate:.1} clips/s"));
+                writeln!(
+                    metrics,
+                    "{}",
+                    serde_json::json!({"epoch": ft.epoch + 1, "step": ft.step, "loss": v, "lr": lr, "clips_per_s": rate})
+                )?;
+            }
+        }
+        ft.epoch += 1;
+        let accuracy = accuracy(dev, &ft, &data, batch)?;
+        let mean_loss = loss_sum / loss_count.max(1) as f64;
+        writeln!(
+            metrics,
+            "{}",
+            serde_json::json!({"epoch": ft.epoch, "train_loss": mean_loss, "train_accuracy": accuracy})
+        )?;
+        ft.save_checkpoint(&args.out.join("checkpoint.safetensors"), meta.clone())?;
+        ft.params
+            .save(dev, &args.out.join("model.safetensors"), meta.clone())?;
+        summary.push((ft.epoch, mean_loss, accuracy));
+    }
+    bar.finish();
+    println!("{:>6} {:>10} {:>10}", "epoch", "loss", "accuracy");
+    for (e, loss, acc) in &summary {
+        println!("{e:>6} {loss:>10.4} {:>9.1}%", acc * 100.0);
+    }
+    println!(
+        "done in {:.1} s; model: {}; metrics: {}",
+        started.elapsed().as_secs_f64(),
+        args.out.join("model.safetensors").display(),
+        metrics_path.display()
+    );
+    Ok(())
+}
+
+/// Accuracy on `data` (per clip, or per frame), in eval passes of `batch` clips.
+fn accuracy(
+    dev: &Device,
+    ft: &Finetuner<'_>,
+    data: &ClipDataset,
+    batch: usize,
+) -> Result<f64, Error> {
+    let [_, l, n, _] = data.clips_shape;
+    let (mut hits, mut total) = (0usize, 0usize);
+    let all: Vec<usize> = (0..data.len()).collect();
+    for chunk in all.chunks(batch) {
+        let (clips, labels) = data.batch(chunk);
+        let clip = dev.upload(&clips, &[chunk.len(), l, n, 3])?;
+        let (logits, classes) = ft.predict(&clip)?;
+        for (row, &y) in logits.chunks(classes).zip(&labels) {
+            let pred = row
+                .iter()
+                .enumerate()
+                .fold(
+                    (0, f32::NEG_INFINITY),
+                    |b, (i, &v)| if v > b.1 { (i, v) } else { b },
+                )
+                .0;
+            hits += (pred == y as usize) as usize;
+            total += 1;
+        }
+    }
+    Ok(hits as f64 / total.max(1) as f64)
+}

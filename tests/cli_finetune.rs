@@ -1,0 +1,327 @@
+//! `edge4d finetune` end to end: one SGD step with lr 1 gives exactly w − grad (the
+//! PyTorch fixture's gradients), a resumed run continues bitwise identically, and bad
+//! datasets are refused with the file and the problem named.
+
+mod common;
+
+use std::path::Path;
+use std::process::Command;
+
+use common::*;
+use edge4d_runtime::tensor_file::{write_atomic, Stored};
+use edge4d_runtime::{HostTensor, TensorFile};
+
+const KEYS: &[&str] = &[
+    "radius",
+    "nsamples",
+    "spatial_stride",
+    "temporal_kernel_size",
+    "temporal_stride",
+    "emb_relu",
+    "dim",
+    "depth",
+    "heads",
+    "dim_head",
+    "mlp_dim",
+    "num_classes",
+];
+
+fn edge4d(args: &[&str]) -> std::process::Output {
+    Command::new(env!("CARGO_BIN_EXE_edge4d"))
+        .args(args)
+        .output()
+        .unwrap()
+}
+
+fn s(p: &Path) -> String {
+    p.to_str().unwrap().to_string()
+}
+
+#[track_caller]
+fn ok(out: &std::process::Output) -> String {
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(out.status.success(), "{text}");
+    text
+}
+
+fn msr_setup(dir: &Path) -> (TensorFile, String, String) {
+    let f = fixture("p4transformer/msr_p4transformer.safetensors");
+    let config = dir.join("model.toml");
+    std::fs::write(
+        &config,
+        config_toml(&fixture_config(&f), "p4transformer-msr", KEYS),
+    )
+    .unwrap();
+    let weights = export_weights(&f, dir);
+    (f, s(&config), s(&weights))
+}
+
+#[test]
+fn one_sgd_step_with_lr_one_gives_w_minus_grad() {
+    let dir = tempfile::tempdir().unwrap();
+    let (f, config, weights) = msr_setup(dir.path());
+    let data = dir.path().join("data.safetensors");
+    let (labels, _) = f.i64("input.label").unwrap();
+    write_atomic(
+        &data,
+        &[
+            ("clip".into(), Stored::F32(f.f32("input.clip").unwrap())),
+            ("label".into(), Stored::I64(labels, vec![2])),
+        ],
+        Default::default(),
+    )
+    .unwrap();
+    let out = dir.path().join("run");
+    ok(&edge4d(&[
+        "finetune",
+        "--task",
+        "action-recognition",
+        "--config",
+        &config,
+        "--data",
+        &s(&data),
+        "--init",
+        &weights,
+        "--out",
+        &s(&out),
+        "--epochs",
+        "1",
+        "--batch-size",
+        "2",
+        "--optimizer",
+        "sgd",
+        "--lr",
+        "1",
+        "--momentum",
+        "0",
+        "--weight-decay",
+        "0",
+        "--no-shuffle",
+        "--no-augment",
+    ]));
+    let trained = TensorFile::open(out.join("model.safetensors")).unwrap();
+    let grads: Vec<String> = f
+        .names()
+        .into_iter()
+        .filter(|n| {
+            n.starts_with("grad.") && !n.starts_with("grad.input") && !n.starts_with("grad.tube.")
+        })
+        .collect();
+    let g_max = grads
+        .iter()
+        .map(|n| max_abs(&f.f32(n).unwrap().data))
+        .fold(0.0f64, f64::max);
+    assert!(grads.len() >= 10);
+    for g in &grads {
+        let name = g.strip_prefix("grad.").unwrap();
+        let w = f.f32(&format!("param.{name}")).unwrap().data;
+        let want: Vec<f32> = w
+            .iter()
+            .zip(&f.f32(g).unwrap().data)
+            .map(|(w, g)| w - g)
+            .collect();
+        assert_within(
+            &format!("{name} after one step"),
+            &trained.f32(name).unwrap().data,
+            &want,
+            1e-4 * g_max,
+        );
+    }
+}
+
+fn tiny_dataset(path: &Path, clips: usize) {
+    // Two classes: a cloud drifting up, or down, over the frames.
+    let (l, n) = (6, 160);
+    let mut data = Vec::new();
+    let mut labels = Vec::new();
+    let mut state = 12345u64;
+    for c in 0..clips {
+        let dir = if c % 2 == 0 { 1.0 } else { -1.0 };
+        for t in 0..l {
+            for _ in 0..n {
+                for axis in 0..3 {
+                    state = state
+                        .wrapping_mul(6364136223846793005)
+                        .wrapping_add(1442695040888963407);
+                    let u = (state >> 40) as f32 / (1u64 << 24) as f32 - 0.5;
+                    data.push(
+                        u + if axis == 1 {
+                            dir * 0.1 * t as f32
+                        } else if axis == 2 {
+                            3.0
+                        } else {
+                            0.0
+                        },
+                    );
+                }
+            }
+        }
+        labels.push((c % 2) as i64);
+    }
+    write_atomic(
+        path,
+        &[
+            (
+                "clip".into(),
+                Stored::F32(HostTensor::new(data, &[clips, l, n, 3])),
+            ),
+            ("label".into(), Stored::I64(labels, vec![clips])),
+        ],
+        Default::default(),
+    )
+    .unwrap();
+}
+
+fn losses(dir: &Path) -> Vec<(u64, f64)> {
+    std::fs::read_to_string(dir.join("metrics.jsonl"))
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap())
+        .filter(|v| v.get("step").is_some())
+        .map(|v| (v["step"].as_u64().unwrap(), v["loss"].as_f64().unwrap()))
+        .collect()
+}
+
+#[test]
+fn a_resumed_run_continues_bitwise_identically() {
+    let dir = tempfile::tempdir().unwrap();
+    let (_, config, _) = msr_setup(dir.path());
+    let data = dir.path().join("tiny.safetensors");
+    tiny_dataset(&data, 6);
+    let common = |out: &Path, epochs: &str| -> Vec<String> {
+        [
+            "finetune",
+            "--task",
+            "action-recognition",
+            "--config",
+            &config,
+            "--data",
+            &s(&data),
+            "--out",
+            &s(out),
+            "--epochs",
+            epochs,
+            "--batch-size",
+            "2",
+            "--lr",
+            "0.05",
+            "--warmup-epochs",
+            "1",
+            "--seed",
+            "3",
+            "--log-every",
+            "1",
+        ]
+        .iter()
+        .map(|x| x.to_string())
+        .collect()
+    };
+    let straight = dir.path().join("straight");
+    let args = common(&straight, "2");
+    let text = ok(&edge4d(
+        &args.iter().map(String::as_str).collect::<Vec<_>>(),
+    ));
+    assert!(text.contains("accuracy"), "{text}");
+
+    let resumed = dir.path().join("resumed");
+    let args = common(&resumed, "1");
+    ok(&edge4d(
+        &args.iter().map(String::as_str).collect::<Vec<_>>(),
+    ));
+    let mut args = common(&resumed, "2");
+    args.extend([
+        "--resume".to_string(),
+        s(&resumed.join("checkpoint.safetensors")),
+    ]);
+    ok(&edge4d(
+        &args.iter().map(String::as_str).collect::<Vec<_>>(),
+    ));
+
+    let (a, b) = (losses(&straight), losses(&resumed));
+    assert_eq!(a.len(), 6, "three steps per epoch, two epochs");
+    assert_eq!(
+        a, b,
+        "the loss curve of the resumed run is bitwise the uninterrupted one"
+    );
+    let (fa, fb) = (
+        TensorFile::open(straight.join("model.safetensors")).unwrap(),
+        TensorFile::open(resumed.join("model.safetensors")).unwrap(),
+    );
+    for name in fa.names() {
+        assert_eq!(
+            fa.f32(&name).unwrap(),
+            fb.f32(&name).unwrap(),
+            "{name} bitwise"
+        );
+    }
+}
+
+#[test]
+fn bad_datasets_are_refused_with_the_file_and_problem_named() {
+    let dir = tempfile::tempdir().unwrap();
+    let (_, config, _) = msr_setup(dir.path());
+    let run = |data: &Path| {
+        let out = edge4d(&[
+            "finetune",
+            "--task",
+            "action-recognition",
+            "--config",
+            &config,
+            "--data",
+            &s(data),
+            "--out",
+            &s(&dir.path().join("o")),
+            "--epochs",
+            "1",
+        ]);
+        assert!(!out.status.success());
+        String::from_utf8_lossy(&out.stderr).to_string()
+    };
+    let nan = dir.path().join("nan.safetensors");
+    let mut clip = vec![0.5f32; 2 * 6 * 160 * 3];
+    clip[6 * 160 * 3 + 160 * 3 * 2 + 7] = f32::NAN;
+    write_atomic(
+        &nan,
+        &[
+            (
+                "clip".into(),
+                Stored::F32(HostTensor::new(clip.clone(), &[2, 6, 160, 3])),
+            ),
+            ("label".into(), Stored::I64(vec![0, 1], vec![2])),
+        ],
+        Default::default(),
+    )
+    .unwrap();
+    let err = run(&nan);
+    assert!(
+        err.contains("nan.safetensors") && err.contains("clip 1, frame 2, point 2"),
+        "{err}"
+    );
+
+    let wrong = dir.path().join("labels.safetensors");
+    clip[6 * 160 * 3 + 160 * 3 * 2 + 7] = 0.5;
+    write_atomic(
+        &wrong,
+        &[
+            (
+                "clip".into(),
+                Stored::F32(HostTensor::new(clip, &[2, 6, 160, 3])),
+            ),
+            ("label".into(), Stored::I64(vec![0, 9], vec![2])),
+        ],
+        Default::default(),
+    )
+    .unwrap();
+    let err = run(&wrong);
+    assert!(err.contains("label 8") || err.contains("label 9"), "{err}");
+
+    let truncated = dir.path().join("truncated.safetensors");
+    let bytes = std::fs::read(&nan).unwrap();
+    std::fs::write(&truncated, &bytes[..bytes.len() / 2]).unwrap();
+    let err = run(&truncated);
+    assert!(err.contains("truncated.safetensors"), "{err}");
+}

@@ -1,0 +1,302 @@
+//! Supervised fine-tuning of a P4Transformer (action recognition: one label per clip;
+//! action segmentation: one label per frame). One training step — forward, loss,
+//! backward and the optimizer update of every parameter — is recorded into one GPU
+//! submission; the loss is read back only when the caller asks.
+//!
+//! Checkpoints hold the model (under PyTorch's names), the optimizer state, the schedule
+//! position and the data-order RNG, so a resumed run continues bitwise identically.
+
+use std::collections::HashMap;
+use std::path::Path;
+
+use edge4d_runtime::models::{P4Transformer, ParamStore};
+use edge4d_runtime::ops::cross_entropy::{cross_entropy, cross_entropy_backward};
+use edge4d_runtime::ops::optim::{adamw_step, sgd_step, AdamWConfig, SgdConfig};
+use edge4d_runtime::tensor_file::{write_atomic, Stored};
+use edge4d_runtime::{Device, Error, HostTensor, Result, Tensor, TensorFile};
+
+use crate::rng::SplitMix64;
+use crate::schedule::WarmupMultiStep;
+
+/// Which optimizer updates the weights.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OptimizerKind {
+    Sgd,
+    AdamW,
+}
+
+/// Training hyper-parameters.
+#[derive(Debug, Clone, PartialEq)]
+pub struct FinetuneConfig {
+    pub optimizer: OptimizerKind,
+    pub lr: f64,
+    pub momentum: f32,
+    pub weight_decay: f32,
+    pub warmup_epochs: u64,
+    pub milestones: Vec<u64>,
+    pub gamma: f64,
+    pub batch_size: usize,
+    pub shuffle: bool,
+    pub seed: u64,
+}
+
+impl Default for FinetuneConfig {
+    /// train-msr.py: SGD lr 0.01, momentum 0.9, weight decay 1e-4, warm-up 10 epochs,
+    /// milestones [20, 30], γ 0.1, batch 14.
+    fn default() -> Self {
+        Self {
+            optimizer: OptimizerKind::Sgd,
+            lr: 0.01,
+            momentum: 0.9,
+            weight_decay: 1e-4,
+            warmup_epochs: 10,
+            milestones: vec![20, 30],
+            gamma: 0.1,
+            batch_size: 14,
+            shuffle: true,
+            seed: 0,
+        }
+    }
+}
+
+/// Per-parameter optimizer state, in the model's trainable-parameter order.
+enum OptState {
+    Sgd(Vec<Tensor>),
+    AdamW {
+        t: u64,
+        m: Vec<Tensor>,
+        v: Vec<Tensor>,
+    },
+}
+
+/// A model being fine-tuned, with its optimizer, schedule and data order.
+pub struct Finetuner<'d> {
+    dev: &'d Device,
+    pub model: P4Transformer,
+    pub params: ParamStore,
+    pub cfg: FinetuneConfig,
+    pub schedule: WarmupMultiStep,
+    /// Optimizer steps taken (the schedule's iteration).
+    pub step: u64,
+    /// Completed epochs.
+    pub epoch: u64,
+    rng: SplitMix64,
+    trainable: Vec<String>,
+    opt: OptState,
+    one: Tensor,
+}
+
+impl<'d> Finetuner<'d> {
+    /// A fine-tuner for `iters_per_epoch` steps per epoch (the schedule is in iterations).
+    pub fn new(
+        dev: &'d Device,
+        model: P4Transformer,
+        params: ParamStore,
+        cfg: FinetuneConfig,
+        iters_per_epoch: u64,
+    ) -> Result<Self> {
+        let trainable: Vec<String> = model
+            .spec()
+            .into_iter()
+            .filter(|p| p.trainable)
+            .map(|p| p.name)
+            .collect();
+        let zeros = |dev: &Device| -> Result<Vec<Tensor>> {
+            trainable
+                .iter()
+                .map(|n| dev.zeros(params.get(n)?.shape()))
+                .collect()
+        };
+        let opt = match cfg.optimizer {
+            OptimizerKind::Sgd => OptState::Sgd(zeros(dev)?),
+            OptimizerKind::AdamW => OptState::AdamW {
+                t: 0,
+                m: zeros(dev)?,
+                v: zeros(dev)?,
+            },
+        };
+        let schedule = WarmupMultiStep::from_epochs(
+            cfg.lr,
+            &cfg.milestones,
+            cfg.gamma,
+            cfg.warmup_epochs,
+            iters_per_epoch.max(1),
+        );
+        Ok(Self {
+            dev,
+            model,
+            params,
+            rng: SplitMix64::new(cfg.seed),
+            cfg,
+            schedule,
+            step: 0,
+            epoch: 0,
+            trainable,
+            opt,
+            one: dev.upload(&[1.0], &[1])?,
+        })
+    }
+
+    /// The learning rate the next step uses.
+    pub fn lr(&self) -> f64 {
+        self.schedule.lr(self.step)
+    }
+
+    /// The order of the next epoch's clips (shuffled when configured).
+    pub fn epoch_order(&mut self, n: usize) -> Vec<usize> {
+        let mut order: Vec<usize> = (0..n).collect();
+        if self.cfg.shuffle {
+            self.rng.shuffle(&mut order);
+        }
+        order
+    }
+
+    /// Records and submits one training step; returns the (device-side) mean loss.
+    /// `labels` holds one label per clip or, for per-frame models, per output frame.
+    pub fn train_step(&mut self, clip: &Tensor, labels: &Tensor) -> Result<Tensor> {
+        let lr = self.lr() as f32;
+        let (model, params, opt, trainable, one) = (
+            &self.model,
+            &self.params,
+            &mut self.opt,
+            &self.trainable,
+            &self.one,
+        );
+        let loss = self.dev.run(|s| {
+            let fwd = model.forward(s, params, clip)?;
+            let classes = *fwd.logits.shape().last().unwrap_or(&1);
+            let logits = fwd
+                .logits
+                .reshape(&[fwd.logits.numel() / classes, classes])?;
+            if labels.numel() != logits.shape()[0] {
+                return Err(Error::Shape {
+                    op: "finetune",
+                    detail: format!(
+                        "{} labels for {} predictions",
+                        labels.numel(),
+                        logits.shape()[0]
+                    ),
+                });
+            }
+            let (loss, _) = cross_entropy(s, &logits, labels)?;
+            let g = cross_entropy_backward(s, &logits, labels, one)?.reshape(fwd.logits.shape())?;
+            let (grads, _) = model.backward(s, params, &fwd, &g)?;
+            match opt {
+                OptState::Sgd(bufs) => {
+                    let c = SgdConfig {
+                        lr,
+                        momentum: self.cfg.momentum,
+                        weight_decay: self.cfg.weight_decay,
+                        nesterov: false,
+                    };
+                    for (name, buf) in trainable.iter().zip(bufs.iter()) {
+                        sgd_step(s, params.get(name)?, &grads[name], buf, &c)?;
+                    }
+                }
+                OptState::AdamW { t, m, v } => {
+                    *t += 1;
+                    let c = AdamWConfig {
+                        lr,
+                        weight_decay: self.cfg.weight_decay,
+                        ..AdamWConfig::default()
+                    };
+                    for ((name, m), v) in trainable.iter().zip(m.iter()).zip(v.iter()) {
+                        adamw_step(s, params.get(name)?, &grads[name], m, v, &c, *t)?;
+                    }
+                }
+            }
+            Ok(loss)
+        })?;
+        self.step += 1;
+        Ok(loss)
+    }
+
+    /// Logits (flattened to rows of classes) for a batch, without training.
+    pub fn predict(&self, clip: &Tensor) -> Result<(Vec<f32>, usize)> {
+        let logits = self
+            .dev
+            .run(|s| Ok(self.model.forward(s, &self.params, clip)?.logits))?;
+        let classes = *logits.shape().last().unwrap_or(&1);
+        Ok((self.dev.read(&logits)?, classes))
+    }
+
+    /// Writes model, optimizer state, schedule position and RNG atomically.
+    pub fn save_checkpoint(&self, path: &Path, metadata: HashMap<String, String>) -> Result<()> {
+        let mut tensors = self.params.stored(self.dev)?;
+        let read = |t: &Tensor| -> Result<Stored> {
+            Ok(Stored::F32(HostTensor::new(self.dev.read(t)?, t.shape())))
+        };
+        match &self.opt {
+            OptState::Sgd(bufs) => {
+                for (name, b) in self.trainable.iter().zip(bufs) {
+                    tensors.push((format!("optimizer.momentum_buffer.{name}"), read(b)?));
+                }
+            }
+            OptState::AdamW { t, m, v } => {
+                for ((name, m), v) in self.trainable.iter().zip(m).zip(v) {
+                    tensors.push((format!("optimizer.exp_avg.{name}"), read(m)?));
+                    tensors.push((format!("optimizer.exp_avg_sq.{name}"), read(v)?));
+                }
+                tensors.push((
+                    "trainer.adamw_step".into(),
+                    Stored::I64(vec![*t as i64], vec![]),
+                ));
+            }
+        }
+        tensors.push((
+            "trainer.step".into(),
+            Stored::I64(vec![self.step as i64], vec![]),
+        ));
+        tensors.push((
+            "trainer.epoch".into(),
+            Stored::I64(vec![self.epoch as i64], vec![]),
+        ));
+        tensors.push((
+            "trainer.rng".into(),
+            Stored::I64(vec![self.rng.state() as i64], vec![]),
+        ));
+        write_atomic(path, &tensors, metadata)
+    }
+
+    /// Restores everything `save_checkpoint` wrote (the model must match).
+    pub fn load_checkpoint(&mut self, path: &Path) -> Result<()> {
+        let f = TensorFile::open(path)?;
+        self.params = ParamStore::load(self.dev, self.model.spec(), &f, "", true)?;
+        let scalar = |name: &str| -> Result<i64> {
+            let (v, _) = f.i64(name)?;
+            v.first().copied().ok_or_else(|| Error::TensorFile {
+                path: path.display().to_string(),
+                detail: format!("{name} is empty"),
+            })
+        };
+        let upload = |name: &str| -> Result<Tensor> {
+            let h = f.f32(name)?;
+            self.dev.upload(&h.data, &h.shape)
+        };
+        self.opt = match self.cfg.optimizer {
+            OptimizerKind::Sgd => OptState::Sgd(
+                self.trainable
+                    .iter()
+                    .map(|n| upload(&format!("optimizer.momentum_buffer.{n}")))
+                    .collect::<Result<_>>()?,
+            ),
+            OptimizerKind::AdamW => OptState::AdamW {
+                t: scalar("trainer.adamw_step")? as u64,
+                m: self
+                    .trainable
+                    .iter()
+                    .map(|n| upload(&format!("optimizer.exp_avg.{n}")))
+                    .collect::<Result<_>>()?,
+                v: self
+                    .trainable
+                    .iter()
+                    .map(|n| upload(&format!("optimizer.exp_avg_sq.{n}")))
+                    .collect::<Result<_>>()?,
+            },
+        };
+        self.step = scalar("trainer.step")? as u64;
+        self.epoch = scalar("trainer.epoch")? as u64;
+        self.rng = SplitMix64::from_state(scalar("trainer.rng")? as u64);
+        Ok(())
+    }
+}
