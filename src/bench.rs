@@ -35,7 +35,7 @@ pub struct BenchArgs {
     /// One JSON object per line instead of a table.
     #[arg(long)]
     json: bool,
-    /// p4transformer: model configurations to time (fixture, paper-msr).
+    /// p4transformer: model configurations to time (fixture, humanoid-small, paper-msr).
     #[arg(long, value_delimiter = ',', default_values_t = ["fixture".to_string(), "paper-msr".to_string()])]
     configs: Vec<String>,
 }

@@ -107,6 +107,13 @@ pub fn p4transformer(
             points: 160,
         },
         ModelCase {
+            name: "humanoid-small",
+            toml: include_str!("../configs/humanoid-small.toml"),
+            batch: 8,
+            frames: 16,
+            points: 512,
+        },
+        ModelCase {
             name: "paper-msr",
             toml: PAPER_MSR,
             batch: 1,

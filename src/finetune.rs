@@ -76,6 +76,13 @@ pub struct FinetuneArgs {
     /// Seed of the initial weights and the data order.
     #[arg(long, default_value_t = 0)]
     seed: u64,
+    /// Held-out dataset (same layout) evaluated after every epoch.
+    #[arg(long)]
+    val: Option<PathBuf>,
+    /// Train on this fraction of the labelled clips (a seeded subset stratified by
+    /// class, as in label-efficiency studies).
+    #[arg(long, default_value_t = 1.0)]
+    label_fraction: f64,
     /// Read the loss back every this many steps (each read waits for the GPU).
     #[arg(long, default_value_t = 10)]
     log_every: u64,
@@ -96,7 +103,11 @@ pub fn run(dev: &Device, args: &FinetuneArgs) -> Result<(), Box<dyn std::error::
         )
         .into());
     }
-    let data = ClipDataset::load(&args.data)?;
+    let mut data = ClipDataset::load(&args.data)?;
+    if args.label_fraction < 1.0 {
+        data = subset(&data, args.label_fraction, args.seed)?;
+    }
+    let val = args.val.as_ref().map(ClipDataset::load).transpose()?;
     if data.is_empty() {
         return Err(format!("{}: the dataset holds no clips", args.data.display()).into());
     }
@@ -218,22 +229,36 @@ pub fn run(dev: &Device, args: &FinetuneArgs) -> Result<(), Box<dyn std::error::
             }
         }
         ft.epoch += 1;
-        let accuracy = accuracy(dev, &ft, &data, batch)?;
+        // Training-set accuracy costs a full extra pass: only at the end of the run.
+        let accuracy = if ft.epoch == args.epochs {
+            Some(accuracy(dev, &ft, &data, batch)?)
+        } else {
+            None
+        };
+        let val_accuracy = val
+            .as_ref()
+            .map(|v| self::accuracy(dev, &ft, v, batch))
+            .transpose()?;
         let mean_loss = loss_sum / loss_count.max(1) as f64;
         writeln!(
             metrics,
             "{}",
-            serde_json::json!({"epoch": ft.epoch, "train_loss": mean_loss, "train_accuracy": accuracy})
+            serde_json::json!({"epoch": ft.epoch, "train_loss": mean_loss, "train_accuracy": accuracy, "val_accuracy": val_accuracy})
         )?;
         ft.save_checkpoint(&args.out.join("checkpoint.safetensors"), meta.clone())?;
         ft.params
             .save(dev, &args.out.join("model.safetensors"), meta.clone())?;
-        summary.push((ft.epoch, mean_loss, accuracy));
+        summary.push((ft.epoch, mean_loss, accuracy, val_accuracy));
     }
     bar.finish();
-    println!("{:>6} {:>10} {:>10}", "epoch", "loss", "accuracy");
-    for (e, loss, acc) in &summary {
-        println!("{e:>6} {loss:>10.4} {:>9.1}%", acc * 100.0);
+    println!(
+        "{:>6} {:>10} {:>10} {:>10}",
+        "epoch", "loss", "train acc", "val acc"
+    );
+    for (e, loss, acc, val) in &summary {
+        let val = val.map_or("-".to_string(), |v| format!("{:.1}%", v * 100.0));
+        let acc = acc.map_or("-".to_string(), |v| format!("{:.1}%", v * 100.0));
+        println!("{e:>6} {loss:>10.4} {acc:>10} {val:>10}");
     }
     println!(
         "done in {:.1} s; model: {}; metrics: {}",
@@ -272,4 +297,37 @@ fn accuracy(
         }
     }
     Ok(hits as f64 / total.max(1) as f64)
+}
+
+/// A seeded subset holding `fraction` of each class's clips (at least one per class).
+fn subset(data: &ClipDataset, fraction: f64, seed: u64) -> Result<ClipDataset, Error> {
+    if !(fraction > 0.0 && fraction <= 1.0) {
+        return Err(Error::InvalidArgument {
+            op: "finetune",
+            detail: format!("--label-fraction must be in (0, 1], got {fraction}"),
+        });
+    }
+    let Labels::PerClip(labels) = &data.labels else {
+        return Err(Error::InvalidArgument {
+            op: "finetune",
+            detail: "--label-fraction needs one label per clip".into(),
+        });
+    };
+    let mut rng = edge4d_trainer::rng::SplitMix64::new(seed ^ 0x1ABE1);
+    let mut keep = Vec::new();
+    for class in 0..data.classes_seen() as u32 {
+        let mut members: Vec<usize> = (0..labels.len()).filter(|&i| labels[i] == class).collect();
+        rng.shuffle(&mut members);
+        let n = ((members.len() as f64 * fraction).ceil() as usize)
+            .max(1)
+            .min(members.len());
+        keep.extend_from_slice(&members[..n]);
+    }
+    keep.sort();
+    let (clips, kept_labels) = data.batch(&keep);
+    Ok(ClipDataset {
+        clips,
+        clips_shape: [keep.len(), data.clips_shape[1], data.clips_shape[2], 3],
+        labels: Labels::PerClip(kept_labels),
+    })
 }

@@ -2,6 +2,7 @@
 
 mod bench;
 mod bench_p4;
+mod data;
 mod demo;
 mod finetune;
 mod infer;
@@ -37,6 +38,9 @@ enum Command {
     /// Fine-tune a P4Transformer on a clip dataset (safetensors with `clip` and
     /// `label`): progress bar, metrics.jsonl, atomic checkpoints, --resume.
     Finetune(finetune::FinetuneArgs),
+    /// Make datasets (the rendered human-motion dataset).
+    #[command(subcommand)]
+    Data(data::DataCommand),
 }
 
 fn main() {
@@ -82,5 +86,6 @@ fn run(cli: Cli) -> Result<(), Box<dyn std::error::Error>> {
         Command::Demo(args) => demo::run(&open(&cli.backend)?, &args),
         Command::Infer(args) => infer::run(&open(&cli.backend)?, &args),
         Command::Finetune(args) => finetune::run(&open(&cli.backend)?, &args),
+        Command::Data(cmd) => data::run(&cmd),
     }
 }

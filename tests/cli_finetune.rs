@@ -225,7 +225,7 @@ fn a_resumed_run_continues_bitwise_identically() {
     let text = ok(&edge4d(
         &args.iter().map(String::as_str).collect::<Vec<_>>(),
     ));
-    assert!(text.contains("accuracy"), "{text}");
+    assert!(text.contains("train acc"), "{text}");
 
     let resumed = dir.path().join("resumed");
     let args = common(&resumed, "1");

@@ -4,6 +4,7 @@
 pub mod data;
 pub mod dataset;
 pub mod finetune;
+pub mod humanoid;
 pub mod metrics;
 pub mod mlp;
 pub mod optim;
