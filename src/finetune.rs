@@ -38,7 +38,7 @@ pub struct FinetuneArgs {
     /// Dataset: one safetensors file with `clip` (B, L, N, 3) and `label` (B) or (B, L).
     #[arg(long)]
     data: PathBuf,
-    /// Output folder: checkpoint.safetensors, model.safetensors, metrics.jsonl.
+    /// Output folder: checkpoint.safetensors, model.safetensors, metrics.jsonl, curves.png.
     #[arg(long)]
     out: PathBuf,
     /// Start from these weights (a state_dict under PyTorch's names).
@@ -249,6 +249,7 @@ pub fn run(dev: &Device, args: &FinetuneArgs) -> Result<(), Box<dyn std::error::
         ft.params
             .save(dev, &args.out.join("model.safetensors"), meta.clone())?;
         summary.push((ft.epoch, mean_loss, accuracy, val_accuracy));
+        plot(&metrics_path, &args.out.join("curves.png"))?;
     }
     bar.finish();
     println!(
@@ -330,4 +331,31 @@ fn subset(data: &ClipDataset, fraction: f64, seed: u64) -> Result<ClipDataset, E
         clips_shape: [keep.len(), data.clips_shape[1], data.clips_shape[2], 3],
         labels: Labels::PerClip(kept_labels),
     })
+}
+
+/// Redraws curves.png from everything metrics.jsonl holds (earlier runs included).
+fn plot(
+    metrics: &std::path::Path,
+    png: &std::path::Path,
+) -> Result<(), Box<dyn std::error::Error>> {
+    let (mut losses, mut train, mut val) = (Vec::new(), Vec::new(), Vec::new());
+    for line in std::fs::read_to_string(metrics)?.lines() {
+        let v: serde_json::Value = serde_json::from_str(line)?;
+        if let (Some(s), Some(l)) = (v["step"].as_f64(), v["loss"].as_f64()) {
+            losses.push((s, l));
+        }
+        if let Some(e) = v["epoch"]
+            .as_f64()
+            .filter(|_| v.get("train_loss").is_some())
+        {
+            if let Some(a) = v["train_accuracy"].as_f64() {
+                train.push((e, a));
+            }
+            if let Some(a) = v["val_accuracy"].as_f64() {
+                val.push((e, a));
+            }
+        }
+    }
+    edge4d_trainer::plot::training_curves(png, &losses, &train, &val)?;
+    Ok(())
 }

@@ -8,5 +8,6 @@ pub mod humanoid;
 pub mod metrics;
 pub mod mlp;
 pub mod optim;
+pub mod plot;
 pub mod rng;
 pub mod schedule;
