@@ -3,6 +3,7 @@
 
 pub mod data;
 pub mod dataset;
+pub mod depth_io;
 pub mod finetune;
 pub mod humanoid;
 pub mod metrics;
