@@ -9,6 +9,7 @@ use std::time::Instant;
 use clap::{Args, ValueEnum};
 use edge4d_runtime::models::{ModelKind, P4Transformer, P4TransformerConfig, ParamStore};
 use edge4d_runtime::{Device, Error, TensorFile};
+use edge4d_trainer::augment;
 use edge4d_trainer::dataset::{ClipDataset, Labels};
 use edge4d_trainer::finetune::{FinetuneConfig, Finetuner, OptimizerKind};
 use indicatif::{ProgressBar, ProgressStyle};
@@ -70,7 +71,10 @@ pub struct FinetuneArgs {
     /// Keep the file's clip order.
     #[arg(long)]
     no_shuffle: bool,
-    /// Train on the clips as stored (augmentation is not applied in this version).
+    /// Train on the clips as stored. Otherwise each training clip is augmented as the
+    /// reference does: per-axis scale U(0.9, 1.1) (MSR-Action3D) for action
+    /// recognition; scale U(0.8, 1.2) about the first frame's centre and an x-flip for
+    /// action segmentation (HOI4D, without the original code's flip bug).
     #[arg(long)]
     no_augment: bool,
     /// Seed of the initial weights and the data order.
@@ -199,7 +203,18 @@ pub fn run(dev: &Device, args: &FinetuneArgs) -> Result<(), Box<dyn std::error::
         let (mut loss_sum, mut loss_count) = (0.0f64, 0usize);
         let epoch_start = Instant::now();
         for (i, chunk) in order.chunks(batch).enumerate() {
-            let (clips, labels) = data.batch(chunk);
+            let (mut clips, labels) = data.batch(chunk);
+            if !args.no_augment {
+                for c in clips.chunks_exact_mut(l * n * 3) {
+                    match args.task {
+                        Task::ActionRecognition => augment::scale_axes(c, ft.rng(), 0.9, 1.1),
+                        Task::ActionSegmentation => {
+                            augment::scale_about_centre(c, n, ft.rng(), 0.8, 1.2);
+                            augment::flip_x(c, n, ft.rng());
+                        }
+                    }
+                }
+            }
             let clip = dev.upload(&clips, &[chunk.len(), l, n, 3])?;
             let labels = dev.upload_u32(&labels, &[labels.len()])?;
             let lr = ft.lr();

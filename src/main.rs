@@ -4,6 +4,7 @@ mod bench;
 mod bench_p4;
 mod data;
 mod demo;
+mod eval;
 mod finetune;
 mod infer;
 
@@ -38,6 +39,9 @@ enum Command {
     /// Fine-tune a P4Transformer on a clip dataset (safetensors with `clip` and
     /// `label`): progress bar, metrics.jsonl, atomic checkpoints, --resume.
     Finetune(finetune::FinetuneArgs),
+    /// Evaluate a model on a clip dataset (accuracy and a per-class table; Acc, Edit and
+    /// F1@{10,25,50} for per-frame labels).
+    Eval(eval::EvalArgs),
     /// Make datasets (the rendered human-motion dataset).
     #[command(subcommand)]
     Data(data::DataCommand),
@@ -87,5 +91,6 @@ fn run(cli: Cli) -> Result<(), Box<dyn std::error::Error>> {
         Command::Infer(args) => infer::run(&open(&cli.backend)?, &args),
         Command::Finetune(args) => finetune::run(&open(&cli.backend)?, &args),
         Command::Data(cmd) => data::run(&cmd),
+        Command::Eval(args) => eval::run(&open(&cli.backend)?, &args),
     }
 }

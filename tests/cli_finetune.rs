@@ -325,3 +325,104 @@ fn bad_datasets_are_refused_with_the_file_and_problem_named() {
     let err = run(&truncated);
     assert!(err.contains("truncated.safetensors"), "{err}");
 }
+
+#[test]
+fn eval_reports_accuracy_per_class_and_segmentation_metrics() {
+    let dir = tempfile::tempdir().unwrap();
+    let (f, config, weights) = msr_setup(dir.path());
+    let data = dir.path().join("data.safetensors");
+    let (labels, _) = f.i64("input.label").unwrap();
+    write_atomic(
+        &data,
+        &[
+            ("clip".into(), Stored::F32(f.f32("input.clip").unwrap())),
+            ("label".into(), Stored::I64(labels.clone(), vec![2])),
+        ],
+        Default::default(),
+    )
+    .unwrap();
+    let out = ok(&edge4d(&[
+        "eval",
+        "--config",
+        &config,
+        "--weights",
+        &weights,
+        "--data",
+        &s(&data),
+        "--json",
+    ]));
+    let line = out.lines().find(|l| l.starts_with('{')).unwrap();
+    let v: serde_json::Value = serde_json::from_str(line).unwrap();
+    // The expected accuracy from the PyTorch logits.
+    let logits = f.f32("logits").unwrap().data;
+    let hits = logits
+        .chunks(5)
+        .zip(&labels)
+        .filter(|(row, &y)| {
+            let best = row
+                .iter()
+                .enumerate()
+                .fold((0, f32::MIN), |b, (i, &x)| if x > b.1 { (i, x) } else { b })
+                .0;
+            best as i64 == y
+        })
+        .count();
+    assert_eq!(v["video_accuracy"].as_f64().unwrap(), hits as f64 / 2.0);
+    assert_eq!(v["per_class"].as_array().unwrap().len(), 5);
+
+    // Per-frame labels with the action-segmentation model.
+    let seg = dir.path().join("seg.toml");
+    std::fs::write(
+        &seg,
+        std::fs::read_to_string(&config)
+            .unwrap()
+            .replace("p4transformer-msr", "p4transformer-actionseg")
+            .replace("temporal_stride = 2", "temporal_stride = 1"),
+    )
+    .unwrap();
+    let frames = dir.path().join("frames.safetensors");
+    write_atomic(
+        &frames,
+        &[
+            ("clip".into(), Stored::F32(f.f32("input.clip").unwrap())),
+            (
+                "label".into(),
+                Stored::I64(vec![0, 0, 1, 1, 1, 2, 3, 3, 3, 3, 4, 4], vec![2, 6]),
+            ),
+        ],
+        Default::default(),
+    )
+    .unwrap();
+    let train = dir.path().join("seg-run");
+    ok(&edge4d(&[
+        "finetune",
+        "--task",
+        "action-segmentation",
+        "--config",
+        &s(&seg),
+        "--data",
+        &s(&frames),
+        "--out",
+        &s(&train),
+        "--epochs",
+        "1",
+        "--batch-size",
+        "2",
+    ]));
+    let out = ok(&edge4d(&[
+        "eval",
+        "--config",
+        &s(&seg),
+        "--weights",
+        &s(&train.join("model.safetensors")),
+        "--data",
+        &s(&frames),
+        "--json",
+    ]));
+    let v: serde_json::Value =
+        serde_json::from_str(out.lines().find(|l| l.starts_with('{')).unwrap()).unwrap();
+    for key in ["accuracy", "edit", "f1@10", "f1@25", "f1@50"] {
+        let x = v[key].as_f64().unwrap();
+        assert!((0.0..=100.0).contains(&x), "{key} = {x}");
+    }
+}

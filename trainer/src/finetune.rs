@@ -142,6 +142,11 @@ impl<'d> Finetuner<'d> {
         self.schedule.lr(self.step)
     }
 
+    /// The run's random stream (data order, augmentation), saved in checkpoints.
+    pub fn rng(&mut self) -> &mut SplitMix64 {
+        &mut self.rng
+    }
+
     /// The order of the next epoch's clips (shuffled when configured).
     pub fn epoch_order(&mut self, n: usize) -> Vec<usize> {
         let mut order: Vec<usize> = (0..n).collect();

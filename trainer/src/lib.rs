@@ -1,6 +1,7 @@
 //! edge4d-trainer: optimizers with their state, training loops and small models
 //! built from edge4d-runtime ops.
 
+pub mod augment;
 pub mod data;
 pub mod dataset;
 pub mod depth_io;

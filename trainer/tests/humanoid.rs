@@ -181,3 +181,38 @@ fn bad_motion_files_are_named() {
         .to_string();
     assert!(err.contains("fetch-motions.sh"), "{err}");
 }
+
+#[test]
+fn surface_samples_lie_on_the_posed_body_and_keep_their_identity() {
+    let assets = Assets::bundled().unwrap();
+    let samples = assets.body.sample_surface(2000, &mut SplitMix64::new(4));
+    assert_eq!(samples.len(), 2000);
+    let pose = assets.motions[7].pose_at(0.4);
+    let shapes = assets.body.posed_shapes(&pose, 1.05);
+    let pts = assets.body.place(&samples, &pose, 1.05);
+    for (&(i, _), p) in samples.iter().zip(&pts) {
+        // Its distance to the surface of the shape it was drawn on, in that shape's frame.
+        let (shape, w) = &shapes[i];
+        let local = w.inverse().transform_point3(*p);
+        let d = match shape {
+            Shape::Sphere { radius } => (local.length() - radius).abs(),
+            Shape::Capsule {
+                radius,
+                half_length,
+            } => {
+                let c = Vec3::new(0.0, 0.0, local.z.clamp(-half_length, *half_length));
+                ((local - c).length() - radius).abs()
+            }
+            Shape::Box { half } => (local.abs() - *half).max_element().abs(),
+        };
+        assert!(d < 1e-4, "point {p:?} is {d} m off its shape");
+    }
+    // The same samples in another pose move with the body.
+    let later = assets
+        .body
+        .place(&samples, &assets.motions[7].pose_at(0.9), 1.05);
+    assert!(pts
+        .iter()
+        .zip(&later)
+        .any(|(a, b)| (*a - *b).length() > 0.05));
+}

@@ -272,3 +272,101 @@ fn ray_sphere(o: Vec3, d: Vec3, c: Vec3, r: f32) -> Option<f32> {
     let t = -b - disc.sqrt();
     (t > 0.0).then_some(t)
 }
+
+/// A point fixed on the body's surface: (shape index in `posed_shapes` order, point in
+/// the shape's frame at unit body scale). Sampled once, placed in every pose, so each
+/// point keeps its identity across frames (complete, non-occluded clouds).
+pub type SurfacePoint = (usize, Vec3);
+
+fn shape_area(s: &Shape) -> f32 {
+    use std::f32::consts::PI;
+    match *s {
+        Shape::Sphere { radius } => 4.0 * PI * radius * radius,
+        Shape::Capsule {
+            radius,
+            half_length,
+        } => 4.0 * PI * radius * radius + 2.0 * PI * radius * 2.0 * half_length,
+        Shape::Box { half } => 8.0 * (half.x * half.y + half.y * half.z + half.x * half.z),
+    }
+}
+
+fn unit_direction(rng: &mut crate::rng::SplitMix64) -> Vec3 {
+    let z = rng.uniform(-1.0, 1.0);
+    let phi = rng.uniform(0.0, std::f32::consts::TAU);
+    let r = (1.0 - z * z).max(0.0).sqrt();
+    Vec3::new(r * phi.cos(), r * phi.sin(), z)
+}
+
+impl Body {
+    /// `n` points uniformly distributed over the body's surface (area-weighted over its
+    /// shapes; overlapping shapes are not clipped against each other).
+    pub fn sample_surface(&self, n: usize, rng: &mut crate::rng::SplitMix64) -> Vec<SurfacePoint> {
+        let shapes: Vec<Shape> = self
+            .links
+            .iter()
+            .flat_map(|l| l.shapes.iter().map(|(s, _)| *s))
+            .collect();
+        let areas: Vec<f32> = shapes.iter().map(shape_area).collect();
+        let total: f32 = areas.iter().sum();
+        (0..n)
+            .map(|_| {
+                let mut pick = rng.uniform(0.0, total);
+                let mut i = 0;
+                while i + 1 < areas.len() && pick >= areas[i] {
+                    pick -= areas[i];
+                    i += 1;
+                }
+                let p = match shapes[i] {
+                    Shape::Sphere { radius } => unit_direction(rng) * radius,
+                    Shape::Capsule {
+                        radius,
+                        half_length,
+                    } => {
+                        let side = 2.0 * std::f32::consts::PI * radius * 2.0 * half_length;
+                        if rng.uniform(0.0, shape_area(&shapes[i])) < side {
+                            let a = rng.uniform(0.0, std::f32::consts::TAU);
+                            Vec3::new(
+                                radius * a.cos(),
+                                radius * a.sin(),
+                                rng.uniform(-half_length, half_length),
+                            )
+                        } else {
+                            let d = unit_direction(rng);
+                            d * radius + Vec3::new(0.0, 0.0, half_length.copysign(d.z))
+                        }
+                    }
+                    Shape::Box { half } => {
+                        let faces = [half.y * half.z, half.x * half.z, half.x * half.y];
+                        let mut f = rng.uniform(0.0, faces.iter().sum());
+                        let mut axis = 0;
+                        while axis < 2 && f >= faces[axis] {
+                            f -= faces[axis];
+                            axis += 1;
+                        }
+                        let mut q = Vec3::new(
+                            rng.uniform(-half.x, half.x),
+                            rng.uniform(-half.y, half.y),
+                            rng.uniform(-half.z, half.z),
+                        );
+                        q[axis] = if rng.next_u64() & 1 == 0 {
+                            half[axis]
+                        } else {
+                            -half[axis]
+                        };
+                        q
+                    }
+                };
+                (i, p)
+            })
+            .collect()
+    }
+
+    /// World positions of surface points in `pose`, for a body of `scale`.
+    pub fn place(&self, points: &[SurfacePoint], pose: &Pose, scale: f32) -> Vec<Vec3> {
+        let posed = self.posed_shapes(pose, scale);
+        points
+            .iter()
+            .map(|&(i, p)| posed[i].1.transform_point3(p * scale))
+            .collect()
+    }
+}

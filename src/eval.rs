@@ -1,0 +1,143 @@
+//! `edge4d eval`: accuracy of a model on a clip dataset, with the reference metrics —
+//! per-clip accuracy and a per-class table for action recognition; framewise accuracy,
+//! segmental edit score and F1@{10,25,50} (MS-TCN) for action segmentation.
+
+use std::path::PathBuf;
+
+use clap::Args;
+use edge4d_runtime::models::{ModelKind, P4Transformer, P4TransformerConfig, ParamStore};
+use edge4d_runtime::{Device, TensorFile};
+use edge4d_trainer::dataset::{ClipDataset, Labels};
+use edge4d_trainer::metrics::{edit_score, f1_from_counts, f_score_counts, video_accuracy};
+
+#[derive(Args)]
+pub struct EvalArgs {
+    /// Model config (TOML).
+    #[arg(long)]
+    config: PathBuf,
+    /// Weights (a state_dict, e.g. a finetune run's model.safetensors).
+    #[arg(long)]
+    weights: PathBuf,
+    /// Dataset file (`clip` and `label`).
+    #[arg(long)]
+    data: PathBuf,
+    #[arg(long, default_value_t = 8)]
+    batch_size: usize,
+    /// Class names for the table, comma-separated (default: class numbers).
+    #[arg(long, value_delimiter = ',')]
+    class_names: Vec<String>,
+    /// One JSON object instead of tables.
+    #[arg(long)]
+    json: bool,
+}
+
+fn softmax(row: &[f32]) -> Vec<f64> {
+    let m = row.iter().cloned().fold(f32::NEG_INFINITY, f32::max) as f64;
+    let e: Vec<f64> = row.iter().map(|&v| (v as f64 - m).exp()).collect();
+    let z: f64 = e.iter().sum();
+    e.into_iter().map(|v| v / z).collect()
+}
+
+pub fn run(dev: &Device, args: &EvalArgs) -> Result<(), Box<dyn std::error::Error>> {
+    let cfg = P4TransformerConfig::load(&args.config)?;
+    if cfg.model == ModelKind::Synthia {
+        return Err(
+            "eval covers action recognition and segmentation; use `infer` for the segmentation net"
+                .into(),
+        );
+    }
+    let model = P4Transformer::new(cfg.clone())?;
+    let params = ParamStore::load(
+        dev,
+        model.spec(),
+        &TensorFile::open(&args.weights)?,
+        "",
+        false,
+    )?;
+    let data = ClipDataset::load(&args.data)?;
+    let [b, l, n, _] = data.clips_shape;
+    let all: Vec<usize> = (0..b).collect();
+    let mut probs: Vec<Vec<f64>> = Vec::new();
+    for chunk in all.chunks(args.batch_size.max(1)) {
+        let (clips, _) = data.batch(chunk);
+        let clip = dev.upload(&clips, &[chunk.len(), l, n, 3])?;
+        let logits = dev.run(|s| Ok(model.forward(s, &params, &clip)?.logits))?;
+        let classes = *logits.shape().last().unwrap_or(&1);
+        probs.extend(dev.read(&logits)?.chunks(classes).map(softmax));
+    }
+    let name = |c: usize| {
+        args.class_names
+            .get(c)
+            .cloned()
+            .unwrap_or_else(|| c.to_string())
+    };
+    match &data.labels {
+        Labels::PerClip(labels) => {
+            // Each clip is its own video here; video accuracy sums the clips of a video.
+            let videos: Vec<usize> = labels.iter().map(|&y| y as usize).collect();
+            let (clip_acc, video_acc, per_class) =
+                video_accuracy(&probs, &(0..b).collect::<Vec<_>>(), &videos);
+            if args.json {
+                println!(
+                    "{}",
+                    serde_json::json!({"clips": b, "clip_accuracy": clip_acc, "video_accuracy": video_acc, "per_class": per_class})
+                );
+            } else {
+                println!("adapter: {}", dev.adapter());
+                println!(
+                    "{b} clips: accuracy {:.1}% (clip = video)",
+                    video_acc * 100.0
+                );
+                println!("{:<16} {:>8}", "class", "accuracy");
+                for (c, acc) in per_class.iter().enumerate() {
+                    let a = acc.map_or("-".to_string(), |a| format!("{:.1}%", a * 100.0));
+                    println!("{:<16} {a:>8}", name(c));
+                }
+                let _ = clip_acc;
+            }
+        }
+        Labels::PerFrame(labels) => {
+            let frames_out = probs.len() / b;
+            if frames_out != l {
+                return Err(format!(
+                    "the model predicts {frames_out} frames per clip, the labels have {l}"
+                )
+                .into());
+            }
+            let (mut hits, mut edit) = (0usize, 0.0f64);
+            let mut counts = [(0u64, 0u64, 0u64); 3];
+            for i in 0..b {
+                let pred: Vec<usize> = probs[i * l..(i + 1) * l]
+                    .iter()
+                    .map(|p| edge4d_trainer::metrics::argmax(p))
+                    .collect();
+                let truth: Vec<usize> = labels[i * l..(i + 1) * l]
+                    .iter()
+                    .map(|&y| y as usize)
+                    .collect();
+                hits += pred.iter().zip(&truth).filter(|(a, b)| a == b).count();
+                edit += edit_score(&pred, &truth);
+                for (k, tau) in [0.1, 0.25, 0.5].iter().enumerate() {
+                    let (tp, fp, fn_) = f_score_counts(&pred, &truth, *tau);
+                    counts[k] = (counts[k].0 + tp, counts[k].1 + fp, counts[k].2 + fn_);
+                }
+            }
+            let acc = hits as f64 / (b * l) as f64 * 100.0;
+            let f1: Vec<f64> = counts
+                .iter()
+                .map(|&(tp, fp, f)| f1_from_counts(tp, fp, f))
+                .collect();
+            let edit = edit / b as f64;
+            if args.json {
+                println!(
+                    "{}",
+                    serde_json::json!({"sequences": b, "accuracy": acc, "edit": edit, "f1@10": f1[0], "f1@25": f1[1], "f1@50": f1[2]})
+                );
+            } else {
+                println!("adapter: {}", dev.adapter());
+                println!("{b} sequences: Acc {acc:.1}  Edit {edit:.1}  F1@10 {:.1}  F1@25 {:.1}  F1@50 {:.1}", f1[0], f1[1], f1[2]);
+            }
+        }
+    }
+    Ok(())
+}
