@@ -80,9 +80,11 @@ pub struct FinetuneArgs {
     /// Seed of the initial weights and the data order.
     #[arg(long, default_value_t = 0)]
     seed: u64,
-    /// Held-out dataset (same layout) evaluated after every epoch.
+    /// Held-out dataset (same layout) evaluated after every --val-every epochs.
     #[arg(long)]
     val: Option<PathBuf>,
+    #[arg(long, default_value_t = 1)]
+    val_every: u64,
     /// Train on this fraction of the labelled clips (a seeded subset stratified by
     /// class, as in label-efficiency studies).
     #[arg(long, default_value_t = 1.0)]
@@ -349,7 +351,7 @@ fn subset(data: &ClipDataset, fraction: f64, seed: u64) -> Result<ClipDataset, E
 }
 
 /// Redraws curves.png from everything metrics.jsonl holds (earlier runs included).
-fn plot(
+pub fn plot(
     metrics: &std::path::Path,
     png: &std::path::Path,
 ) -> Result<(), Box<dyn std::error::Error>> {

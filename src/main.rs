@@ -42,6 +42,13 @@ enum Command {
     /// Evaluate a model on a clip dataset (accuracy and a per-class table; Acc, Edit and
     /// F1@{10,25,50} for per-frame labels).
     Eval(eval::EvalArgs),
+    /// Draw a run's metrics.jsonl as a PNG of loss and accuracy curves.
+    Plot {
+        /// metrics.jsonl written by `finetune`.
+        metrics: std::path::PathBuf,
+        /// PNG to write.
+        png: std::path::PathBuf,
+    },
     /// Make datasets (the rendered human-motion dataset).
     #[command(subcommand)]
     Data(data::DataCommand),
@@ -91,6 +98,7 @@ fn run(cli: Cli) -> Result<(), Box<dyn std::error::Error>> {
         Command::Infer(args) => infer::run(&open(&cli.backend)?, &args),
         Command::Finetune(args) => finetune::run(&open(&cli.backend)?, &args),
         Command::Data(cmd) => data::run(&cmd),
+        Command::Plot { metrics, png } => finetune::plot(&metrics, &png),
         Command::Eval(args) => eval::run(&open(&cli.backend)?, &args),
     }
 }
