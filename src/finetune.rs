@@ -252,8 +252,10 @@ pub fn run(dev: &Device, args: &FinetuneArgs) -> Result<(), Box<dyn std::error::
         } else {
             None
         };
+        let val_due = ft.epoch % args.val_every.max(1) == 0 || ft.epoch == args.epochs;
         let val_accuracy = val
             .as_ref()
+            .filter(|_| val_due)
             .map(|v| self::accuracy(dev, &ft, v, batch))
             .transpose()?;
         let mean_loss = loss_sum / loss_count.max(1) as f64;
