@@ -12,10 +12,7 @@ use edge4d_runtime::TensorFile;
 fn a_state_dict_round_trips_through_edge4d_unchanged() {
     let f = fixture("p4transformer/synthia_mini_params.safetensors");
     let c = fixture_config(&f);
-    let toml = format!(
-        "model = \"p4transformer-synthia\"\nradius = {}\nnsamples = {}\nnum_classes = {}\nwidths = {}\ndeconv = {}\ndim = {}\ndepth = {}\nheads = {}\ndim_head = {}\nmlp_dim = {}\n",
-        c["radius"], c["nsamples"], c["num_classes"], c["widths"], c["deconv"], c["t_dim"], c["t_depth"], c["t_heads"], c["t_dim_head"], c["t_mlp"]
-    );
+    let toml = synthia_toml(&c);
     let net = SegmentationNet::new(P4TransformerConfig::parse(&toml, "test").unwrap()).unwrap();
     let dir = tempfile::tempdir().unwrap();
     let original = TensorFile::open(export_weights(&f, dir.path())).unwrap();

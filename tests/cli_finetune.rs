@@ -11,21 +11,6 @@ use common::*;
 use edge4d_runtime::tensor_file::{write_atomic, Stored};
 use edge4d_runtime::{HostTensor, TensorFile};
 
-const KEYS: &[&str] = &[
-    "radius",
-    "nsamples",
-    "spatial_stride",
-    "temporal_kernel_size",
-    "temporal_stride",
-    "emb_relu",
-    "dim",
-    "depth",
-    "heads",
-    "dim_head",
-    "mlp_dim",
-    "num_classes",
-];
-
 fn edge4d(args: &[&str]) -> std::process::Output {
     Command::new(env!("CARGO_BIN_EXE_edge4d"))
         .args(args)
@@ -53,7 +38,7 @@ fn msr_setup(dir: &Path) -> (TensorFile, String, String) {
     let config = dir.join("model.toml");
     std::fs::write(
         &config,
-        config_toml(&fixture_config(&f), "p4transformer-msr", KEYS),
+        config_toml(&fixture_config(&f), "p4transformer-msr", P4_KEYS),
     )
     .unwrap();
     let weights = export_weights(&f, dir);

@@ -9,21 +9,6 @@ use common::*;
 use edge4d_runtime::tensor_file::{write_atomic, Stored};
 use edge4d_runtime::TensorFile;
 
-const KEYS: &[&str] = &[
-    "radius",
-    "nsamples",
-    "spatial_stride",
-    "temporal_kernel_size",
-    "temporal_stride",
-    "emb_relu",
-    "dim",
-    "depth",
-    "heads",
-    "dim_head",
-    "mlp_dim",
-    "num_classes",
-];
-
 fn edge4d(args: &[&str]) -> std::process::Output {
     Command::new(env!("CARGO_BIN_EXE_edge4d"))
         .args(args)
@@ -38,7 +23,7 @@ fn infer_reproduces_pytorch_logits_and_reports_bad_inputs() {
     let config = dir.path().join("model.toml");
     std::fs::write(
         &config,
-        config_toml(&fixture_config(&f), "p4transformer-msr", KEYS),
+        config_toml(&fixture_config(&f), "p4transformer-msr", P4_KEYS),
     )
     .unwrap();
     let weights = export_weights(&f, dir.path());
@@ -219,14 +204,7 @@ fn infer_runs_the_segmentation_net_per_point_in_eval_mode() {
     let c = fixture_config(&params);
     let dir = tempfile::tempdir().unwrap();
     let config = dir.path().join("seg.toml");
-    std::fs::write(
-        &config,
-        format!(
-            "model = \"p4transformer-synthia\"\nradius = {}\nnsamples = {}\nnum_classes = {}\nwidths = {}\ndeconv = {}\ndim = {}\ndepth = {}\nheads = {}\ndim_head = {}\nmlp_dim = {}\n",
-            c["radius"], c["nsamples"], c["num_classes"], c["widths"], c["deconv"], c["t_dim"], c["t_depth"], c["t_heads"], c["t_dim_head"], c["t_mlp"]
-        ),
-    )
-    .unwrap();
+    std::fs::write(&config, synthia_toml(&c)).unwrap();
     let weights = export_weights(&params, dir.path());
     let input = dir.path().join("clip.safetensors");
     let output = dir.path().join("out.safetensors");

@@ -8,28 +8,17 @@ use edge4d_runtime::models::{P4Transformer, P4TransformerConfig, ParamStore};
 use edge4d_runtime::ops::cross_entropy::{cross_entropy, cross_entropy_backward};
 use edge4d_runtime::TensorFile;
 
-const KEYS: &[&str] = &[
-    "radius",
-    "nsamples",
-    "spatial_stride",
-    "temporal_kernel_size",
-    "temporal_stride",
-    "emb_relu",
-    "dim",
-    "depth",
-    "heads",
-    "dim_head",
-    "mlp_dim",
-    "num_classes",
-];
-
 #[test]
 fn msr_p4transformer_matches_pytorch_forward_and_backward() {
     let f = fixture("p4transformer/msr_p4transformer.safetensors");
     let cfg_json = fixture_config(&f);
     let dir = tempfile::tempdir().unwrap();
     let cfg_path = dir.path().join("model.toml");
-    std::fs::write(&cfg_path, config_toml(&cfg_json, "p4transformer-msr", KEYS)).unwrap();
+    std::fs::write(
+        &cfg_path,
+        config_toml(&cfg_json, "p4transformer-msr", P4_KEYS),
+    )
+    .unwrap();
     let weights = export_weights(&f, dir.path());
 
     let cfg = P4TransformerConfig::load(&cfg_path).unwrap();

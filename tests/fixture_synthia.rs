@@ -13,10 +13,7 @@ use edge4d_runtime::TensorFile;
 
 fn config(f: &TensorFile) -> P4TransformerConfig {
     let c = fixture_config(f);
-    let toml = format!(
-        "model = \"p4transformer-synthia\"\nradius = {}\nnsamples = {}\nnum_classes = {}\nwidths = {}\ndeconv = {}\ndim = {}\ndepth = {}\nheads = {}\ndim_head = {}\nmlp_dim = {}\n",
-        c["radius"], c["nsamples"], c["num_classes"], c["widths"], c["deconv"], c["t_dim"], c["t_depth"], c["t_heads"], c["t_dim_head"], c["t_mlp"]
-    );
+    let toml = synthia_toml(&c);
     P4TransformerConfig::parse(&toml, "synthia fixture").unwrap()
 }
 

@@ -114,3 +114,28 @@ pub fn config_toml(cfg: &serde_json::Value, model: &str, keys: &[&str]) -> Strin
     }
     t
 }
+
+/// Config keys of the P4Transformer fixtures, named as the model constructors' arguments.
+pub const P4_KEYS: &[&str] = &[
+    "radius",
+    "nsamples",
+    "spatial_stride",
+    "temporal_kernel_size",
+    "temporal_stride",
+    "emb_relu",
+    "dim",
+    "depth",
+    "heads",
+    "dim_head",
+    "mlp_dim",
+    "num_classes",
+];
+
+/// The segmentation net's TOML from a Synthia fixture config (its `t_*` keys are the
+/// transformer's `dim`, `depth`, ...).
+pub fn synthia_toml(c: &serde_json::Value) -> String {
+    format!(
+        "model = \"p4transformer-synthia\"\nradius = {}\nnsamples = {}\nnum_classes = {}\nwidths = {}\ndeconv = {}\ndim = {}\ndepth = {}\nheads = {}\ndim_head = {}\nmlp_dim = {}\n",
+        c["radius"], c["nsamples"], c["num_classes"], c["widths"], c["deconv"], c["t_dim"], c["t_depth"], c["t_heads"], c["t_dim_head"], c["t_mlp"]
+    )
+}
