@@ -12,8 +12,24 @@ pub struct Shader {
     pub name: &'static str,
     /// Path relative to this crate, for error messages.
     pub path: &'static str,
-    /// The WGSL text.
+    /// The WGSL text (with its prelude, if any, in front).
     pub source: &'static str,
+    /// A shared file prepended to this one (WGSL has no includes), and its line count,
+    /// so errors can be reported against the right file and line.
+    pub prelude: Option<(&'static str, usize)>,
+}
+
+/// Lines in a text (newlines), at compile time.
+pub const fn line_count(text: &str) -> usize {
+    let b = text.as_bytes();
+    let (mut i, mut n) = (0, 0);
+    while i < b.len() {
+        if b[i] == b'\n' {
+            n += 1;
+        }
+        i += 1;
+    }
+    n
 }
 
 macro_rules! shader {
@@ -23,6 +39,24 @@ macro_rules! shader {
             name: $name,
             path: concat!("shaders/wgsl/", $family, "/", $name, ".wgsl"),
             source: include_str!(concat!("../wgsl/", $family, "/", $name, ".wgsl")),
+            prelude: None,
+        }
+    };
+    ($family:literal, $name:literal, prelude $pre:literal) => {
+        Shader {
+            family: $family,
+            name: $name,
+            path: concat!("shaders/wgsl/", $family, "/", $name, ".wgsl"),
+            source: concat!(
+                include_str!(concat!("../wgsl/", $family, "/", $pre, ".wgsl")),
+                include_str!(concat!("../wgsl/", $family, "/", $name, ".wgsl"))
+            ),
+            prelude: Some((
+                concat!("shaders/wgsl/", $family, "/", $pre, ".wgsl"),
+                $crate::line_count(include_str!(concat!(
+                    "../wgsl/", $family, "/", $pre, ".wgsl"
+                ))),
+            )),
         }
     };
 }
@@ -30,10 +64,15 @@ macro_rules! shader {
 /// Matrix products (the matmul ladder).
 pub mod dense {
     use super::Shader;
-    pub const MATMUL_NAIVE: Shader = shader!("dense", "matmul_naive");
-    pub const MATMUL_TILED: Shader = shader!("dense", "matmul_tiled");
-    pub const MATMUL_REGBLOCK: Shader = shader!("dense", "matmul_regblock");
-    pub const MATMUL_REGBLOCK8: Shader = shader!("dense", "matmul_regblock8");
+    pub const MATMUL_NAIVE: Shader = shader!("dense", "matmul_naive", prelude "matmul_common");
+    pub const MATMUL_TILED: Shader = shader!("dense", "matmul_tiled", prelude "matmul_common");
+    pub const MATMUL_REGBLOCK: Shader =
+        shader!("dense", "matmul_regblock", prelude "matmul_common");
+    pub const MATMUL_REGBLOCK8: Shader =
+        shader!("dense", "matmul_regblock8", prelude "matmul_common");
+
+    /// Shared text of the matmul rungs (not a kernel on its own).
+    pub const MATMUL_COMMON: &str = "dense/matmul_common";
 }
 
 /// Elementwise arithmetic.

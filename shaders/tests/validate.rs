@@ -10,6 +10,15 @@ const MAX_STORAGE_BUFFERS_PER_STAGE: usize = 8;
 const MAX_WORKGROUP_STORAGE_BYTES: u32 = 16 * 1024;
 const MAX_INVOCATIONS_PER_WORKGROUP: u32 = 256;
 
+/// "file:line" for a line of the combined source (prelude first).
+fn place(shader: &Shader, line: u32) -> String {
+    match shader.prelude {
+        Some((path, n)) if (line as usize) <= n => format!("{path}:{line}"),
+        Some((_, n)) => format!("{}:{}", shader.path, line as usize - n),
+        None => format!("{}:{line}", shader.path),
+    }
+}
+
 fn validate(shader: &Shader) -> Result<(naga::Module, naga::valid::ModuleInfo), String> {
     let module = naga::front::wgsl::parse_str(shader.source).map_err(|e| {
         let loc = e.location(shader.source);
@@ -17,9 +26,8 @@ fn validate(shader: &Shader) -> Result<(naga::Module, naga::valid::ModuleInfo), 
             .map(|l| (l.line_number, l.line_position))
             .unwrap_or((0, 0));
         format!(
-            "{}:{}:{}: parse error: {}",
-            shader.path,
-            line,
+            "{}:{}: parse error: {}",
+            place(shader, line),
             col,
             e.emit_to_string(shader.source)
         )
@@ -37,9 +45,8 @@ fn validate(shader: &Shader) -> Result<(naga::Module, naga::valid::ModuleInfo), 
             .map(|l: naga::SourceLocation| l.line_number)
             .unwrap_or(0);
         format!(
-            "{}:{}: validation error: {}",
-            shader.path,
-            line,
+            "{}: validation error: {}",
+            place(shader, line),
             e.emit_to_string(shader.source)
         )
     })?;
@@ -133,10 +140,20 @@ fn every_wgsl_file_is_registered() {
     let mut registered: Vec<String> = ALL
         .iter()
         .map(|s| format!("{}/{}", s.family, s.name))
+        .chain([edge4d_shaders::dense::MATMUL_COMMON.to_string()])
         .collect();
     registered.sort();
     assert_eq!(
         on_disk, registered,
         "every .wgsl file must be listed in edge4d_shaders::ALL"
     );
+}
+
+#[test]
+fn prelude_errors_name_the_right_file_and_line() {
+    let s = edge4d_shaders::dense::MATMUL_NAIVE;
+    let (pre, n) = s.prelude.unwrap();
+    assert_eq!(place(&s, 1), format!("{pre}:1"));
+    assert_eq!(place(&s, n as u32 + 3), format!("{}:3", s.path));
+    assert!(s.source.starts_with("// Prepended"));
 }
