@@ -42,6 +42,7 @@ pub enum PaddingMode {
 
 /// Source frames of one clip length: anchor frame per output frame and neighbour frame
 /// per (output frame, offset), as small device tables.
+#[derive(Debug)]
 pub struct FrameTables {
     pub anchor: Tensor,
     pub neighbour: Tensor,
@@ -56,7 +57,13 @@ pub struct FrameTables {
 pub struct TubeEmbedding {
     pub prefix: String,
     pub cfg: TubeConfig,
+    /// Frame tables made once per (device, clip length) and reused by every forward.
+    tables_cache: TablesCache,
 }
+
+type TablesCache = std::sync::Arc<
+    std::sync::Mutex<std::collections::HashMap<(usize, usize), std::sync::Arc<FrameTables>>>,
+>;
 
 /// Forward results the model and the tests read.
 pub struct TubeOutput {
@@ -86,6 +93,7 @@ impl TubeEmbedding {
         Self {
             prefix: prefix.to_string(),
             cfg,
+            tables_cache: Default::default(),
         }
     }
 
@@ -121,8 +129,19 @@ impl TubeEmbedding {
         Ok((padded - c.temporal_kernel_size) / c.temporal_stride + 1)
     }
 
-    /// The frame tables for clips of `l` frames.
-    pub fn tables(&self, dev: &Device, l: usize) -> Result<FrameTables> {
+    /// The frame tables for clips of `l` frames (uploaded once per device and length).
+    pub fn tables(&self, dev: &Device, l: usize) -> Result<std::sync::Arc<FrameTables>> {
+        let key = (dev as *const Device as usize, l);
+        let mut cache = self.tables_cache.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(t) = cache.get(&key) {
+            return Ok(t.clone());
+        }
+        let t = std::sync::Arc::new(self.make_tables(dev, l)?);
+        cache.insert(key, t.clone());
+        Ok(t)
+    }
+
+    fn make_tables(&self, dev: &Device, l: usize) -> Result<FrameTables> {
         let c = &self.cfg;
         let frames_out = self.frames_out(l)?;
         let half = c.temporal_kernel_size / 2;

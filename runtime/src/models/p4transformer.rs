@@ -28,7 +28,7 @@ pub struct P4Transformer {
 }
 
 struct ShapeCache {
-    tables: FrameTables,
+    tables: std::sync::Arc<FrameTables>,
     /// (B, L', n, 1) holding t' + 1.
     time: Tensor,
 }

@@ -13,7 +13,7 @@ use crate::{DType, Error, Result, Step, Tensor};
 
 /// The rungs of the matmul ladder: `shaders/wgsl/dense/matmul_naive.wgsl`,
 /// `matmul_tiled.wgsl`, `matmul_regblock.wgsl` and `matmul_regblock8.wgsl`, all with
-/// the same bindings.
+/// the same bindings, declared once in `matmul_common.wgsl`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum MatmulKernel {
     Naive,
