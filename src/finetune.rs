@@ -68,6 +68,9 @@ pub struct FinetuneArgs {
     milestones: Vec<u64>,
     #[arg(long, default_value_t = 0.1)]
     gamma: f64,
+    /// Cosine decay to 0 over --epochs (after the warm-up) instead of milestones.
+    #[arg(long)]
+    cosine: bool,
     /// Keep the file's clip order.
     #[arg(long)]
     no_shuffle: bool,
@@ -168,6 +171,7 @@ pub fn run(dev: &Device, args: &FinetuneArgs) -> Result<(), Box<dyn std::error::
         batch_size: batch,
         shuffle: !args.no_shuffle,
         seed: args.seed,
+        cosine_epochs: args.cosine.then_some(args.epochs),
     };
     let mut ft = Finetuner::new(dev, model, params, tcfg, iters)?;
     if let Some(ckpt) = &args.resume {

@@ -411,3 +411,88 @@ fn eval_reports_accuracy_per_class_and_segmentation_metrics() {
         assert!((0.0..=100.0).contains(&x), "{key} = {x}");
     }
 }
+
+#[test]
+fn a_diverging_run_stops_without_touching_the_last_checkpoint() {
+    let dir = tempfile::tempdir().unwrap();
+    let (_, config, _) = msr_setup(dir.path());
+    let data = dir.path().join("tiny.safetensors");
+    tiny_dataset(&data, 4);
+    let out = dir.path().join("run");
+    let run = |epochs: &str, lr: &str, extra: &[&str]| {
+        let mut a = vec![
+            "finetune",
+            "--task",
+            "action-recognition",
+            "--config",
+            &config,
+            "--data",
+            data.to_str().unwrap(),
+            "--out",
+            out.to_str().unwrap(),
+            "--epochs",
+            epochs,
+            "--batch-size",
+            "2",
+            "--lr",
+            lr,
+            "--log-every",
+            "1",
+        ];
+        a.extend_from_slice(extra);
+        edge4d(&a)
+    };
+    ok(&run("1", "0.01", &[]));
+    let ckpt = out.join("checkpoint.safetensors");
+    let before = std::fs::read(&ckpt).unwrap();
+    let resume = ckpt.to_str().unwrap().to_string();
+    let diverged = run("3", "1e30", &["--resume", &resume]);
+    let err = String::from_utf8_lossy(&diverged.stderr);
+    assert!(!diverged.status.success());
+    assert!(
+        err.contains("the loss became") && err.contains("intact"),
+        "{err}"
+    );
+    assert_eq!(
+        std::fs::read(&ckpt).unwrap(),
+        before,
+        "the last good checkpoint is untouched"
+    );
+}
+
+#[test]
+fn cosine_schedule_decays_the_learning_rate_over_the_run() {
+    let dir = tempfile::tempdir().unwrap();
+    let (_, config, _) = msr_setup(dir.path());
+    let data = dir.path().join("tiny.safetensors");
+    tiny_dataset(&data, 4);
+    let out = dir.path().join("cos");
+    ok(&edge4d(&[
+        "finetune",
+        "--task",
+        "action-recognition",
+        "--config",
+        &config,
+        "--data",
+        &s(&data),
+        "--out",
+        &s(&out),
+        "--epochs",
+        "2",
+        "--batch-size",
+        "2",
+        "--lr",
+        "0.1",
+        "--cosine",
+        "--log-every",
+        "1",
+    ]));
+    let lrs: Vec<f64> = std::fs::read_to_string(out.join("metrics.jsonl"))
+        .unwrap()
+        .lines()
+        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap()["lr"].as_f64())
+        .collect();
+    assert_eq!(lrs.len(), 4);
+    assert_eq!(lrs[0], 0.1);
+    assert!(lrs.windows(2).all(|w| w[1] < w[0]), "{lrs:?}");
+}

@@ -16,7 +16,7 @@ use edge4d_runtime::tensor_file::{write_atomic, Stored};
 use edge4d_runtime::{Device, Error, HostTensor, Result, Tensor, TensorFile};
 
 use crate::rng::SplitMix64;
-use crate::schedule::WarmupMultiStep;
+use crate::schedule::{Schedule, WarmupCosine, WarmupMultiStep};
 
 /// Which optimizer updates the weights.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -38,6 +38,9 @@ pub struct FinetuneConfig {
     pub batch_size: usize,
     pub shuffle: bool,
     pub seed: u64,
+    /// Cosine decay to 0 over this many epochs (after the warm-up) instead of the
+    /// multi-step schedule.
+    pub cosine_epochs: Option<u64>,
 }
 
 impl Default for FinetuneConfig {
@@ -55,6 +58,7 @@ impl Default for FinetuneConfig {
             batch_size: 14,
             shuffle: true,
             seed: 0,
+            cosine_epochs: None,
         }
     }
 }
@@ -75,7 +79,7 @@ pub struct Finetuner<'d> {
     pub model: P4Transformer,
     pub params: ParamStore,
     pub cfg: FinetuneConfig,
-    pub schedule: WarmupMultiStep,
+    pub schedule: Schedule,
     /// Optimizer steps taken (the schedule's iteration).
     pub step: u64,
     /// Completed epochs.
@@ -115,13 +119,23 @@ impl<'d> Finetuner<'d> {
                 v: zeros(dev)?,
             },
         };
-        let schedule = WarmupMultiStep::from_epochs(
-            cfg.lr,
-            &cfg.milestones,
-            cfg.gamma,
-            cfg.warmup_epochs,
-            iters_per_epoch.max(1),
-        );
+        let iters = iters_per_epoch.max(1);
+        let schedule = match cfg.cosine_epochs {
+            None => Schedule::MultiStep(WarmupMultiStep::from_epochs(
+                cfg.lr,
+                &cfg.milestones,
+                cfg.gamma,
+                cfg.warmup_epochs,
+                iters,
+            )),
+            Some(total) => Schedule::Cosine(WarmupCosine {
+                base_lr: cfg.lr,
+                min_lr: 0.0,
+                warmup_start_lr: cfg.lr * 1e-5,
+                warmup_iters: cfg.warmup_epochs * iters,
+                total_iters: total * iters,
+            }),
+        };
         Ok(Self {
             dev,
             model,

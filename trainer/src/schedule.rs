@@ -110,3 +110,19 @@ mod tests {
         assert!((s.lr(500) - 1e-6).abs() < 1e-15);
     }
 }
+
+/// Either schedule, as a training run picks it.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Schedule {
+    MultiStep(WarmupMultiStep),
+    Cosine(WarmupCosine),
+}
+
+impl Schedule {
+    pub fn lr(&self, it: u64) -> f64 {
+        match self {
+            Self::MultiStep(s) => s.lr(it),
+            Self::Cosine(s) => s.lr(it),
+        }
+    }
+}
