@@ -71,6 +71,9 @@ pub struct FinetuneArgs {
     /// Cosine decay to 0 over --epochs (after the warm-up) instead of milestones.
     #[arg(long)]
     cosine: bool,
+    /// Clip the gradients' global 2-norm to this before each update.
+    #[arg(long)]
+    clip_grad_norm: Option<f32>,
     /// Keep the file's clip order.
     #[arg(long)]
     no_shuffle: bool,
@@ -172,6 +175,7 @@ pub fn run(dev: &Device, args: &FinetuneArgs) -> Result<(), Box<dyn std::error::
         shuffle: !args.no_shuffle,
         seed: args.seed,
         cosine_epochs: args.cosine.then_some(args.epochs),
+        clip_grad_norm: args.clip_grad_norm,
     };
     let mut ft = Finetuner::new(dev, model, params, tcfg, iters)?;
     if let Some(ckpt) = &args.resume {

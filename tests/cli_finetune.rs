@@ -496,3 +496,78 @@ fn cosine_schedule_decays_the_learning_rate_over_the_run() {
     assert_eq!(lrs[0], 0.1);
     assert!(lrs.windows(2).all(|w| w[1] < w[0]), "{lrs:?}");
 }
+
+#[test]
+fn clipping_bounds_the_update_to_the_given_norm() {
+    let dir = tempfile::tempdir().unwrap();
+    let (f, config, weights) = msr_setup(dir.path());
+    let data = dir.path().join("data.safetensors");
+    let (labels, _) = f.i64("input.label").unwrap();
+    write_atomic(
+        &data,
+        &[
+            ("clip".into(), Stored::F32(f.f32("input.clip").unwrap())),
+            ("label".into(), Stored::I64(labels, vec![2])),
+        ],
+        Default::default(),
+    )
+    .unwrap();
+    let out = dir.path().join("run");
+    ok(&edge4d(&[
+        "finetune",
+        "--task",
+        "action-recognition",
+        "--config",
+        &config,
+        "--data",
+        &s(&data),
+        "--init",
+        &weights,
+        "--out",
+        &s(&out),
+        "--epochs",
+        "1",
+        "--batch-size",
+        "2",
+        "--optimizer",
+        "sgd",
+        "--lr",
+        "1",
+        "--momentum",
+        "0",
+        "--weight-decay",
+        "0",
+        "--no-shuffle",
+        "--no-augment",
+        "--clip-grad-norm",
+        "0.001",
+    ]));
+    let trained = TensorFile::open(out.join("model.safetensors")).unwrap();
+    let (mut change, mut grad) = (0.0f64, 0.0f64);
+    for name in f.names().into_iter().filter(|n| n.starts_with("param.")) {
+        let n = name.strip_prefix("param.").unwrap();
+        let before = f.f32(&name).unwrap().data;
+        let after = trained.f32(n).unwrap().data;
+        change += before
+            .iter()
+            .zip(&after)
+            .map(|(a, b)| ((a - b) as f64).powi(2))
+            .sum::<f64>();
+        grad += f
+            .f32(&format!("grad.{n}"))
+            .unwrap()
+            .data
+            .iter()
+            .map(|g| (*g as f64).powi(2))
+            .sum::<f64>();
+    }
+    assert!(
+        grad.sqrt() > 0.01,
+        "the fixture's gradient norm is above the limit"
+    );
+    assert!(
+        (change.sqrt() - 0.001).abs() < 2e-5,
+        "update norm {}",
+        change.sqrt()
+    );
+}

@@ -122,6 +122,7 @@ pub mod optim {
     use super::Shader;
     pub const SGD: Shader = shader!("optim", "sgd");
     pub const ADAMW: Shader = shader!("optim", "adamw");
+    pub const CLIP: Shader = shader!("optim", "clip");
 }
 
 /// Small utilities.
@@ -169,6 +170,7 @@ pub const ALL: &[Shader] = &[
     loss::CROSS_ENTROPY,
     optim::SGD,
     optim::ADAMW,
+    optim::CLIP,
     util::FILL,
     util::DROPOUT,
     point::FPS,

@@ -11,7 +11,7 @@ use std::path::Path;
 
 use edge4d_runtime::models::{P4Transformer, ParamStore};
 use edge4d_runtime::ops::cross_entropy::{cross_entropy, cross_entropy_backward};
-use edge4d_runtime::ops::optim::{adamw_step, sgd_step, AdamWConfig, SgdConfig};
+use edge4d_runtime::ops::optim::{adamw_step, clip_grad_norm, sgd_step, AdamWConfig, SgdConfig};
 use edge4d_runtime::tensor_file::{write_atomic, Stored};
 use edge4d_runtime::{Device, Error, HostTensor, Result, Tensor, TensorFile};
 
@@ -41,6 +41,8 @@ pub struct FinetuneConfig {
     /// Cosine decay to 0 over this many epochs (after the warm-up) instead of the
     /// multi-step schedule.
     pub cosine_epochs: Option<u64>,
+    /// Clip the gradients' global 2-norm to this before each update.
+    pub clip_grad_norm: Option<f32>,
 }
 
 impl Default for FinetuneConfig {
@@ -59,6 +61,7 @@ impl Default for FinetuneConfig {
             shuffle: true,
             seed: 0,
             cosine_epochs: None,
+            clip_grad_norm: None,
         }
     }
 }
@@ -200,6 +203,10 @@ impl<'d> Finetuner<'d> {
             let (loss, _) = cross_entropy(s, &logits, labels)?;
             let g = cross_entropy_backward(s, &logits, labels, one)?.reshape(fwd.logits.shape())?;
             let (grads, _) = model.backward(s, params, &fwd, &g)?;
+            if let Some(max_norm) = self.cfg.clip_grad_norm {
+                let all: Vec<&Tensor> = trainable.iter().map(|n| &grads[n]).collect();
+                clip_grad_norm(s, &all, max_norm)?;
+            }
             match opt {
                 OptState::Sgd(bufs) => {
                     let c = SgdConfig {

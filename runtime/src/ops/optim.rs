@@ -1,7 +1,7 @@
 //! Optimizer update kernels, one parameter tensor per call, updating in place:
 //! SGD as torch.optim.SGD (dampening 0) and AdamW as torch.optim.AdamW.
 
-use edge4d_shaders::optim::{ADAMW, SGD};
+use edge4d_shaders::optim::{ADAMW, CLIP, SGD};
 
 use super::{f, f32_input, same_shape, u};
 use crate::step::{groups_1d, read, write};
@@ -142,4 +142,49 @@ pub fn adamw_step(
         groups_1d(w.numel()),
     );
     Ok(())
+}
+
+/// Scales `grads` in place so their global 2-norm is at most `max_norm`
+/// (torch.nn.utils.clip_grad_norm_). Returns a device tensor [coefficient, norm before
+/// clipping]; nothing is read back.
+pub fn clip_grad_norm(s: &mut Step<'_>, grads: &[&Tensor], max_norm: f32) -> Result<Tensor> {
+    check_hyper("clip_grad_norm", &[("max_norm", max_norm)])?;
+    if grads.is_empty() {
+        return Err(Error::InvalidArgument {
+            op: "clip_grad_norm",
+            detail: "no gradients given".into(),
+        });
+    }
+    let partials = s.alloc(&[grads.len()], crate::DType::F32);
+    let coef = s.alloc(&[2], crate::DType::F32);
+    for (slot, g) in grads.iter().enumerate() {
+        f32_input("clip_grad_norm", "grad", g)?;
+        s.dispatch(
+            &CLIP,
+            "sumsq",
+            &[write(0, g), write(1, &partials)],
+            3,
+            &[u(g.numel()), u(slot), f(max_norm)],
+            [1, 1, 1],
+        );
+    }
+    s.dispatch(
+        &CLIP,
+        "coefficient",
+        &[write(1, &partials), write(2, &coef)],
+        3,
+        &[u(grads.len()), 0, f(max_norm)],
+        [1, 1, 1],
+    );
+    for g in grads {
+        s.dispatch(
+            &CLIP,
+            "scale",
+            &[write(0, g), write(2, &coef)],
+            3,
+            &[u(g.numel()), 0, f(max_norm)],
+            groups_1d(g.numel()),
+        );
+    }
+    Ok(coef)
 }

@@ -45,3 +45,16 @@ pub fn adamw_step(
         w[i] -= lr * mhat / (vhat.sqrt() + eps);
     }
 }
+
+/// torch.nn.utils.clip_grad_norm_: (clipped gradients, norm before clipping).
+pub fn clip_grad_norm(grads: &[Vec<f64>], max_norm: f64) -> (Vec<Vec<f64>>, f64) {
+    let norm = grads.iter().flatten().map(|g| g * g).sum::<f64>().sqrt();
+    let coef = (max_norm / (norm + 1e-6)).min(1.0);
+    (
+        grads
+            .iter()
+            .map(|g| g.iter().map(|v| v * coef).collect())
+            .collect(),
+        norm,
+    )
+}

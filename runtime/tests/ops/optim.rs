@@ -155,3 +155,49 @@ fn bad_hyper_parameters_are_refused() {
         "{err}"
     );
 }
+
+#[test]
+fn clip_grad_norm_matches_torch_and_leaves_small_gradients_alone() {
+    use edge4d_runtime::ops::optim::clip_grad_norm;
+    let mut rng = Rng::new(104);
+    let sizes = [37, 1, 513];
+    let host: Vec<Vec<f32>> = sizes.iter().map(|&n| rng.vec(n)).collect();
+    let want_norm = host
+        .iter()
+        .flatten()
+        .map(|v| (*v as f64).powi(2))
+        .sum::<f64>()
+        .sqrt();
+    for max_norm in [0.5f32, 1e3] {
+        let tensors: Vec<_> = host.iter().zip(sizes).map(|(h, n)| up(h, &[n])).collect();
+        let refs: Vec<&edge4d_runtime::Tensor> = tensors.iter().collect();
+        let coef = dev().run(|s| clip_grad_norm(s, &refs, max_norm)).unwrap();
+        let c = down(&coef);
+        assert!(
+            (c[1] as f64 - want_norm).abs() < 1e-5 * want_norm,
+            "norm {} vs {want_norm}",
+            c[1]
+        );
+        let (clipped, _) = r::clip_grad_norm(
+            &host.iter().map(|h| f64s(h)).collect::<Vec<_>>(),
+            max_norm as f64,
+        );
+        for (t, want) in tensors.iter().zip(&clipped) {
+            assert_close("clipped gradient", &down(t), want, 1e-7, 1e-5);
+        }
+        if max_norm > want_norm as f32 {
+            assert_eq!(c[0], 1.0);
+            assert_eq!(
+                down(&tensors[2]),
+                host[2],
+                "below the limit nothing changes"
+            );
+        }
+    }
+    let t = up(&host[0], &[37]);
+    let err = dev()
+        .run(|s| clip_grad_norm(s, &[&t], -1.0))
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("max_norm"), "{err}");
+}
