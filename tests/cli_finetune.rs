@@ -45,11 +45,11 @@ fn msr_setup(dir: &Path) -> (TensorFile, String, String) {
     (f, s(&config), s(&weights))
 }
 
-#[test]
-fn one_sgd_step_with_lr_one_gives_w_minus_grad() {
-    let dir = tempfile::tempdir().unwrap();
-    let (f, config, weights) = msr_setup(dir.path());
-    let data = dir.path().join("data.safetensors");
+/// The MSR fixture's batch as a dataset file, then one plain SGD step with lr 1 from
+/// the fixture's weights (plus `extra` flags); returns the fixture and the trained weights.
+fn one_fixture_step(dir: &Path, extra: &[&str]) -> (TensorFile, TensorFile) {
+    let (f, config, weights) = msr_setup(dir);
+    let data = dir.join("data.safetensors");
     let (labels, _) = f.i64("input.label").unwrap();
     write_atomic(
         &data,
@@ -60,19 +60,20 @@ fn one_sgd_step_with_lr_one_gives_w_minus_grad() {
         Default::default(),
     )
     .unwrap();
-    let out = dir.path().join("run");
-    ok(&edge4d(&[
+    let out = dir.join("run");
+    let (data, out_s) = (s(&data), s(&out));
+    let mut args = vec![
         "finetune",
         "--task",
         "action-recognition",
         "--config",
         &config,
         "--data",
-        &s(&data),
+        &data,
         "--init",
         &weights,
         "--out",
-        &s(&out),
+        &out_s,
         "--epochs",
         "1",
         "--batch-size",
@@ -87,8 +88,17 @@ fn one_sgd_step_with_lr_one_gives_w_minus_grad() {
         "0",
         "--no-shuffle",
         "--no-augment",
-    ]));
+    ];
+    args.extend_from_slice(extra);
+    ok(&edge4d(&args));
     let trained = TensorFile::open(out.join("model.safetensors")).unwrap();
+    (f, trained)
+}
+
+#[test]
+fn one_sgd_step_with_lr_one_gives_w_minus_grad() {
+    let dir = tempfile::tempdir().unwrap();
+    let (f, trained) = one_fixture_step(dir.path(), &[]);
     let grads: Vec<String> = f
         .names()
         .into_iter()
@@ -500,49 +510,7 @@ fn cosine_schedule_decays_the_learning_rate_over_the_run() {
 #[test]
 fn clipping_bounds_the_update_to_the_given_norm() {
     let dir = tempfile::tempdir().unwrap();
-    let (f, config, weights) = msr_setup(dir.path());
-    let data = dir.path().join("data.safetensors");
-    let (labels, _) = f.i64("input.label").unwrap();
-    write_atomic(
-        &data,
-        &[
-            ("clip".into(), Stored::F32(f.f32("input.clip").unwrap())),
-            ("label".into(), Stored::I64(labels, vec![2])),
-        ],
-        Default::default(),
-    )
-    .unwrap();
-    let out = dir.path().join("run");
-    ok(&edge4d(&[
-        "finetune",
-        "--task",
-        "action-recognition",
-        "--config",
-        &config,
-        "--data",
-        &s(&data),
-        "--init",
-        &weights,
-        "--out",
-        &s(&out),
-        "--epochs",
-        "1",
-        "--batch-size",
-        "2",
-        "--optimizer",
-        "sgd",
-        "--lr",
-        "1",
-        "--momentum",
-        "0",
-        "--weight-decay",
-        "0",
-        "--no-shuffle",
-        "--no-augment",
-        "--clip-grad-norm",
-        "0.001",
-    ]));
-    let trained = TensorFile::open(out.join("model.safetensors")).unwrap();
+    let (f, trained) = one_fixture_step(dir.path(), &["--clip-grad-norm", "0.001"]);
     let (mut change, mut grad) = (0.0f64, 0.0f64);
     for name in f.names().into_iter().filter(|n| n.starts_with("param.")) {
         let n = name.strip_prefix("param.").unwrap();
