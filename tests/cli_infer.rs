@@ -9,6 +9,26 @@ use common::*;
 use edge4d_runtime::tensor_file::{write_atomic, Stored};
 use edge4d_runtime::TensorFile;
 
+/// `edge4d infer` with these files; returns (success, stdout, stderr).
+fn infer(config: &str, weights: &str, input: &str, output: &str) -> (bool, String, String) {
+    let run = edge4d(&[
+        "infer",
+        "--config",
+        config,
+        "--weights",
+        weights,
+        "--input",
+        input,
+        "--output",
+        output,
+    ]);
+    (
+        run.status.success(),
+        String::from_utf8_lossy(&run.stdout).to_string(),
+        String::from_utf8_lossy(&run.stderr).to_string(),
+    )
+}
+
 fn edge4d(args: &[&str]) -> std::process::Output {
     Command::new(env!("CARGO_BIN_EXE_edge4d"))
         .args(args)
@@ -38,22 +58,11 @@ fn infer_reproduces_pytorch_logits_and_reports_bad_inputs() {
     let p = |p: &std::path::Path| p.to_str().unwrap().to_string();
     let (c, w, i, o) = (p(&config), p(&weights), p(&input), p(&output));
 
-    let run = edge4d(&[
-        "infer",
-        "--config",
-        &c,
-        "--weights",
-        &w,
-        "--input",
-        &i,
-        "--output",
-        &o,
-    ]);
-    let stdout = String::from_utf8_lossy(&run.stdout);
+    let (success, stdout, stderr) = infer(&c, &w, &i, &o);
     assert!(
-        run.status.success(),
-        "{stdout}\n{}",
-        String::from_utf8_lossy(&run.stderr)
+        success,
+        "{stdout}
+{stderr}"
     );
     assert!(
         stdout.contains("adapter:") && stdout.contains(" ms"),
@@ -76,19 +85,8 @@ fn infer_reproduces_pytorch_logits_and_reports_bad_inputs() {
             .replace("dim = 64", "dim = 32"),
     )
     .unwrap();
-    let run = edge4d(&[
-        "infer",
-        "--config",
-        wrong.to_str().unwrap(),
-        "--weights",
-        &w,
-        "--input",
-        &i,
-        "--output",
-        &o,
-    ]);
-    let err = String::from_utf8_lossy(&run.stderr);
-    assert!(!run.status.success());
+    let (success, _, err) = infer(wrong.to_str().unwrap(), &w, &i, &o);
+    assert!(!success);
     assert!(
         err.contains(
             "tube_embedding.conv_d.0.weight has shape [64, 4, 1, 1], the model needs [32, 4, 1, 1]"
@@ -105,18 +103,8 @@ fn infer_reproduces_pytorch_logits_and_reports_bad_inputs() {
             .replace("radius", "radios"),
     )
     .unwrap();
-    let run = edge4d(&[
-        "infer",
-        "--config",
-        bad.to_str().unwrap(),
-        "--weights",
-        &w,
-        "--input",
-        &i,
-        "--output",
-        &o,
-    ]);
-    let err = String::from_utf8_lossy(&run.stderr);
+    let (success, _, err) = infer(bad.to_str().unwrap(), &w, &i, &o);
+    assert!(!success);
     assert!(err.contains("radios"), "{err}");
 
     // Missing weights are each named.
@@ -129,18 +117,8 @@ fn infer_reproduces_pytorch_logits_and_reports_bad_inputs() {
         .map(|n| (n.clone(), Stored::F32(wf.f32(&n).unwrap())))
         .collect();
     write_atomic(&partial, &kept, Default::default()).unwrap();
-    let run = edge4d(&[
-        "infer",
-        "--config",
-        &c,
-        "--weights",
-        partial.to_str().unwrap(),
-        "--input",
-        &i,
-        "--output",
-        &o,
-    ]);
-    let err = String::from_utf8_lossy(&run.stderr);
+    let (success, _, err) = infer(&c, partial.to_str().unwrap(), &i, &o);
+    assert!(!success);
     assert!(
         err.contains("missing mlp_head.0.weight") && err.contains("missing mlp_head.3.bias"),
         "{err}"
@@ -156,18 +134,8 @@ fn infer_reproduces_pytorch_logits_and_reports_bad_inputs() {
         Default::default(),
     )
     .unwrap();
-    let run = edge4d(&[
-        "infer",
-        "--config",
-        &c,
-        "--weights",
-        &w,
-        "--input",
-        nan_input.to_str().unwrap(),
-        "--output",
-        &o,
-    ]);
-    let err = String::from_utf8_lossy(&run.stderr);
+    let (success, _, err) = infer(&c, &w, nan_input.to_str().unwrap(), &o);
+    assert!(!success);
     assert!(
         err.contains("non-finite") && err.contains("index 17"),
         "{err}"
@@ -182,18 +150,8 @@ fn infer_reproduces_pytorch_logits_and_reports_bad_inputs() {
         Default::default(),
     )
     .unwrap();
-    let run = edge4d(&[
-        "infer",
-        "--config",
-        &c,
-        "--weights",
-        &w,
-        "--input",
-        small.to_str().unwrap(),
-        "--output",
-        &o,
-    ]);
-    let err = String::from_utf8_lossy(&run.stderr);
+    let (success, _, err) = infer(&c, &w, small.to_str().unwrap(), &o);
+    assert!(!success);
     assert!(err.contains("fewer than spatial_stride"), "{err}");
 }
 
