@@ -11,6 +11,30 @@ use edge4d_trainer::humanoid::generate::{generate, Assets, GenConfig, Split, ACT
 pub enum DataCommand {
     /// DeepMimic motion capture on the pybullet humanoid, seen by a virtual depth camera.
     Humanoid(HumanoidArgs),
+    /// MSR-Action3D from its raw `aAA_sSS_eEE_sdepth.bin` files (subjects 1–5 train,
+    /// 6–10 test), as MeteorNet's preprocessing and P4Transformer's dataset read it.
+    Msr(MsrArgs),
+}
+
+#[derive(Args)]
+pub struct MsrArgs {
+    /// Folder holding the raw `*_sdepth.bin` files.
+    #[arg(long)]
+    dir: PathBuf,
+    /// Output folder: train.safetensors and test.safetensors.
+    #[arg(long)]
+    out: PathBuf,
+    /// Frames per clip (the paper: 24).
+    #[arg(long, default_value_t = 24)]
+    frames: usize,
+    /// Points per frame (the paper: 2048).
+    #[arg(long, default_value_t = 2048)]
+    points: usize,
+    /// Start a clip at every this many frames.
+    #[arg(long, default_value_t = 1)]
+    stride: usize,
+    #[arg(long, default_value_t = 0)]
+    seed: u64,
 }
 
 #[derive(Args)]
@@ -41,7 +65,10 @@ pub struct HumanoidArgs {
 }
 
 pub fn run(cmd: &DataCommand) -> Result<(), Box<dyn std::error::Error>> {
-    let DataCommand::Humanoid(args) = cmd;
+    let args = match cmd {
+        DataCommand::Humanoid(args) => args,
+        DataCommand::Msr(args) => return msr(args),
+    };
     let assets = match &args.motions {
         Some(dir) => Assets::load(dir)?,
         None => Assets::bundled()?,
@@ -87,5 +114,29 @@ pub fn run(cmd: &DataCommand) -> Result<(), Box<dyn std::error::Error>> {
         args.out.join("split.json"),
         serde_json::to_string_pretty(&split)?,
     )?;
+    Ok(())
+}
+
+fn msr(args: &MsrArgs) -> Result<(), Box<dyn std::error::Error>> {
+    std::fs::create_dir_all(&args.out)?;
+    for (train, name) in [(true, "train"), (false, "test")] {
+        let data = edge4d_trainer::msr::clips(
+            &args.dir,
+            train,
+            args.frames,
+            args.points,
+            args.stride,
+            args.seed,
+        )?;
+        let path = args.out.join(format!("{name}.safetensors"));
+        data.save(&path)?;
+        println!(
+            "{name}: {} clips of {} frames x {} points -> {}",
+            data.len(),
+            args.frames,
+            args.points,
+            path.display()
+        );
+    }
     Ok(())
 }

@@ -49,7 +49,7 @@ enum Command {
         /// PNG to write.
         png: std::path::PathBuf,
     },
-    /// Make datasets (the rendered human-motion dataset).
+    /// Make datasets: the rendered human-motion dataset, or MSR-Action3D from its raw files.
     #[command(subcommand)]
     Data(data::DataCommand),
 }

@@ -10,6 +10,7 @@ pub mod finetune;
 pub mod humanoid;
 pub mod metrics;
 pub mod mlp;
+pub mod msr;
 pub mod optim;
 pub mod plot;
 pub mod rng;

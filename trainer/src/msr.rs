@@ -1,0 +1,189 @@
+//! MSR-Action3D from its raw depth files (reference-spec §9.1): `aAA_sSS_eEE_sdepth.bin`
+//! holds a uint32 header (frames, width, height) then frames·height·width uint32 depths
+//! (mm). Each pixel with depth > 0 becomes `x = (u − W/2)/280·z, y = (v − H/2)/280·z,
+//! z = depth`, as MeteorNet's preprocessing does; coordinates are then divided by 300 as
+//! the P4Transformer dataset does. Label = AA − 1; subjects 1–5 train, 6–10 test.
+
+use std::path::Path;
+
+use crate::dataset::{ClipDataset, Labels};
+use crate::rng::SplitMix64;
+use edge4d_runtime::{Error, Result};
+
+/// The focal length MeteorNet's preprocessing uses.
+pub const FOCAL: f32 = 280.0;
+
+fn err(path: &Path, detail: String) -> Error {
+    Error::TensorFile {
+        path: path.display().to_string(),
+        detail,
+    }
+}
+
+/// (action 1–20, subject, episode) from `aAA_sSS_eEE_sdepth.bin`.
+pub fn parse_name(name: &str) -> Option<(u32, u32, u32)> {
+    let stem = name.strip_suffix("_sdepth.bin")?;
+    let mut parts = stem.split('_');
+    let num = |p: Option<&str>, c: char| {
+        p.and_then(|s| s.strip_prefix(c))
+            .and_then(|s| s.parse().ok())
+    };
+    Some((
+        num(parts.next(), 'a')?,
+        num(parts.next(), 's')?,
+        num(parts.next(), 'e')?,
+    ))
+}
+
+/// Per-frame point clouds (mm, camera frame) of one raw depth file.
+pub fn read_depth_bin(path: &Path) -> Result<Vec<Vec<[f32; 3]>>> {
+    let bytes = std::fs::read(path).map_err(|e| err(path, format!("cannot read: {e}")))?;
+    let word = |i: usize| {
+        bytes
+            .get(4 * i..4 * i + 4)
+            .map(|b| u32::from_le_bytes([b[0], b[1], b[2], b[3]]))
+    };
+    let (Some(frames), Some(w), Some(h)) = (word(0), word(1), word(2)) else {
+        return Err(err(path, "is shorter than its 12-byte header".into()));
+    };
+    let (frames, w, h) = (frames as usize, w as usize, h as usize);
+    let need = 12 + 4 * frames * w * h;
+    if bytes.len() < need || frames == 0 || w == 0 || h == 0 {
+        return Err(err(
+            path,
+            format!(
+                "header says {frames} frames of {w}x{h} ({need} bytes) but the file has {} bytes",
+                bytes.len()
+            ),
+        ));
+    }
+    Ok((0..frames)
+        .map(|f| {
+            let mut pts = Vec::new();
+            for v in 0..h {
+                for u in 0..w {
+                    let z = word(3 + (f * h + v) * w + u).unwrap_or(0) as f32;
+                    if z > 0.0 {
+                        pts.push([
+                            (u as f32 - w as f32 / 2.0) / FOCAL * z,
+                            (v as f32 - h as f32 / 2.0) / FOCAL * z,
+                            z,
+                        ]);
+                    }
+                }
+            }
+            pts
+        })
+        .collect())
+}
+
+/// Clips of `frames` consecutive frames (every `stride`-th start) from the videos of
+/// `dir` on one side of the subject split, `points` per frame resampled with a seeded
+/// RNG, coordinates ÷ 300. Frames without points are an error naming the file.
+pub fn clips(
+    dir: &Path,
+    train: bool,
+    frames: usize,
+    points: usize,
+    stride: usize,
+    seed: u64,
+) -> Result<ClipDataset> {
+    let mut names: Vec<String> = std::fs::read_dir(dir)
+        .map_err(|e| err(dir, format!("cannot list: {e}")))?
+        .filter_map(|e| e.ok().map(|e| e.file_name().to_string_lossy().to_string()))
+        .filter(|n| parse_name(n).is_some_and(|(_, s, _)| (s <= 5) == train))
+        .collect();
+    names.sort();
+    let mut rng = SplitMix64::new(seed);
+    let (mut data, mut labels) = (Vec::new(), Vec::new());
+    for name in &names {
+        let (action, _, _) = parse_name(name).expect("filtered");
+        let path = dir.join(name);
+        let video = read_depth_bin(&path)?;
+        if let Some(f) = video.iter().position(Vec::is_empty) {
+            return Err(err(&path, format!("frame {f} has no depth pixel")));
+        }
+        for start in (0..video.len().saturating_sub(frames - 1)).step_by(stride.max(1)) {
+            for frame in &video[start..start + frames] {
+                for _ in 0..points {
+                    let p = frame[(rng.next_u64() % frame.len() as u64) as usize];
+                    data.extend(p.iter().map(|v| v / 300.0));
+                }
+            }
+            labels.push(action - 1);
+        }
+    }
+    if labels.is_empty() {
+        return Err(err(
+            dir,
+            format!(
+                "holds no {} video of at least {frames} frames",
+                if train { "training" } else { "test" }
+            ),
+        ));
+    }
+    Ok(ClipDataset {
+        clips: data,
+        clips_shape: [labels.len(), frames, points, 3],
+        labels: Labels::PerClip(labels),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn write_bin(path: &Path, frames: u32, w: u32, h: u32, depth: impl Fn(u32, u32, u32) -> u32) {
+        let mut b = Vec::new();
+        for x in [frames, w, h] {
+            b.extend(x.to_le_bytes());
+        }
+        for f in 0..frames {
+            for v in 0..h {
+                for u in 0..w {
+                    b.extend(depth(f, u, v).to_le_bytes());
+                }
+            }
+        }
+        std::fs::write(path, b).unwrap();
+    }
+
+    #[test]
+    fn raw_msr_depth_becomes_labelled_clips_split_by_subject() {
+        let dir = std::env::temp_dir().join(format!("edge4d-msr-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        // 4x2 pixels; one pixel lit per frame at u = f.
+        let lit = |f: u32, u: u32, v: u32| if u == f && v == 1 { 2800 } else { 0 };
+        write_bin(&dir.join("a03_s02_e01_sdepth.bin"), 4, 4, 2, lit);
+        write_bin(&dir.join("a07_s06_e02_sdepth.bin"), 3, 4, 2, lit);
+        assert_eq!(parse_name("a03_s02_e01_sdepth.bin"), Some((3, 2, 1)));
+        let frames = read_depth_bin(&dir.join("a03_s02_e01_sdepth.bin")).unwrap();
+        // Frame 1: u = 1, v = 1, z = 2800 → x = (1 − 2)/280·2800 = −10, y = (1 − 1)·… = 0.
+        assert_eq!(frames[1], vec![[-10.0, 0.0, 2800.0]]);
+        let train = clips(&dir, true, 3, 5, 1, 0).unwrap();
+        assert_eq!(
+            train.clips_shape,
+            [2, 3, 5, 3],
+            "two 3-frame windows of the 4-frame video"
+        );
+        assert_eq!(train.labels, Labels::PerClip(vec![2, 2]));
+        assert_eq!(
+            &train.clips[..3],
+            &[(0.0 - 2.0) / 280.0 * 2800.0 / 300.0, 0.0, 2800.0 / 300.0]
+        );
+        let test = clips(&dir, false, 3, 5, 1, 0).unwrap();
+        assert_eq!(test.labels, Labels::PerClip(vec![6]));
+        // A truncated file is named with the problem.
+        std::fs::write(
+            dir.join("a01_s01_e01_sdepth.bin"),
+            [1u8, 0, 0, 0, 9, 0, 0, 0, 9, 0, 0, 0, 1],
+        )
+        .unwrap();
+        let e = clips(&dir, true, 3, 5, 1, 0).unwrap_err().to_string();
+        assert!(
+            e.contains("a01_s01_e01_sdepth.bin") && e.contains("header says"),
+            "{e}"
+        );
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+}
