@@ -73,19 +73,29 @@ pub fn run(dev: &Device, args: &EvalArgs) -> Result<(), Box<dyn std::error::Erro
     };
     match &data.labels {
         Labels::PerClip(labels) => {
-            // Each clip is its own video here; video accuracy sums the clips of a video.
-            let videos: Vec<usize> = labels.iter().map(|&y| y as usize).collect();
+            // Video accuracy sums the softmax of every clip of a video (train-msr.py);
+            // without `video` in the file each clip is its own video.
+            let clip_video: Vec<usize> = match &data.videos {
+                Some(v) => v.iter().map(|&x| x as usize).collect(),
+                None => (0..b).collect(),
+            };
+            let n_videos = clip_video.iter().max().map_or(0, |m| m + 1);
+            let mut video_labels = vec![0usize; n_videos];
+            for (&v, &y) in clip_video.iter().zip(labels) {
+                video_labels[v] = y as usize;
+            }
             let (clip_acc, video_acc, per_class) =
-                video_accuracy(&probs, &(0..b).collect::<Vec<_>>(), &videos);
+                video_accuracy(&probs, &clip_video, &video_labels);
             if args.json {
                 println!(
                     "{}",
-                    serde_json::json!({"clips": b, "clip_accuracy": clip_acc, "video_accuracy": video_acc, "per_class": per_class})
+                    serde_json::json!({"clips": b, "videos": n_videos, "clip_accuracy": clip_acc, "video_accuracy": video_acc, "per_class": per_class})
                 );
             } else {
                 println!("adapter: {}", dev.adapter());
                 println!(
-                    "{b} clips: accuracy {:.1}% (clip = video)",
+                    "{b} clips of {n_videos} videos: clip accuracy {:.1}%, video accuracy {:.1}%",
+                    clip_acc * 100.0,
                     video_acc * 100.0
                 );
                 println!("{:<16} {:>8}", "class", "accuracy");
@@ -93,7 +103,6 @@ pub fn run(dev: &Device, args: &EvalArgs) -> Result<(), Box<dyn std::error::Erro
                     let a = acc.map_or("-".to_string(), |a| format!("{:.1}%", a * 100.0));
                     println!("{:<16} {a:>8}", name(c));
                 }
-                let _ = clip_acc;
             }
         }
         Labels::PerFrame(labels) => {

@@ -357,6 +357,10 @@ fn subset(data: &ClipDataset, fraction: f64, seed: u64) -> Result<ClipDataset, E
         clips,
         clips_shape: [keep.len(), data.clips_shape[1], data.clips_shape[2], 3],
         labels: Labels::PerClip(kept_labels),
+        videos: data
+            .videos
+            .as_ref()
+            .map(|v| keep.iter().map(|&i| v[i]).collect()),
     })
 }
 

@@ -539,3 +539,48 @@ fn clipping_bounds_the_update_to_the_given_norm() {
         change.sqrt()
     );
 }
+
+#[test]
+fn eval_sums_clip_probabilities_per_video() {
+    let dir = tempfile::tempdir().unwrap();
+    let (f, config, weights) = msr_setup(dir.path());
+    // Both fixture clips as two clips of one video labelled 3.
+    let data = dir.path().join("video.safetensors");
+    write_atomic(
+        &data,
+        &[
+            ("clip".into(), Stored::F32(f.f32("input.clip").unwrap())),
+            ("label".into(), Stored::I64(vec![3, 3], vec![2])),
+            ("video".into(), Stored::I64(vec![0, 0], vec![2])),
+        ],
+        Default::default(),
+    )
+    .unwrap();
+    let out = ok(&edge4d(&[
+        "eval",
+        "--config",
+        &config,
+        "--weights",
+        &weights,
+        "--data",
+        &s(&data),
+        "--json",
+    ]));
+    let v: serde_json::Value =
+        serde_json::from_str(out.lines().find(|l| l.starts_with('{')).unwrap()).unwrap();
+    assert_eq!(v["videos"].as_u64(), Some(1));
+    let logits = f.f32("logits").unwrap().data;
+    let mut sum = [0.0f64; 5];
+    for row in logits.chunks(5) {
+        let m = row.iter().cloned().fold(f32::MIN, f32::max) as f64;
+        let z: f64 = row.iter().map(|&x| (x as f64 - m).exp()).sum();
+        for (s, &x) in sum.iter_mut().zip(row) {
+            *s += (x as f64 - m).exp() / z;
+        }
+    }
+    let best = (0..5).fold(0, |b, i| if sum[i] > sum[b] { i } else { b });
+    assert_eq!(
+        v["video_accuracy"].as_f64(),
+        Some(if best == 3 { 1.0 } else { 0.0 })
+    );
+}

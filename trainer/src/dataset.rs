@@ -1,5 +1,7 @@
 //! The single-file clip dataset: one safetensors file holding `clip` (B, L, N, 3)
-//! float32 and `label` — (B) int64 for one label per clip, (B, L) for one per frame.
+//! float32 and `label` — (B) int64 for one label per clip, (B, L) for one per frame —
+//! and optionally `video` (B) int64, the video each clip was cut from (for video-level
+//! accuracy, which sums the clips' probabilities per video).
 //! Loading validates everything a training run would otherwise trip over later.
 
 use std::path::Path;
@@ -23,6 +25,8 @@ pub struct ClipDataset {
     pub clips: Vec<f32>,
     pub clips_shape: [usize; 4],
     pub labels: Labels,
+    /// The source video of each clip, when several clips come from one video.
+    pub videos: Option<Vec<u32>>,
 }
 
 impl ClipDataset {
@@ -74,10 +78,23 @@ impl ClipDataset {
                 )))
             }
         };
+        let videos = if f.contains("video") {
+            let (v, vs) = f.u32("video")?;
+            if vs != [s[0]] {
+                return Err(err(format!(
+                    "`video` has shape {vs:?}, expected [{}]",
+                    s[0]
+                )));
+            }
+            Some(v)
+        } else {
+            None
+        };
         Ok(Self {
             clips: clip.data,
             clips_shape: [s[0], s[1], s[2], s[3]],
             labels,
+            videos,
         })
     }
 

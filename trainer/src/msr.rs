@@ -95,8 +95,8 @@ pub fn clips(
         .collect();
     names.sort();
     let mut rng = SplitMix64::new(seed);
-    let (mut data, mut labels) = (Vec::new(), Vec::new());
-    for name in &names {
+    let (mut data, mut labels, mut videos) = (Vec::new(), Vec::new(), Vec::new());
+    for (video_index, name) in names.iter().enumerate() {
         let (action, _, _) = parse_name(name).expect("filtered");
         let path = dir.join(name);
         let video = read_depth_bin(&path)?;
@@ -111,6 +111,7 @@ pub fn clips(
                 }
             }
             labels.push(action - 1);
+            videos.push(video_index as u32);
         }
     }
     if labels.is_empty() {
@@ -126,6 +127,7 @@ pub fn clips(
         clips: data,
         clips_shape: [labels.len(), frames, points, 3],
         labels: Labels::PerClip(labels),
+        videos: Some(videos),
     })
 }
 
@@ -167,6 +169,11 @@ mod tests {
             "two 3-frame windows of the 4-frame video"
         );
         assert_eq!(train.labels, Labels::PerClip(vec![2, 2]));
+        assert_eq!(
+            train.videos,
+            Some(vec![0, 0]),
+            "both clips come from one video"
+        );
         assert_eq!(
             &train.clips[..3],
             &[(0.0 - 2.0) / 280.0 * 2800.0 / 300.0, 0.0, 2800.0 / 300.0]

@@ -248,5 +248,6 @@ pub fn generate(
         clips,
         clips_shape: [labels.len(), cfg.frames, cfg.points, 3],
         labels: Labels::PerClip(labels),
+        videos: None,
     })
 }
