@@ -71,7 +71,7 @@ impl P4Transformer {
         if cfg.model == ModelKind::Synthia {
             return Err(Error::InvalidArgument {
                 op: "p4transformer",
-                detail: "model \"p4transformer-synthia\" (segmentation with feature propagation) cannot be built yet; use p4transformer-msr or p4transformer-actionseg".into(),
+                detail: "model \"p4transformer-synthia\" is the segmentation net: build it with models::synthia::SegmentationNet".into(),
             });
         }
         let tube = TubeEmbedding::new(
