@@ -33,6 +33,21 @@ fn ok(out: &std::process::Output) -> String {
     text
 }
 
+/// `edge4d eval --json` on these files, parsed.
+fn eval_json(config: &str, weights: &str, data: &str) -> serde_json::Value {
+    let out = ok(&edge4d(&[
+        "eval",
+        "--config",
+        config,
+        "--weights",
+        weights,
+        "--data",
+        data,
+        "--json",
+    ]));
+    serde_json::from_str(out.lines().find(|l| l.starts_with('{')).unwrap()).unwrap()
+}
+
 fn msr_setup(dir: &Path) -> (TensorFile, String, String) {
     let f = fixture("p4transformer/msr_p4transformer.safetensors");
     let config = dir.join("model.toml");
@@ -336,18 +351,7 @@ fn eval_reports_accuracy_per_class_and_segmentation_metrics() {
         Default::default(),
     )
     .unwrap();
-    let out = ok(&edge4d(&[
-        "eval",
-        "--config",
-        &config,
-        "--weights",
-        &weights,
-        "--data",
-        &s(&data),
-        "--json",
-    ]));
-    let line = out.lines().find(|l| l.starts_with('{')).unwrap();
-    let v: serde_json::Value = serde_json::from_str(line).unwrap();
+    let v = eval_json(&config, &weights, &s(&data));
     // The expected accuracy from the PyTorch logits.
     let logits = f.f32("logits").unwrap().data;
     let hits = logits
@@ -404,18 +408,7 @@ fn eval_reports_accuracy_per_class_and_segmentation_metrics() {
         "--batch-size",
         "2",
     ]));
-    let out = ok(&edge4d(&[
-        "eval",
-        "--config",
-        &s(&seg),
-        "--weights",
-        &s(&train.join("model.safetensors")),
-        "--data",
-        &s(&frames),
-        "--json",
-    ]));
-    let v: serde_json::Value =
-        serde_json::from_str(out.lines().find(|l| l.starts_with('{')).unwrap()).unwrap();
+    let v = eval_json(&s(&seg), &s(&train.join("model.safetensors")), &s(&frames));
     for key in ["accuracy", "edit", "f1@10", "f1@25", "f1@50"] {
         let x = v[key].as_f64().unwrap();
         assert!((0.0..=100.0).contains(&x), "{key} = {x}");
@@ -556,18 +549,7 @@ fn eval_sums_clip_probabilities_per_video() {
         Default::default(),
     )
     .unwrap();
-    let out = ok(&edge4d(&[
-        "eval",
-        "--config",
-        &config,
-        "--weights",
-        &weights,
-        "--data",
-        &s(&data),
-        "--json",
-    ]));
-    let v: serde_json::Value =
-        serde_json::from_str(out.lines().find(|l| l.starts_with('{')).unwrap()).unwrap();
+    let v = eval_json(&config, &weights, &s(&data));
     assert_eq!(v["videos"].as_u64(), Some(1));
     let logits = f.f32("logits").unwrap().data;
     let mut sum = [0.0f64; 5];

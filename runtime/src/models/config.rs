@@ -97,6 +97,17 @@ impl P4TransformerConfig {
         Self::parse(&text, &p.display().to_string())
     }
 
+    /// The transformer's hyper-parameters.
+    pub fn transformer(&self) -> super::transformer::TransformerConfig {
+        super::transformer::TransformerConfig {
+            dim: self.dim,
+            depth: self.depth,
+            heads: self.heads,
+            dim_head: self.dim_head,
+            mlp_dim: self.mlp_dim,
+        }
+    }
+
     /// The temporal padding in effect.
     pub fn padding(&self) -> [usize; 2] {
         self.temporal_padding.unwrap_or(match self.model {

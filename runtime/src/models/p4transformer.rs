@@ -10,7 +10,7 @@ use super::config::{ModelKind, P4TransformerConfig};
 use super::linear::{linear, linear_backward};
 use super::p4dconv::{FrameTables, TubeConfig, TubeEmbedding, TubeOutput, TubeSaved};
 use super::params::{accumulate, linear_spec, norm_spec, Grads, ParamStore, Spec};
-use super::transformer::{Transformer, TransformerConfig, TransformerSaved};
+use super::transformer::{Transformer, TransformerSaved};
 use crate::ops::activation::{gelu, gelu_backward, relu, relu_backward};
 use crate::ops::elementwise::add;
 use crate::ops::layernorm::{layernorm, layernorm_backward, LayerNormSaved};
@@ -92,16 +92,7 @@ impl P4Transformer {
         } else {
             "transformer"
         };
-        let transformer = Transformer::new(
-            prefix,
-            TransformerConfig {
-                dim: cfg.dim,
-                depth: cfg.depth,
-                heads: cfg.heads,
-                dim_head: cfg.dim_head,
-                mlp_dim: cfg.mlp_dim,
-            },
-        );
+        let transformer = Transformer::new(prefix, cfg.transformer());
         Ok(Self {
             cfg,
             tube,

@@ -12,7 +12,7 @@ use super::config::P4TransformerConfig;
 use super::linear::{linear, linear_backward};
 use super::p4dconv::{displacement_backward, TubeConfig, TubeEmbedding};
 use super::params::{accumulate, batchnorm_spec, linear_spec, Grads, ParamStore, Spec};
-use super::transformer::{Transformer, TransformerConfig, TransformerSaved};
+use super::transformer::{Transformer, TransformerSaved};
 use crate::ops::activation::{relu, relu_backward};
 use crate::ops::batchnorm::{batchnorm, batchnorm_backward, BatchNormSaved, BatchNormState};
 use crate::ops::elementwise::add;
@@ -615,16 +615,7 @@ impl SegmentationNet {
                 planes: d[3],
             },
         ];
-        let transformer = Transformer::new(
-            "transformer",
-            TransformerConfig {
-                dim: cfg.dim,
-                depth: cfg.depth,
-                heads: cfg.heads,
-                dim_head: cfg.dim_head,
-                mlp_dim: cfg.mlp_dim,
-            },
-        );
+        let transformer = Transformer::new("transformer", cfg.transformer());
         Ok(Self {
             cfg,
             convs,
