@@ -345,6 +345,36 @@ impl Device {
         Ok(())
     }
 
+    /// Overwrites elements `start..start + data.len()` of an f32 tensor (ordered before
+    /// the next submission); streams write each new frame into a ring this way.
+    pub fn write_at(&self, tensor: &Tensor, start: usize, data: &[f32]) -> Result<()> {
+        if tensor.dtype() != DType::F32 || data.is_empty() || start + data.len() > tensor.numel() {
+            return Err(Error::Shape {
+                op: "write_at",
+                detail: format!(
+                    "{} values at {start} do not fit an f32 tensor of {:?}",
+                    data.len(),
+                    tensor.shape()
+                ),
+            });
+        }
+        if let Some((index, &value)) = data.iter().enumerate().find(|(_, v)| !v.is_finite()) {
+            return Err(Error::NonFinite {
+                op: "write_at",
+                what: "data",
+                index,
+                value,
+            });
+        }
+        let _serial = self.serial();
+        self.queue.write_buffer(
+            tensor.buf.buffer(),
+            start as u64 * 4,
+            bytemuck::cast_slice(data),
+        );
+        Ok(())
+    }
+
     fn read_bytes(&self, tensor: &Tensor) -> Result<Vec<u8>> {
         let _serial = self.serial();
         let bytes = tensor.bytes();

@@ -4,11 +4,13 @@
 pub mod config;
 pub mod linear;
 pub mod p4dconv;
+pub mod p4stream;
 pub mod p4transformer;
 pub mod params;
 pub mod synthia;
 pub mod transformer;
 
 pub use config::{ModelKind, P4TransformerConfig};
+pub use p4stream::P4Stream;
 pub use p4transformer::{P4Forward, P4Transformer};
 pub use params::{Grads, ParamStore};

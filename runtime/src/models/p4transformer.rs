@@ -27,10 +27,10 @@ pub struct P4Transformer {
     cache: Mutex<HashMap<(usize, usize, usize), std::sync::Arc<ShapeCache>>>,
 }
 
-struct ShapeCache {
-    tables: std::sync::Arc<FrameTables>,
+pub(crate) struct ShapeCache {
+    pub(crate) tables: std::sync::Arc<FrameTables>,
     /// (B, L', n, 1) holding t' + 1.
-    time: Tensor,
+    pub(crate) time: Tensor,
 }
 
 /// Forward activations (for inspection) and what backward needs.
@@ -51,6 +51,20 @@ pub struct P4Forward {
 
 struct Saved {
     tube: TubeSaved,
+    tokens: TokensSaved,
+}
+
+/// What `tokens_forward` gives: the P4Forward fields after the tube.
+pub(crate) struct TokensForward {
+    pub(crate) embedding: Tensor,
+    pub(crate) frame_embedding: Option<Tensor>,
+    pub(crate) transformer_out: Tensor,
+    pub(crate) pooled: Option<Tensor>,
+    pub(crate) logits: Tensor,
+    saved: TokensSaved,
+}
+
+struct TokensSaved {
     xyzt: Tensor,
     pre_relu: Tensor,
     frame_arg: Option<Tensor>,
@@ -156,7 +170,7 @@ impl P4Transformer {
         Ok(())
     }
 
-    fn shape_cache(
+    pub(crate) fn shape_cache(
         &self,
         dev: &Device,
         b: usize,
@@ -185,19 +199,46 @@ impl P4Transformer {
         let (b, l, npts) = (clip.shape()[0], clip.shape()[1], clip.shape()[2]);
         let cache = self.shape_cache(s.device(), b, l, npts)?;
         let (tube, tube_saved) = self.tube.forward(s, p, clip, &cache.tables)?;
-        let (l_out, n, dim) = (
-            cache.tables.frames_out,
-            npts / self.cfg.spatial_stride(),
+        let tokens = self.tokens_forward(s, p, &tube.anchors, &tube.features, &cache.time)?;
+        Ok(P4Forward {
+            tube,
+            embedding: tokens.embedding,
+            frame_embedding: tokens.frame_embedding,
+            transformer_out: tokens.transformer_out,
+            pooled: tokens.pooled,
+            logits: tokens.logits,
+            saved: Saved {
+                tube: tube_saved,
+                tokens: tokens.saved,
+            },
+        })
+    }
+
+    /// Everything after the tube embedding: positional embedding of (anchors, t'),
+    /// tokens, transformer and head. anchors (B, L', n, 3), features (B, L', n, C),
+    /// time (B, L', n, 1). Streams call this on cached tube features.
+    pub(crate) fn tokens_forward(
+        &self,
+        s: &mut Step<'_>,
+        p: &ParamStore,
+        anchors: &Tensor,
+        features: &Tensor,
+        time: &Tensor,
+    ) -> Result<TokensForward> {
+        let (b, l_out, n, dim) = (
+            anchors.shape()[0],
+            anchors.shape()[1],
+            anchors.shape()[2],
             self.cfg.dim,
         );
-        let xyzt = concat(s, &[&tube.anchors, &cache.time], 3)?;
+        let xyzt = concat(s, &[anchors, time], 3)?;
         let pos = linear(
             s,
             &xyzt,
             &p.matrix("pos_embedding.weight")?,
             Some(p.get("pos_embedding.bias")?),
         )?;
-        let pre = add(s, &pos, &tube.features)?;
+        let pre = add(s, &pos, features)?;
         let (pre_relu, relu_on, frame_arg, tokens) = match self.cfg.model {
             ModelKind::ActionSeg => {
                 // Frame tokens: max over each frame's anchors, then ReLU (always).
@@ -238,17 +279,15 @@ impl P4Transformer {
             p.get("mlp_head.3.weight")?,
             Some(p.get("mlp_head.3.bias")?),
         )?;
-        Ok(P4Forward {
-            tube,
+        Ok(TokensForward {
             embedding: embedding.clone(),
             frame_embedding: frame_arg.as_ref().map(|_| pre_relu.clone()),
             transformer_out: out,
             pooled,
             logits,
-            saved: Saved {
-                tube: tube_saved,
+            saved: TokensSaved {
                 xyzt,
-                pre_relu: if relu_on { pre_relu } else { embedding.clone() },
+                pre_relu: if relu_on { pre_relu } else { embedding },
                 frame_arg,
                 frame_in_shape: vec![b, l_out, n, dim],
                 transformer: tsaved,
@@ -270,7 +309,7 @@ impl P4Transformer {
         fwd: &P4Forward,
         grad_logits: &Tensor,
     ) -> Result<(Grads, Tensor)> {
-        let sv = &fwd.saved;
+        let sv = &fwd.saved.tokens;
         let mut grads = Grads::new();
         let (g_act, gw, gb) = linear_backward(
             s,
@@ -318,9 +357,9 @@ impl P4Transformer {
         accumulate(s, &mut grads, "pos_embedding.weight", gw)?;
         accumulate(s, &mut grads, "pos_embedding.bias", gb.unwrap())?;
         let g_anchor = concat_backward(s, &g_xyzt, &[3, 1], 3)?.swap_remove(0);
-        let g_clip = self
-            .tube
-            .backward(s, p, &sv.tube, &g_pre, Some(&g_anchor), &mut grads)?;
+        let g_clip =
+            self.tube
+                .backward(s, p, &fwd.saved.tube, &g_pre, Some(&g_anchor), &mut grads)?;
         // Report weight gradients under their stored shapes.
         for spec in p.spec() {
             if let Some(g) = grads.remove(&spec.name) {

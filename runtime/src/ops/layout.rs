@@ -37,6 +37,37 @@ fn copy_axis(
     );
 }
 
+/// Copies src[.., src_start..src_start+len, ..] into dst[.., dst_start.., ..] along
+/// `axis`; every other dimension must agree. Streams use it to assemble cached slices.
+pub fn copy_into(
+    s: &mut Step<'_>,
+    src: &Tensor,
+    src_start: usize,
+    dst: &Tensor,
+    dst_start: usize,
+    axis: usize,
+    len: usize,
+) -> Result<()> {
+    f32_input("copy_into", "src", src)?;
+    f32_input("copy_into", "dst", dst)?;
+    let (a, b) = (src.shape(), dst.shape());
+    let fits = a.len() == b.len()
+        && axis < a.len()
+        && (0..a.len()).all(|i| i == axis || a[i] == b[i])
+        && src_start + len <= a[axis]
+        && dst_start + len <= b[axis];
+    if !fits || len == 0 {
+        return Err(Error::Shape {
+            op: "copy_into",
+            detail: format!(
+                "cannot copy {len} along axis {axis} from {a:?} at {src_start} into {b:?} at {dst_start}"
+            ),
+        });
+    }
+    copy_axis(s, src, dst, axis, len, src_start, dst_start);
+    Ok(())
+}
+
 /// x[..., start..start+len, ...] along `axis`.
 pub fn slice(
     s: &mut Step<'_>,

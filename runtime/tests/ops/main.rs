@@ -15,6 +15,7 @@ mod layout;
 mod matmul;
 mod optim;
 mod p4blocks;
+mod p4stream;
 mod point;
 mod reduce;
 mod softmax;
