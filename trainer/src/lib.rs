@@ -13,5 +13,7 @@ pub mod mlp;
 pub mod msr;
 pub mod optim;
 pub mod plot;
+pub mod render;
 pub mod rng;
 pub mod schedule;
+pub mod stream;

@@ -151,6 +151,27 @@ pub fn render_clip(
     cfg: &GenConfig,
     rng: &mut SplitMix64,
 ) -> Result<Vec<f32>> {
+    let mut out = Vec::with_capacity(cfg.frames * cfg.points * 3);
+    render_depth_clip(assets, action, view, cfg, rng, |_, image, rng| {
+        let pts = back_project(&image, cfg.intrinsics);
+        out.extend(resample(&pts, cfg.points, cfg.coordinate_scale, rng));
+        Ok(())
+    })?;
+    Ok(out)
+}
+
+/// Renders one clip as the depth camera sees it, handing each frame's depth image
+/// (millimetres, row-major, `cfg.intrinsics` size) to `each(frame, image, rng)` as it is
+/// made. The camera aims at the subject's first pose; a frame with no body pixel is an
+/// error.
+pub fn render_depth_clip(
+    assets: &Assets,
+    action: usize,
+    view: &View,
+    cfg: &GenConfig,
+    rng: &mut SplitMix64,
+    mut each: impl FnMut(usize, Vec<u16>, &mut SplitMix64) -> Result<()>,
+) -> Result<()> {
     let motion = &assets.motions[action];
     let span = (cfg.frames.saturating_sub(1)) as f32 * view.speed / cfg.fps;
     // Non-looping clips start early enough to fit.
@@ -179,7 +200,6 @@ pub fn render_clip(
         target,
         noise: cfg.noise,
     };
-    let mut out = Vec::with_capacity(cfg.frames * cfg.points * 3);
     for f in 0..cfg.frames {
         let mut pose = motion.pose_at(start + f as f32 * view.speed / cfg.fps);
         let along = if cfg.frames > 1 {
@@ -189,26 +209,36 @@ pub fn render_clip(
         };
         pose.root_pos -= travel * along;
         let depth = camera.render(&assets.body.posed_shapes(&pose, view.scale), rng);
-        let pts = back_project(&depth, cfg.intrinsics);
-        if pts.is_empty() {
+        if depth.iter().all(|&d| d == 0) {
             return Err(Error::InvalidArgument {
                 op: "humanoid",
                 detail: format!("{} frame {f}: the body is not in view", ACTIONS[action]),
             });
         }
-        // N points: a random subset, or every point plus random repeats.
-        let mut order: Vec<usize> = (0..pts.len()).collect();
-        rng.shuffle(&mut order);
-        for i in 0..cfg.points {
-            let p = if i < pts.len() {
-                pts[order[i]]
-            } else {
-                pts[(rng.next_u64() % pts.len() as u64) as usize]
-            };
-            out.extend(p.iter().map(|v| v * cfg.coordinate_scale));
-        }
+        each(f, depth, rng)?;
     }
-    Ok(out)
+    Ok(())
+}
+
+/// `n` points of a frame as interleaved (x, y, z)·`scale`: a random subset when the
+/// frame has at least `n` points, else every point plus random repeats (as the
+/// reference loaders resample). An empty frame gives an empty vector.
+pub fn resample(pts: &[[f32; 3]], n: usize, scale: f32, rng: &mut SplitMix64) -> Vec<f32> {
+    if pts.is_empty() {
+        return Vec::new();
+    }
+    let mut order: Vec<usize> = (0..pts.len()).collect();
+    rng.shuffle(&mut order);
+    let mut out = Vec::with_capacity(n * 3);
+    for i in 0..n {
+        let p = if i < pts.len() {
+            pts[order[i]]
+        } else {
+            pts[(rng.next_u64() % pts.len() as u64) as usize]
+        };
+        out.extend(p.iter().map(|v| v * scale));
+    }
+    out
 }
 
 /// `clips_per_action` clips of every action from one side of the split, in action-major

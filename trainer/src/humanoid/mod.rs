@@ -6,3 +6,4 @@ pub mod body;
 pub mod camera;
 pub mod generate;
 pub mod motion;
+pub mod sequence;

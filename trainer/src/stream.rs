@@ -1,0 +1,369 @@
+//! A live action stream: depth or point frames in, a prediction per frame out, and
+//! on-device adaptation from labelled frames.
+//!
+//! Each frame is back-projected (depth) or taken as is (points, metres, camera frame:
+//! x right, y down, z forward), scaled to the model's units, resampled to the model's
+//! points per frame and pushed into a [`P4Stream`], which reuses the tube features of
+//! frames already seen. Labelled windows are kept (up to a bound) and fine-tuning steps
+//! train on them with the ordinary [`Finetuner`]; the stream's cache is dropped after
+//! each update because the tube weights changed.
+
+use std::collections::VecDeque;
+use std::path::Path;
+
+use edge4d_runtime::models::{ModelKind, P4Stream, P4Transformer, P4TransformerConfig, ParamStore};
+use edge4d_runtime::{Device, Error, Result, TensorFile};
+
+use crate::depth_io::DepthIntrinsics;
+use crate::finetune::{FinetuneConfig, Finetuner, OptimizerKind};
+use crate::humanoid::generate::resample;
+use crate::rng::SplitMix64;
+
+/// MSR-Action3D's units (millimetres ÷ 300), which the bundled models use.
+pub const MSR_UNITS_PER_METRE: f32 = 1000.0 / 300.0;
+
+/// How a stream turns frames into model input and adapts.
+#[derive(Debug, Clone, PartialEq)]
+pub struct StreamOptions {
+    /// Frames per window (the model's clip length).
+    pub window: usize,
+    /// Points per frame after resampling.
+    pub points: usize,
+    /// Model units per metre.
+    pub units_per_metre: f32,
+    /// Reuse the tube features of frames already seen (false: recompute every window).
+    pub reuse: bool,
+    /// Seed of the point resampling and of the fine-tuning batches.
+    pub seed: u64,
+    /// Labelled windows kept for fine-tuning (oldest dropped first).
+    pub max_labelled: usize,
+    /// On-device fine-tuning: SGD with this learning rate, momentum 0.9, no decay.
+    pub finetune_lr: f64,
+}
+
+impl Default for StreamOptions {
+    fn default() -> Self {
+        Self {
+            window: 16,
+            points: 512,
+            units_per_metre: MSR_UNITS_PER_METRE,
+            reuse: true,
+            seed: 0,
+            max_labelled: 512,
+            finetune_lr: 0.005,
+        }
+    }
+}
+
+/// The prediction for the latest frame.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Prediction {
+    /// Index of the frame (0-based, in push order).
+    pub frame: u64,
+    /// Softmax over the classes.
+    pub probabilities: Vec<f32>,
+    /// The most probable class.
+    pub class: usize,
+}
+
+/// One live stream on a device, with its own copy of the model's weights.
+pub struct ActionStream<'d> {
+    dev: &'d Device,
+    tuner: Finetuner<'d>,
+    stream: P4Stream,
+    opts: StreamOptions,
+    rng: SplitMix64,
+    /// Host copies of the last `window` frames (model units) and their labels.
+    recent: VecDeque<(Vec<f32>, Option<u32>)>,
+    labelled: VecDeque<(Vec<f32>, u32)>,
+    latest: Option<Prediction>,
+}
+
+/// Loads a model config (TOML) and its weights: a state_dict under PyTorch's names, or
+/// a training checkpoint of `edge4d finetune` (its optimizer state is ignored).
+pub fn load_model(
+    dev: &Device,
+    config: &Path,
+    weights: &Path,
+) -> Result<(P4Transformer, ParamStore)> {
+    let cfg = P4TransformerConfig::load(config)?;
+    let model = P4Transformer::new(cfg)?;
+    let file = TensorFile::open(weights)?;
+    let checkpoint = file.contains("trainer.step");
+    let params = ParamStore::load(dev, model.spec(), &file, "", checkpoint)?;
+    Ok((model, params))
+}
+
+impl<'d> ActionStream<'d> {
+    /// A stream running `model` with `params` (a per-clip or per-frame action model).
+    pub fn new(
+        dev: &'d Device,
+        model: P4Transformer,
+        params: ParamStore,
+        opts: StreamOptions,
+    ) -> Result<Self> {
+        if model.cfg.model == ModelKind::Synthia {
+            return Err(Error::InvalidArgument {
+                op: "stream",
+                detail: "streams run action models (p4transformer-msr or -actionseg); the segmentation net is not streamable".into(),
+            });
+        }
+        if !(opts.units_per_metre.is_finite() && opts.units_per_metre > 0.0) {
+            return Err(Error::InvalidArgument {
+                op: "stream",
+                detail: format!(
+                    "units_per_metre must be positive, got {}",
+                    opts.units_per_metre
+                ),
+            });
+        }
+        let stream = P4Stream::new(dev, &model, opts.window, opts.points, opts.reuse)?;
+        let tune = FinetuneConfig {
+            optimizer: OptimizerKind::Sgd,
+            lr: opts.finetune_lr,
+            momentum: 0.9,
+            weight_decay: 0.0,
+            warmup_epochs: 0,
+            milestones: vec![],
+            gamma: 1.0,
+            batch_size: 8,
+            shuffle: true,
+            seed: opts.seed,
+            cosine_epochs: None,
+            clip_grad_norm: Some(10.0),
+        };
+        Ok(Self {
+            dev,
+            tuner: Finetuner::new(dev, model, params, tune, 1)?,
+            stream,
+            rng: SplitMix64::new(opts.seed ^ 0x5743_4541_4D21),
+            opts,
+            recent: VecDeque::new(),
+            labelled: VecDeque::new(),
+            latest: None,
+        })
+    }
+
+    pub fn options(&self) -> &StreamOptions {
+        &self.opts
+    }
+
+    pub fn num_classes(&self) -> usize {
+        self.tuner.model.cfg.num_classes
+    }
+
+    /// Tube features computed for the latest prediction (the rest were reused).
+    pub fn tube_features_computed(&self) -> usize {
+        self.stream.computed_last()
+    }
+
+    /// Tube features (output frames of the tube embedding) in one window.
+    pub fn tube_features_per_window(&self) -> usize {
+        self.tuner
+            .model
+            .tube
+            .frames_out(self.opts.window)
+            .unwrap_or(0)
+    }
+
+    /// Frames pushed so far.
+    pub fn frames_pushed(&self) -> u64 {
+        self.stream.frames_pushed()
+    }
+
+    /// The latest prediction (None until a whole window has arrived).
+    pub fn latest(&self) -> Option<&Prediction> {
+        self.latest.as_ref()
+    }
+
+    /// Pushes a depth image (row-major, `intrinsics.width × height`, 0 = no return) and
+    /// returns the new prediction once a whole window has arrived.
+    pub fn push_depth(
+        &mut self,
+        depth: &[u16],
+        intrinsics: &DepthIntrinsics,
+    ) -> Result<Option<&Prediction>> {
+        let want = intrinsics.width * intrinsics.height;
+        if depth.len() != want {
+            return Err(Error::Shape {
+                op: "stream",
+                detail: format!(
+                    "depth frame has {} pixels, intrinsics say {}x{} = {want}",
+                    depth.len(),
+                    intrinsics.width,
+                    intrinsics.height
+                ),
+            });
+        }
+        let pts = intrinsics.back_project(depth);
+        if pts.is_empty() {
+            return Err(Error::InvalidArgument {
+                op: "stream",
+                detail: format!(
+                    "depth frame {} has no valid pixel (all zero)",
+                    self.stream.frames_pushed()
+                ),
+            });
+        }
+        self.push_cloud(&pts)
+    }
+
+    /// Pushes a point frame: `xyz` holds (x, y, z) triples in metres in the camera frame.
+    pub fn push_points(&mut self, xyz: &[f32]) -> Result<Option<&Prediction>> {
+        if xyz.is_empty() || xyz.len() % 3 != 0 {
+            return Err(Error::Shape {
+                op: "stream",
+                detail: format!(
+                    "a point frame needs a positive multiple of 3 values (x, y, z), got {}",
+                    xyz.len()
+                ),
+            });
+        }
+        if let Some(i) = xyz.iter().position(|v| !v.is_finite()) {
+            return Err(Error::InvalidArgument {
+                op: "stream",
+                detail: format!("point frame value {i} is {} (not finite)", xyz[i]),
+            });
+        }
+        let pts: Vec<[f32; 3]> = xyz.chunks_exact(3).map(|c| [c[0], c[1], c[2]]).collect();
+        self.push_cloud(&pts)
+    }
+
+    fn push_cloud(&mut self, pts: &[[f32; 3]]) -> Result<Option<&Prediction>> {
+        let frame = resample(
+            pts,
+            self.opts.points,
+            self.opts.units_per_metre,
+            &mut self.rng,
+        );
+        self.stream.push(self.dev, &frame)?;
+        self.recent.push_back((frame, None));
+        if self.recent.len() > self.opts.window {
+            self.recent.pop_front();
+        }
+        if !self.stream.ready() {
+            return Ok(None);
+        }
+        let (model, params) = (&self.tuner.model, &self.tuner.params);
+        let stream = &mut self.stream;
+        let logits = self.dev.run(|s| stream.forward(s, model, params))?;
+        let logits = self.dev.read(&logits)?;
+        // Per-frame models give a row per output frame: the last is the latest.
+        let classes = model.cfg.num_classes;
+        let row = &logits[logits.len() - classes..];
+        let top = row.iter().cloned().fold(f32::NEG_INFINITY, f32::max);
+        let exp: Vec<f32> = row.iter().map(|v| (v - top).exp()).collect();
+        let sum: f32 = exp.iter().sum();
+        let probabilities: Vec<f32> = exp.iter().map(|e| e / sum).collect();
+        let class =
+            crate::metrics::argmax(&probabilities.iter().map(|&p| p as f64).collect::<Vec<_>>());
+        self.latest = Some(Prediction {
+            frame: self.stream.frames_pushed() - 1,
+            probabilities,
+            class,
+        });
+        Ok(self.latest.as_ref())
+    }
+
+    /// Starts a new window (e.g. a new scene), keeping the weights and labelled windows.
+    pub fn reset_window(&mut self) -> Result<()> {
+        self.stream = P4Stream::new(
+            self.dev,
+            &self.tuner.model,
+            self.opts.window,
+            self.opts.points,
+            self.opts.reuse,
+        )?;
+        self.recent.clear();
+        self.latest = None;
+        Ok(())
+    }
+
+    /// Labels the latest frame; once the window is full and labelled as the model needs
+    /// (per-clip: the latest frame; per-frame: every frame), it is kept for fine-tuning.
+    pub fn label_latest(&mut self, label: u32) -> Result<()> {
+        if label as usize >= self.num_classes() {
+            return Err(Error::InvalidArgument {
+                op: "stream",
+                detail: format!(
+                    "label {label} is out of range for {} classes",
+                    self.num_classes()
+                ),
+            });
+        }
+        let Some(last) = self.recent.back_mut() else {
+            return Err(Error::InvalidArgument {
+                op: "stream",
+                detail: "no frame to label yet: push a frame first".into(),
+            });
+        };
+        last.1 = Some(label);
+        if self.recent.len() < self.opts.window {
+            return Ok(());
+        }
+        if self.tuner.model.cfg.model == ModelKind::ActionSeg
+            && self.recent.iter().any(|(_, l)| l.is_none())
+        {
+            return Ok(());
+        }
+        let clip: Vec<f32> = self.recent.iter().flat_map(|(f, _)| f.clone()).collect();
+        self.labelled.push_back((clip, label));
+        if self.labelled.len() > self.opts.max_labelled {
+            self.labelled.pop_front();
+        }
+        Ok(())
+    }
+
+    /// Labelled windows kept for fine-tuning.
+    pub fn labelled_windows(&self) -> usize {
+        self.labelled.len()
+    }
+
+    /// Runs `steps` SGD steps on random batches of the labelled windows (per-clip
+    /// models); returns the mean loss. The stream's cached features are dropped.
+    pub fn finetune(&mut self, steps: usize, batch_size: usize) -> Result<f32> {
+        if self.labelled.is_empty() {
+            return Err(Error::InvalidArgument {
+                op: "stream",
+                detail: "no labelled window to fine-tune on: label at least one full window".into(),
+            });
+        }
+        if self.tuner.model.cfg.model != ModelKind::Msr {
+            return Err(Error::InvalidArgument {
+                op: "stream",
+                detail: "on-device fine-tuning from streamed labels covers per-clip models (p4transformer-msr)".into(),
+            });
+        }
+        let batch = batch_size.clamp(1, self.labelled.len());
+        let (l, n) = (self.opts.window, self.opts.points);
+        let mut total = 0.0;
+        for _ in 0..steps {
+            let mut clips = Vec::with_capacity(batch * l * n * 3);
+            let mut labels = Vec::with_capacity(batch);
+            for _ in 0..batch {
+                let i = (self.tuner.rng().next_u64() % self.labelled.len() as u64) as usize;
+                clips.extend_from_slice(&self.labelled[i].0);
+                labels.push(self.labelled[i].1);
+            }
+            let clip = self.dev.upload(&clips, &[batch, l, n, 3])?;
+            let labels = self.dev.upload_u32(&labels, &[batch])?;
+            let loss = self.tuner.train_step(&clip, &labels)?;
+            let loss = self.dev.read(&loss)?[0];
+            if !loss.is_finite() {
+                return Err(Error::InvalidArgument {
+                    op: "stream",
+                    detail: format!("fine-tuning loss became {loss}; weights were not saved"),
+                });
+            }
+            total += loss;
+        }
+        self.stream.invalidate();
+        Ok(total / steps.max(1) as f32)
+    }
+
+    /// Saves the stream's current weights (a state_dict under PyTorch's names),
+    /// atomically.
+    pub fn save(&self, path: &Path) -> Result<()> {
+        self.tuner.params.save(self.dev, path, Default::default())
+    }
+}
