@@ -227,6 +227,25 @@ impl ParamStore {
         })
     }
 
+    /// An independent copy on the device (e.g. one per stream that fine-tunes its own).
+    pub fn duplicate(&self, dev: &Device) -> Result<Self> {
+        let tensors = self
+            .tensors
+            .iter()
+            .map(|(name, t)| Ok((name.clone(), dev.upload(&dev.read(t)?, t.shape())?)))
+            .collect::<Result<BTreeMap<_, _>>>()?;
+        Ok(Self {
+            tensors,
+            counters: std::sync::Mutex::new(
+                self.counters
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .clone(),
+            ),
+            spec: self.spec.clone(),
+        })
+    }
+
     pub fn spec(&self) -> &Spec {
         &self.spec
     }
