@@ -14,6 +14,9 @@ pub enum BenchOp {
     P4transformer,
     /// Farthest point sampling and ball query at the paper's sizes.
     PointOps,
+    /// Per-frame latency of the live stream (the stream_depth job), with and without
+    /// reuse of the tube features of frames already seen.
+    Stream,
 }
 
 #[derive(Args)]
@@ -55,6 +58,7 @@ pub fn run(dev: &Device, args: &BenchArgs) -> Result<(), Box<dyn std::error::Err
         BenchOp::PointOps => {
             return crate::bench_p4::point_ops(dev, args.warmup, args.repeats, args.json)
         }
+        BenchOp::Stream => return stream(dev, args.json),
     }
     let kernels: Vec<MatmulKernel> = match &args.kernel {
         Some(k) => vec![MatmulKernel::parse(k).ok_or_else(|| {
@@ -111,6 +115,77 @@ pub fn run(dev: &Device, args: &BenchArgs) -> Result<(), Box<dyn std::error::Err
             } else {
                 println!("{n:>6} {:>10} {median:>12.3} {gflops:>10.2}", kernel.name());
             }
+        }
+    }
+    Ok(())
+}
+
+/// The stream_depth job, silent, over 4 actions of 45 frames, with and without reuse.
+fn stream(dev: &Device, json: bool) -> Result<(), Box<dyn std::error::Error>> {
+    use clap::Parser;
+    use edge4d_trainer::live::{percentile, run, LiveArgs};
+    #[derive(Parser)]
+    struct Defaults {
+        #[command(flatten)]
+        live: LiveArgs,
+    }
+    let adapter = dev.adapter();
+    if !json {
+        println!("adapter: {adapter}");
+        println!(
+            "{:>6} {:>8} {:>9} {:>9} {:>9} {:>9} {:>9}",
+            "reuse", "frames", "p50 ms", "p95 ms", "max ms", "frames/s", "accuracy"
+        );
+    }
+    for reuse in [true, false] {
+        let mut live = Defaults::parse_from(["bench"]).live;
+        live.actions = 4;
+        live.no_reuse = !reuse;
+        live.silent = true;
+        let report = run(dev, &live)?;
+        let predicted: Vec<_> = report
+            .frames
+            .iter()
+            .filter(|f| f.predicted.is_some())
+            .collect();
+        let mut lat: Vec<f64> = predicted.iter().map(|f| f.latency_ms).collect();
+        lat.sort_by(f64::total_cmp);
+        let mean = lat.iter().sum::<f64>() / lat.len().max(1) as f64;
+        let accuracy = predicted.iter().filter(|f| f.truth == f.predicted).count() as f64
+            / predicted.len().max(1) as f64;
+        let (p50, p95, max) = (
+            percentile(&lat, 0.5),
+            percentile(&lat, 0.95),
+            lat.last().copied().unwrap_or(f64::NAN),
+        );
+        let round = |v: f64| (v * 100.0).round() / 100.0;
+        if json {
+            println!(
+                "{}",
+                serde_json::json!({
+                    "op": "stream",
+                    "reuse": reuse,
+                    "window": live.window,
+                    "points": live.points,
+                    "frames": lat.len(),
+                    "backend": adapter.backend,
+                    "adapter": adapter.name,
+                    "device_type": adapter.device_type,
+                    "p50_ms": round(p50),
+                    "p95_ms": round(p95),
+                    "max_ms": round(max),
+                    "frames_per_s": round(1e3 / mean),
+                    "frame_accuracy": round(accuracy),
+                })
+            );
+        } else {
+            println!(
+                "{:>6} {:>8} {p50:>9.1} {p95:>9.1} {max:>9.1} {:>9.1} {:>8.1}%",
+                reuse,
+                lat.len(),
+                1e3 / mean,
+                accuracy * 100.0
+            );
         }
     }
     Ok(())

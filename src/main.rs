@@ -49,6 +49,12 @@ enum Command {
         /// PNG to write.
         png: std::path::PathBuf,
     },
+    /// Stream depth frames into an action model: prediction, truth and latency per
+    /// frame, then accuracy and latency p50/p95/max. By default the humanoid performs
+    /// for a virtual depth camera in front of the bundled model (the `stream_depth`
+    /// example); --depth-dir streams real 16-bit PNG depth, --finetune adapts on the
+    /// device, --render writes a PNG per frame.
+    Stream(edge4d_trainer::live::LiveArgs),
     /// Make datasets: the rendered human-motion dataset, or MSR-Action3D from its raw files.
     #[command(subcommand)]
     Data(data::DataCommand),
@@ -100,5 +106,9 @@ fn run(cli: Cli) -> Result<(), Box<dyn std::error::Error>> {
         Command::Data(cmd) => data::run(&cmd),
         Command::Plot { metrics, png } => finetune::plot(&metrics, &png),
         Command::Eval(args) => eval::run(&open(&cli.backend)?, &args),
+        Command::Stream(args) => {
+            edge4d_trainer::live::run(&open(&cli.backend)?, &args)?;
+            Ok(())
+        }
     }
 }

@@ -8,6 +8,7 @@ pub mod dataset;
 pub mod depth_io;
 pub mod finetune;
 pub mod humanoid;
+pub mod live;
 pub mod metrics;
 pub mod mlp;
 pub mod msr;
