@@ -176,6 +176,7 @@ fn stream(dev: &Device, json: bool) -> Result<(), Box<dyn std::error::Error>> {
                     "max_ms": round(max),
                     "frames_per_s": round(1e3 / mean),
                     "frame_accuracy": round(accuracy),
+                    "dispatches_per_frame": predicted.last().map_or(0, |f| f.dispatches),
                 })
             );
         } else {

@@ -100,6 +100,8 @@ pub struct FrameResult {
     pub truth: Option<usize>,
     pub predicted: Option<usize>,
     pub latency_ms: f64,
+    /// GPU dispatches recorded for the prediction.
+    pub dispatches: usize,
 }
 
 fn class_name(c: usize, classes: usize) -> String {
@@ -164,6 +166,7 @@ fn push_frame(
         truth,
         predicted,
         latency_ms,
+        dispatches: stream.dispatches_last(),
     })
 }
 

@@ -157,6 +157,11 @@ impl<'d> ActionStream<'d> {
         self.stream.computed_last()
     }
 
+    /// GPU dispatches the latest prediction recorded.
+    pub fn dispatches_last(&self) -> usize {
+        self.stream.dispatches_last()
+    }
+
     /// Tube features (output frames of the tube embedding) in one window.
     pub fn tube_features_per_window(&self) -> usize {
         self.tuner

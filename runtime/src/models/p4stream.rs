@@ -45,6 +45,7 @@ pub struct P4Stream {
     cache: HashMap<TubeKey, CachedTube>,
     tables: HashMap<(Vec<u32>, Vec<u32>), Arc<FrameTables>>,
     computed_last: usize,
+    dispatches_last: usize,
 }
 
 impl P4Stream {
@@ -76,6 +77,7 @@ impl P4Stream {
             cache: HashMap::new(),
             tables: HashMap::new(),
             computed_last: 0,
+            dispatches_last: 0,
         })
     }
 
@@ -100,6 +102,11 @@ impl P4Stream {
     /// Tube features computed by the latest `forward` (the rest came from the cache).
     pub fn computed_last(&self) -> usize {
         self.computed_last
+    }
+
+    /// GPU dispatches the latest `forward` recorded.
+    pub fn dispatches_last(&self) -> usize {
+        self.dispatches_last
     }
 
     /// Forgets every cached tube feature (call after the weights change).
@@ -173,6 +180,7 @@ impl P4Stream {
                 ),
             });
         }
+        let recorded_before = s.len();
         let keys = self.window_keys(model)?;
         // Drop keys that read a frame which has left the ring.
         let start = self.pushed - self.window as u64;
@@ -235,8 +243,10 @@ impl P4Stream {
             .shape_cache(s.device(), 1, self.window, self.points)?
             .time
             .clone();
-        Ok(model
+        let logits = model
             .tokens_forward(s, params, &anchors, &features, &time)?
-            .logits)
+            .logits;
+        self.dispatches_last = s.len() - recorded_before;
+        Ok(logits)
     }
 }

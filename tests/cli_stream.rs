@@ -1,0 +1,84 @@
+//! `edge4d stream` (the stream_depth job) end to end with the bundled model: a short
+//! humanoid performance, and a folder of real-format 16-bit PNG depth frames with
+//! intrinsics and labels, rendered to PNG snapshots.
+
+use std::process::Command;
+
+use edge4d_trainer::depth_io::{write_depth_png, DepthIntrinsics};
+use edge4d_trainer::humanoid::generate::{Assets, GenConfig, Split, View};
+use edge4d_trainer::humanoid::sequence::perform;
+use edge4d_trainer::rng::SplitMix64;
+
+fn edge4d(args: &[&str]) -> (bool, String, String) {
+    let out = Command::new(env!("CARGO_BIN_EXE_edge4d"))
+        .args(args)
+        .output()
+        .unwrap();
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stdout).to_string(),
+        String::from_utf8_lossy(&out.stderr).to_string(),
+    )
+}
+
+#[test]
+fn stream_prints_a_line_per_frame_and_a_summary() {
+    let (ok, out, err) = edge4d(&["stream", "--actions", "1", "--frames-per-action", "18"]);
+    assert!(ok, "{out}\n{err}");
+    assert_eq!(out.matches("(filling the window)").count(), 15, "{out}");
+    assert_eq!(out.matches(" pred ").count(), 3, "{out}");
+    assert!(out.contains("tube features computed 2/8"), "{out}");
+    assert!(out.contains("frames predicted       3"), "{out}");
+    assert!(out.contains("latency p50 / p95 / max"), "{out}");
+}
+
+#[test]
+fn stream_reads_png_depth_frames_with_labels_and_renders_snapshots() {
+    let dir = tempfile::tempdir().unwrap();
+    let frames = dir.path().join("frames");
+    std::fs::create_dir_all(&frames).unwrap();
+    let assets = Assets::bundled().unwrap();
+    let cfg = GenConfig::default();
+    let mut rng = SplitMix64::new(5);
+    let view = View::sample(Split::Test, &assets.motions[0], &mut rng);
+    let mut labels = String::new();
+    perform(&assets, &[2], 17, &view, &cfg, &mut rng, |i, depth, _| {
+        let path = frames.join(format!("{i:04}.png"));
+        write_depth_png(&path, cfg.intrinsics.width, cfg.intrinsics.height, &depth)?;
+        labels.push_str("jump\n");
+        Ok(())
+    })
+    .unwrap();
+    std::fs::write(frames.join("labels.txt"), labels).unwrap();
+    let i = cfg.intrinsics;
+    DepthIntrinsics {
+        width: i.width,
+        height: i.height,
+        fx: i.focal,
+        fy: i.focal,
+        cx: i.width as f32 / 2.0,
+        cy: i.height as f32 / 2.0,
+        depth_scale: 0.001,
+    }
+    .save(&frames.join("intrinsics.json"))
+    .unwrap();
+    let render = dir.path().join("render");
+    let (ok, out, err) = edge4d(&[
+        "stream",
+        "--depth-dir",
+        frames.to_str().unwrap(),
+        "--render",
+        render.to_str().unwrap(),
+    ]);
+    assert!(ok, "{out}\n{err}");
+    assert_eq!(out.matches("true jump").count(), 17, "{out}");
+    assert!(out.contains("frames predicted       2"), "{out}");
+    let pngs = std::fs::read_dir(&render).unwrap().count();
+    assert_eq!(pngs, 2, "a snapshot per predicted frame");
+
+    // A folder without intrinsics is an error that names the file.
+    std::fs::remove_file(frames.join("intrinsics.json")).unwrap();
+    let (ok, _, err) = edge4d(&["stream", "--depth-dir", frames.to_str().unwrap()]);
+    assert!(!ok);
+    assert!(err.contains("intrinsics.json"), "{err}");
+}
