@@ -95,6 +95,7 @@ pub mod norm {
     pub const LAYERNORM: Shader = shader!("norm", "layernorm");
     pub const BATCHNORM: Shader = shader!("norm", "batchnorm");
     pub const SOFTMAX: Shader = shader!("norm", "softmax");
+    pub const L2NORMALIZE: Shader = shader!("norm", "l2normalize");
 }
 
 /// Reductions.
@@ -163,6 +164,7 @@ pub const ALL: &[Shader] = &[
     norm::LAYERNORM,
     norm::BATCHNORM,
     norm::SOFTMAX,
+    norm::L2NORMALIZE,
     reduce::AXIS,
     reduce::COLSUM,
     layout::COPY_AXIS,

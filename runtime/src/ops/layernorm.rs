@@ -1,6 +1,7 @@
-//! LayerNorm over the last axis (torch.nn.LayerNorm with elementwise affine).
+//! Row normalisations over the last axis: LayerNorm (torch.nn.LayerNorm with elementwise
+//! affine) and L2 normalisation (F.normalize, the contrastive losses' cosine similarity).
 
-use edge4d_shaders::norm::LAYERNORM;
+use edge4d_shaders::norm::{L2NORMALIZE, LAYERNORM};
 
 use super::{f, f32_input, same_shape, u, util::colsum};
 use crate::step::{fold_groups, read, write};
@@ -107,4 +108,57 @@ pub fn layernorm_backward(
     let dgamma = colsum(s, &gxhat, rows, d)?.reshape(gamma.shape())?;
     let dbeta = colsum(s, grad, rows, d)?.reshape(gamma.shape())?;
     Ok((gx, dgamma, dbeta))
+}
+
+/// What `l2normalize_backward` needs: the normalised rows and each row's max(‖x‖, eps).
+pub struct L2NormSaved {
+    pub y: Tensor,
+    pub norms: Tensor,
+    pub eps: f32,
+}
+
+/// y = x / max(‖x‖₂, eps) per row of the last axis (F.normalize(x, dim=-1)).
+pub fn l2normalize(s: &mut Step<'_>, x: &Tensor, eps: f32) -> Result<(Tensor, L2NormSaved)> {
+    f32_input("l2normalize", "x", x)?;
+    if !(eps > 0.0 && eps.is_finite()) {
+        return Err(Error::InvalidArgument {
+            op: "l2normalize",
+            detail: format!("eps must be positive and finite, got {eps}"),
+        });
+    }
+    let d = *x.shape().last().unwrap_or(&0);
+    let rows = x.numel() / d.max(1);
+    let y = s.alloc(x.shape(), DType::F32);
+    let norms = s.alloc(&[rows], DType::F32);
+    s.dispatch(
+        &L2NORMALIZE,
+        "forward",
+        &[read(0, x), write(1, &y), write(2, &norms)],
+        5,
+        &[u(rows), u(d), f(eps)],
+        fold_groups(rows),
+    );
+    Ok((y.clone(), L2NormSaved { y, norms, eps }))
+}
+
+/// d x of `l2normalize` given d y.
+pub fn l2normalize_backward(s: &mut Step<'_>, saved: &L2NormSaved, grad: &Tensor) -> Result<Tensor> {
+    same_shape("l2normalize_backward", "grad vs y", grad, &saved.y)?;
+    let d = *grad.shape().last().unwrap_or(&0);
+    let rows = grad.numel() / d.max(1);
+    let gx = s.alloc(grad.shape(), DType::F32);
+    s.dispatch(
+        &L2NORMALIZE,
+        "backward",
+        &[
+            write(1, &saved.y),
+            write(2, &saved.norms),
+            read(3, grad),
+            write(4, &gx),
+        ],
+        5,
+        &[u(rows), u(d), f(saved.eps)],
+        fold_groups(rows),
+    );
+    Ok(gx)
 }

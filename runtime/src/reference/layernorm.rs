@@ -41,3 +41,32 @@ pub fn backward(
     }
     (gx, ggamma, gbeta)
 }
+
+/// L2 normalisation of each row of length d: x / max(‖x‖₂, eps).
+pub fn l2normalize(x: &[f64], d: usize, eps: f64) -> Vec<f64> {
+    x.chunks(d)
+        .flat_map(|row| {
+            let n = row.iter().map(|v| v * v).sum::<f64>().sqrt().max(eps);
+            row.iter().map(move |v| v / n)
+        })
+        .collect()
+}
+
+/// d x of `l2normalize` given d y.
+pub fn l2normalize_backward(x: &[f64], d: usize, eps: f64, g: &[f64]) -> Vec<f64> {
+    let mut gx = Vec::with_capacity(x.len());
+    for (row, grow) in x.chunks(d).zip(g.chunks(d)) {
+        let norm = row.iter().map(|v| v * v).sum::<f64>().sqrt();
+        if norm <= eps {
+            gx.extend(grow.iter().map(|v| v / eps));
+            continue;
+        }
+        let yg: f64 = row.iter().zip(grow).map(|(x, g)| x / norm * g).sum();
+        gx.extend(
+            row.iter()
+                .zip(grow)
+                .map(|(x, g)| (g - x / norm * yg) / norm),
+        );
+    }
+    gx
+}

@@ -102,3 +102,40 @@ fn wrong_gamma_length_is_a_shape_error() {
         "{err}"
     );
 }
+
+#[test]
+fn l2normalize_matches_reference_finite_differences_and_clamps_tiny_rows() {
+    use edge4d_runtime::ops::layernorm::{l2normalize, l2normalize_backward};
+    let mut rng = Rng::new(43);
+    for (rows, d) in [(7, 5), (3, 130), (1, 1)] {
+        let mut x = rng.vec(rows * d);
+        // A row below eps exercises the clamp.
+        x[..d].iter_mut().for_each(|v| *v *= 1e-14);
+        let g = rng.vec(rows * d);
+        let (tx, tg) = (up(&x, &[rows, d]), up(&g, &[rows, d]));
+        let (y, gx) = dev()
+            .run(|s| {
+                let (y, saved) = l2normalize(s, &tx, 1e-12)?;
+                Ok((y, l2normalize_backward(s, &saved, &tg)?))
+            })
+            .unwrap();
+        let x64 = f64s(&x);
+        assert_close(
+            "l2normalize",
+            &down(&y),
+            &r::l2normalize(&x64, d, 1e-12),
+            1e-5,
+            1e-5,
+        );
+        let want = r::l2normalize_backward(&x64, d, 1e-12, &f64s(&g));
+        // The clamped row's gradient is g / eps (huge): compare the others.
+        assert_close("l2normalize dx", &down(&gx)[d..], &want[d..], 1e-5, 1e-4);
+        assert_close("l2normalize dx (clamped)", &down(&gx)[..d], &want[..d], 1e-5, 1e-4);
+    }
+    let x = f64s(&rng.vec(12));
+    let g = f64s(&rng.vec(12));
+    let gx = r::l2normalize_backward(&x, 4, 1e-12, &g);
+    grad_check("l2normalize dx", &x, &gx, |x| {
+        dot(&r::l2normalize(x, 4, 1e-12), &g)
+    });
+}
