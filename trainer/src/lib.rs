@@ -2,6 +2,7 @@
 //! built from edge4d-runtime ops.
 
 pub mod augment;
+pub mod c2p;
 pub mod cloud_io;
 pub mod data;
 pub mod dataset;

@@ -7,6 +7,7 @@ pub mod p4dconv;
 pub mod p4stream;
 pub mod p4transformer;
 pub mod params;
+pub mod predictor;
 pub mod synthia;
 pub mod transformer;
 

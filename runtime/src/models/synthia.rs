@@ -28,14 +28,14 @@ const BN_EPS: f32 = 1e-5;
 const BN_MOMENTUM: f32 = 0.1;
 
 /// conv (done by the caller) → BatchNorm → ReLU, as one saved unit.
-struct BnRelu {
+pub(crate) struct BnRelu {
     prefix: String,
     x: Tensor,
     z: Tensor,
     saved: BatchNormSaved,
 }
 
-fn bn_relu(
+pub(crate) fn bn_relu(
     s: &mut Step<'_>,
     p: &ParamStore,
     x: &Tensor,
@@ -66,7 +66,7 @@ fn bn_relu(
     ))
 }
 
-fn bn_relu_backward(
+pub(crate) fn bn_relu_backward(
     s: &mut Step<'_>,
     p: &ParamStore,
     u: &BnRelu,

@@ -1,0 +1,3 @@
+//! C2P: complete-to-partial 4D distillation (reference-spec §5).
+
+pub mod loss;
