@@ -23,6 +23,8 @@ pub struct P4Transformer {
     pub cfg: P4TransformerConfig,
     pub tube: TubeEmbedding,
     pub transformer: Transformer,
+    /// False for a pre-training backbone: no `mlp_head`, the features are the output.
+    pub head: bool,
     /// Frame tables and time columns per input shape, made once and reused.
     cache: Mutex<HashMap<(usize, usize, usize), std::sync::Arc<ShapeCache>>>,
 }
@@ -71,6 +73,10 @@ struct TokensSaved {
     frame_in_shape: Vec<usize>,
     transformer: TransformerSaved,
     pool_arg: Option<Tensor>,
+    head: Option<HeadSaved>,
+}
+
+struct HeadSaved {
     head_in: Tensor,
     ln: LayerNormSaved,
     ln_out: Tensor,
@@ -111,7 +117,18 @@ impl P4Transformer {
             cfg,
             tube,
             transformer,
+            head: true,
             cache: Mutex::new(HashMap::new()),
+        })
+    }
+
+    /// The same network without its classification head, as C2P pre-trains it
+    /// (`AS_p4_pretrain.py`): forward stops at the transformer output, which
+    /// `P4Forward::logits` then holds too.
+    pub fn backbone(cfg: P4TransformerConfig) -> Result<Self> {
+        Ok(Self {
+            head: false,
+            ..Self::new(cfg)?
         })
     }
 
@@ -121,6 +138,9 @@ impl P4Transformer {
         self.tube.spec(&mut spec);
         linear_spec(&mut spec, "pos_embedding", self.cfg.dim, &[4, 1], true);
         self.transformer.spec(&mut spec);
+        if !self.head {
+            return spec;
+        }
         norm_spec(&mut spec, "mlp_head.0", self.cfg.dim);
         linear_spec(
             &mut spec,
@@ -252,38 +272,48 @@ impl P4Transformer {
         };
         let embedding = if relu_on { relu(s, &tokens)? } else { tokens };
         let (out, tsaved) = self.transformer.forward(s, p, &embedding)?;
-        let (head_in, pool_arg, pooled) = match self.cfg.model {
-            ModelKind::ActionSeg => (out.clone(), None, None),
-            _ => {
-                let (m, arg) = max(s, &out, 1)?;
-                (m.clone(), Some(arg), Some(m))
-            }
+        let pooled = match self.cfg.model {
+            ModelKind::ActionSeg => None,
+            _ => Some(max(s, &out, 1)?),
         };
-        let (ln_out, ln) = layernorm(
-            s,
-            &head_in,
-            p.get("mlp_head.0.weight")?,
-            p.get("mlp_head.0.bias")?,
-            LN_EPS,
-        )?;
-        let hidden = linear(
-            s,
-            &ln_out,
-            p.get("mlp_head.1.weight")?,
-            Some(p.get("mlp_head.1.bias")?),
-        )?;
-        let hidden_act = gelu(s, &hidden)?;
-        let logits = linear(
-            s,
-            &hidden_act,
-            p.get("mlp_head.3.weight")?,
-            Some(p.get("mlp_head.3.bias")?),
-        )?;
+        let (logits, head) = if self.head {
+            let head_in = pooled.as_ref().map_or(&out, |(m, _)| m).clone();
+            let (ln_out, ln) = layernorm(
+                s,
+                &head_in,
+                p.get("mlp_head.0.weight")?,
+                p.get("mlp_head.0.bias")?,
+                LN_EPS,
+            )?;
+            let hidden = linear(
+                s,
+                &ln_out,
+                p.get("mlp_head.1.weight")?,
+                Some(p.get("mlp_head.1.bias")?),
+            )?;
+            let hidden_act = gelu(s, &hidden)?;
+            let logits = linear(
+                s,
+                &hidden_act,
+                p.get("mlp_head.3.weight")?,
+                Some(p.get("mlp_head.3.bias")?),
+            )?;
+            let saved = HeadSaved {
+                head_in,
+                ln,
+                ln_out,
+                hidden,
+                hidden_act,
+            };
+            (logits, Some(saved))
+        } else {
+            (out.clone(), None)
+        };
         Ok(TokensForward {
             embedding: embedding.clone(),
             frame_embedding: frame_arg.as_ref().map(|_| pre_relu.clone()),
             transformer_out: out,
-            pooled,
+            pooled: pooled.as_ref().map(|(m, _)| m.clone()),
             logits,
             saved: TokensSaved {
                 xyzt,
@@ -291,17 +321,14 @@ impl P4Transformer {
                 frame_arg,
                 frame_in_shape: vec![b, l_out, n, dim],
                 transformer: tsaved,
-                pool_arg,
-                head_in,
-                ln,
-                ln_out,
-                hidden,
-                hidden_act,
+                pool_arg: pooled.map(|(_, arg)| arg),
+                head,
             },
         })
     }
 
-    /// Backward from d logits: parameter gradients (by PyTorch name) and d clip.
+    /// Backward from d logits: parameter gradients (by PyTorch name, in their stored
+    /// shapes) and d clip.
     pub fn backward(
         &self,
         s: &mut Step<'_>,
@@ -309,8 +336,32 @@ impl P4Transformer {
         fwd: &P4Forward,
         grad_logits: &Tensor,
     ) -> Result<(Grads, Tensor)> {
-        let sv = &fwd.saved.tokens;
         let mut grads = Grads::new();
+        let g_out = match &fwd.saved.tokens.head {
+            Some(head) => {
+                let g_head_in = self.head_backward(s, p, head, grad_logits, &mut grads)?;
+                match &fwd.saved.tokens.pool_arg {
+                    Some(arg) => {
+                        max_backward(s, &g_head_in, arg, fwd.transformer_out.shape(), 1)?
+                    }
+                    None => g_head_in,
+                }
+            }
+            // A backbone's logits are its transformer output.
+            None => grad_logits.clone(),
+        };
+        let g_clip = self.backward_features(s, p, fwd, Some(&g_out), None, &mut grads)?;
+        Ok((stored_shapes(p, grads)?, g_clip))
+    }
+
+    fn head_backward(
+        &self,
+        s: &mut Step<'_>,
+        p: &ParamStore,
+        sv: &HeadSaved,
+        grad_logits: &Tensor,
+        grads: &mut Grads,
+    ) -> Result<Tensor> {
         let (g_act, gw, gb) = linear_backward(
             s,
             &sv.hidden_act,
@@ -318,29 +369,65 @@ impl P4Transformer {
             grad_logits,
             true,
         )?;
-        accumulate(s, &mut grads, "mlp_head.3.weight", gw)?;
-        accumulate(s, &mut grads, "mlp_head.3.bias", gb.unwrap())?;
+        accumulate(s, grads, "mlp_head.3.weight", gw)?;
+        accumulate(s, grads, "mlp_head.3.bias", gb.unwrap())?;
         let g_hidden = gelu_backward(s, &sv.hidden, &g_act)?;
         let (g_ln, gw, gb) =
             linear_backward(s, &sv.ln_out, p.get("mlp_head.1.weight")?, &g_hidden, true)?;
-        accumulate(s, &mut grads, "mlp_head.1.weight", gw)?;
-        accumulate(s, &mut grads, "mlp_head.1.bias", gb.unwrap())?;
+        accumulate(s, grads, "mlp_head.1.weight", gw)?;
+        accumulate(s, grads, "mlp_head.1.bias", gb.unwrap())?;
         let (g_head_in, gg, gbeta) =
             layernorm_backward(s, &sv.head_in, p.get("mlp_head.0.weight")?, &sv.ln, &g_ln)?;
-        accumulate(s, &mut grads, "mlp_head.0.weight", gg)?;
-        accumulate(s, &mut grads, "mlp_head.0.bias", gbeta)?;
-        let g_out = match &sv.pool_arg {
-            Some(arg) => max_backward(s, &g_head_in, arg, fwd.transformer_out.shape(), 1)?,
-            None => g_head_in,
-        };
-        let g_emb = self
-            .transformer
-            .backward(s, p, &sv.transformer, &g_out, &mut grads)?;
+        accumulate(s, grads, "mlp_head.0.weight", gg)?;
+        accumulate(s, grads, "mlp_head.0.bias", gbeta)?;
+        Ok(g_head_in)
+    }
+
+    /// Backward from the features C2P distils: d transformer output (B, L', C) and,
+    /// for per-frame models, d frame embedding (B, L', C) (either may be absent).
+    /// Parameter gradients accumulate into `grads` (flattened shapes; pass them through
+    /// [`stored_shapes`] once every backward of the step is recorded); returns d clip.
+    pub fn backward_features(
+        &self,
+        s: &mut Step<'_>,
+        p: &ParamStore,
+        fwd: &P4Forward,
+        grad_out: Option<&Tensor>,
+        grad_frame_embedding: Option<&Tensor>,
+        grads: &mut Grads,
+    ) -> Result<Tensor> {
+        let sv = &fwd.saved.tokens;
+        if grad_frame_embedding.is_some() && sv.frame_arg.is_none() {
+            return Err(Error::InvalidArgument {
+                op: "p4transformer",
+                detail: "only per-frame models (p4transformer-actionseg) have a frame embedding"
+                    .into(),
+            });
+        }
         let relu_on = self.cfg.model == ModelKind::ActionSeg || self.cfg.emb_relu;
-        let g_tokens = if relu_on {
-            relu_backward(s, &sv.pre_relu, &g_emb)?
-        } else {
-            g_emb
+        let g_tokens = match grad_out {
+            Some(g_out) => {
+                let g_emb = self
+                    .transformer
+                    .backward(s, p, &sv.transformer, g_out, grads)?;
+                Some(if relu_on {
+                    relu_backward(s, &sv.pre_relu, &g_emb)?
+                } else {
+                    g_emb
+                })
+            }
+            None => None,
+        };
+        let g_tokens = match (g_tokens, grad_frame_embedding) {
+            (Some(a), Some(b)) => add(s, &a, b)?,
+            (Some(a), None) => a,
+            (None, Some(b)) => b.clone(),
+            (None, None) => {
+                return Err(Error::InvalidArgument {
+                    op: "p4transformer",
+                    detail: "backward_features needs a gradient of the output or of the frame embedding".into(),
+                })
+            }
         };
         let g_pre = match &sv.frame_arg {
             Some(arg) => max_backward(s, &g_tokens, arg, &sv.frame_in_shape, 2)?,
@@ -354,18 +441,20 @@ impl P4Transformer {
             &g_pre,
             true,
         )?;
-        accumulate(s, &mut grads, "pos_embedding.weight", gw)?;
-        accumulate(s, &mut grads, "pos_embedding.bias", gb.unwrap())?;
+        accumulate(s, grads, "pos_embedding.weight", gw)?;
+        accumulate(s, grads, "pos_embedding.bias", gb.unwrap())?;
         let g_anchor = concat_backward(s, &g_xyzt, &[3, 1], 3)?.swap_remove(0);
-        let g_clip =
-            self.tube
-                .backward(s, p, &fwd.saved.tube, &g_pre, Some(&g_anchor), &mut grads)?;
-        // Report weight gradients under their stored shapes.
-        for spec in p.spec() {
-            if let Some(g) = grads.remove(&spec.name) {
-                grads.insert(spec.name.clone(), g.reshape(&spec.shape)?);
-            }
-        }
-        Ok((grads, g_clip))
+        self.tube
+            .backward(s, p, &fwd.saved.tube, &g_pre, Some(&g_anchor), grads)
     }
+}
+
+/// Weight gradients reshaped to their parameters' stored shapes.
+pub fn stored_shapes(p: &ParamStore, mut grads: Grads) -> Result<Grads> {
+    for spec in p.spec() {
+        if let Some(g) = grads.remove(&spec.name) {
+            grads.insert(spec.name.clone(), g.reshape(&spec.shape)?);
+        }
+    }
+    Ok(grads)
 }
