@@ -1,0 +1,162 @@
+//! One C2P pre-training step (official `pretrain_as.py` with the AS P4Transformer) against
+//! `tests/fixtures/p4transformer/c2p_as_pretrain_step.safetensors`: student and teacher
+//! features, the three loss terms and their total, the gradient of every backbone and
+//! predictor parameter and of both input clips, and the predictors' BatchNorm running
+//! statistics after the step.
+
+mod common;
+
+use common::*;
+use edge4d_runtime::models::predictor::PredictorNorm;
+use edge4d_runtime::models::{P4TransformerConfig, ParamStore};
+use edge4d_runtime::tensor_file::{write_atomic, Stored};
+use edge4d_runtime::{Tensor, TensorFile};
+use edge4d_trainer::c2p::loss::LossVariant;
+use edge4d_trainer::c2p::model::{C2pModel, TeacherMode};
+
+const KEYS: &[&str] = &[
+    "radius",
+    "nsamples",
+    "spatial_stride",
+    "temporal_kernel_size",
+    "temporal_stride",
+    "emb_relu",
+    "dim",
+    "depth",
+    "heads",
+    "dim_head",
+    "mlp_dim",
+    "pred_hidden",
+    "tau",
+];
+
+/// The fixture's parameters as one state_dict: `model.*` without its prefix (what a
+/// user's backbone export looks like) and the predictors as they are.
+fn params(f: &TensorFile, model: &C2pModel, dir: &std::path::Path) -> ParamStore {
+    let mut tensors = Vec::new();
+    for name in f.names() {
+        let Some(n) = name.strip_prefix("param.") else {
+            continue;
+        };
+        let n = n.strip_prefix("model.").unwrap_or(n).to_string();
+        if n.ends_with("num_batches_tracked") {
+            let (v, shape) = f.i64(&name).unwrap();
+            tensors.push((n, Stored::I64(v, shape)));
+        } else {
+            tensors.push((n, Stored::F32(f.f32(&name).unwrap())));
+        }
+    }
+    let path = dir.join("c2p.safetensors");
+    write_atomic(&path, &tensors, Default::default()).unwrap();
+    ParamStore::load(
+        dev(),
+        model.spec(),
+        &TensorFile::open(&path).unwrap(),
+        "",
+        false,
+    )
+    .unwrap()
+}
+
+#[test]
+fn c2p_pretraining_step_matches_the_official_code() {
+    let f = fixture("p4transformer/c2p_as_pretrain_step.safetensors");
+    let cfg = fixture_config(&f);
+    let toml = format!(
+        "{}num_classes = 19\n",
+        config_toml(&cfg, "p4transformer-actionseg", KEYS)
+    );
+    let cfg = P4TransformerConfig::parse(&toml, "c2p fixture").unwrap();
+    let model = C2pModel::new(
+        dev(),
+        cfg,
+        PredictorNorm::BatchNorm,
+        LossVariant::Bidirectional,
+        TeacherMode::Shared,
+    )
+    .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let p = params(&f, &model, dir.path());
+    let input = |n: &str| {
+        let h = f.f32(n).unwrap();
+        dev().upload(&h.data, &h.shape).unwrap()
+    };
+    let (partial, complete) = (input("input.clip_partial"), input("input.clip_complete"));
+    let (fwd, (grads, g_partial, g_complete, g_student, g_teacher)) = dev()
+        .run(|s| {
+            let fwd = model.forward(s, &p, &partial, &complete)?;
+            let back = model.backward(s, &p, &fwd)?;
+            Ok((fwd, back))
+        })
+        .unwrap();
+    let read = |t: &Tensor| dev().read(t).unwrap();
+    let want = |n: &str| f.f32(n).unwrap().data;
+    assert_activation(
+        "student.frame_embedding",
+        &read(fwd.student.frame_embedding.as_ref().unwrap()),
+        &want("student.frame_embedding"),
+    );
+    assert_activation(
+        "student.features",
+        &read(&fwd.student.transformer_out),
+        &want("student.features"),
+    );
+    assert_activation(
+        "teacher.features",
+        &read(fwd.teacher.frame_embedding.as_ref().unwrap()),
+        &want("teacher.features"),
+    );
+    for (name, t) in [
+        ("loss", &fwd.terms.total),
+        ("loss_distill", &fwd.terms.geo),
+        ("loss_predict_forward", &fwd.terms.fwd),
+        ("loss_predict_backward", fwd.terms.back.as_ref().unwrap()),
+    ] {
+        let w = want(name);
+        assert_within(name, &read(t), &w, 1e-5 * w[0].abs() as f64);
+    }
+    // Gradients: 1e-4·G, G the largest |grad| over all parameters.
+    let g_max = f
+        .names()
+        .iter()
+        .filter(|n| n.starts_with("grad.") && !n.starts_with("grad.input.") && !n.contains(".features"))
+        .map(|n| max_abs(&want(n)))
+        .fold(0.0, f64::max);
+    let mut checked = 0;
+    for name in f.names() {
+        let Some(n) = name.strip_prefix("grad.") else {
+            continue;
+        };
+        if n.starts_with("input.") || n.ends_with(".features") {
+            continue;
+        }
+        let key = n.strip_prefix("model.").unwrap_or(n);
+        let got = grads
+            .get(key)
+            .unwrap_or_else(|| panic!("no gradient for {key}"));
+        assert_within(&name, &read(got), &want(&name), 1e-4 * g_max);
+        checked += 1;
+    }
+    assert_eq!(checked, model.spec().iter().filter(|s| s.trainable).count());
+    for (name, t) in [
+        ("grad.student.features", &g_student),
+        ("grad.teacher.features", &g_teacher),
+        ("grad.input.clip_partial", &g_partial),
+        ("grad.input.clip_complete", g_complete.as_ref().unwrap()),
+    ] {
+        let w = want(name);
+        assert_within(name, &read(t), &w, 1e-4 * max_abs(&w));
+    }
+    for name in f.names() {
+        let Some(n) = name.strip_prefix("buffer_after.") else {
+            continue;
+        };
+        if n.ends_with("num_batches_tracked") {
+            let (v, _) = f.i64(&name).unwrap();
+            assert_eq!(p.counter(n), Some(v[0]), "{name}");
+        } else {
+            let w = want(&name);
+            assert_within(&name, &read(p.get(n).unwrap()), &w, 1e-4 * max_abs(&w));
+        }
+    }
+}
