@@ -1,0 +1,63 @@
+//! C2P partial views against the official `oper()` (`c2p_partial_view` fixture): the f64
+//! reference reproduces the camera, its rotation and the kept points; the GPU kernel
+//! (f32, depth as ordered u32 with atomicMin) keeps the same points but for a handful on
+//! pixel boundaries, and returns them in input order.
+
+mod common;
+
+use common::*;
+use edge4d_runtime::reference::partial_view as r;
+
+fn case(f: &edge4d_runtime::TensorFile, i: usize) -> (Vec<[f64; 3]>, f64, f64) {
+    let (pts, _) = f.f64(&format!("pv.{i}.points")).unwrap();
+    let (angles, _) = f.f64(&format!("pv.{i}.angles_deg")).unwrap();
+    (
+        pts.chunks(3).map(|c| [c[0], c[1], c[2]]).collect(),
+        angles[0],
+        angles[1],
+    )
+}
+
+#[test]
+fn reference_reproduces_the_official_partial_views() {
+    let f = fixture("p4transformer/c2p_partial_view.safetensors");
+    for i in 0..3 {
+        let (pts, theta, phi) = case(&f, i);
+        let cam = r::camera(&pts, theta, phi);
+        let (want_cam, _) = f.f64(&format!("pv.{i}.camera")).unwrap();
+        let (want_trans, _) = f.f64(&format!("pv.{i}.trans")).unwrap();
+        for a in 0..3 {
+            assert!((cam.position[a] - want_cam[a]).abs() <= 1e-9 * want_cam[a].abs().max(1.0));
+            for b in 0..3 {
+                assert!((cam.trans[a][b] - want_trans[a * 3 + b]).abs() <= 1e-12, "case {i}");
+            }
+        }
+        let kept = r::visible(&pts, &cam, &r::Screen::default());
+        let (want, shape) = f.f64(&format!("pv.{i}.out_camera_coords")).unwrap();
+        assert_eq!(kept.len(), shape[0], "case {i}: kept count");
+        let (world, _) = f.f64(&format!("pv.{i}.out_world")).unwrap();
+        for (k, &idx) in kept.iter().enumerate() {
+            let pc = r::to_camera(&cam, pts[idx]);
+            for a in 0..3 {
+                let w = want[k * 3 + a];
+                assert!((pc[a] - w).abs() <= 1e-9 * w.abs().max(1.0), "case {i} point {k}");
+                let ww = world[k * 3 + a];
+                assert!((pts[idx][a] - ww).abs() <= 1e-9 * ww.abs().max(1.0));
+            }
+        }
+    }
+}
+
+#[test]
+fn trajectories_sweep_15_to_165_degrees_with_the_vertical_patterns() {
+    let t = r::trajectory(24, false, 1);
+    assert_eq!(t.len(), 24);
+    assert_eq!(t[0], (15.0, 0.0));
+    assert!((t[23].0 - 165.0).abs() < 1e-9);
+    assert!((t[12].1 - 5.0).abs() < 1e-9, "{:?}", t[12]);
+    let back = r::trajectory(24, true, -1);
+    assert!((back[0].0 - 165.0).abs() < 1e-9 && back[23].0 == 15.0);
+    assert!(back.iter().all(|&(_, v)| v <= 0.0));
+    assert_eq!(r::trajectory(7, false, 1).len(), 7);
+    assert_eq!(r::trajectory(1, false, 0), vec![(90.0, 0.0)]);
+}
