@@ -28,8 +28,15 @@ fn check(file: &str, norm: PredictorNorm, variant: LossVariant) {
         cfg["C"].as_u64().unwrap() as usize,
         cfg["hidden"].as_u64().unwrap() as usize,
     );
-    let loss = C2pLoss::new(dev(), c, hidden, norm, cfg["tau"].as_f64().unwrap() as f32, variant)
-        .unwrap();
+    let loss = C2pLoss::new(
+        dev(),
+        c,
+        hidden,
+        norm,
+        cfg["tau"].as_f64().unwrap() as f32,
+        variant,
+    )
+    .unwrap();
     let mut spec = Spec::new();
     loss.spec(&mut spec);
     // The fixture's parameters as a state_dict under the official names.
@@ -48,9 +55,14 @@ fn check(file: &str, norm: PredictorNorm, variant: LossVariant) {
     }
     let path = dir.path().join("predictors.safetensors");
     write_atomic(&path, &tensors, Default::default()).unwrap();
-    let params =
-        ParamStore::load(dev(), spec.clone(), &TensorFile::open(&path).unwrap(), "", false)
-            .unwrap();
+    let params = ParamStore::load(
+        dev(),
+        spec.clone(),
+        &TensorFile::open(&path).unwrap(),
+        "",
+        false,
+    )
+    .unwrap();
     let input = |n: &str| {
         let h = f.f32(n).unwrap();
         dev().upload(&h.data, &h.shape).unwrap()
@@ -65,7 +77,11 @@ fn check(file: &str, norm: PredictorNorm, variant: LossVariant) {
         })
         .unwrap();
     let read = |t: &edge4d_runtime::Tensor| dev().read(t).unwrap();
-    let mut checked = vec![("total", &terms.total), ("geo", &terms.geo), ("fwd", &terms.fwd)];
+    let mut checked = vec![
+        ("total", &terms.total),
+        ("geo", &terms.geo),
+        ("fwd", &terms.fwd),
+    ];
     if let Some(b) = &terms.back {
         checked.push(("back", b));
     }
@@ -110,7 +126,11 @@ fn check(file: &str, norm: PredictorNorm, variant: LossVariant) {
     }
     // fc1 weight and bias, norm weight and bias, fc2 weight and bias.
     let per_predictor = 6;
-    let predictors = if variant == LossVariant::Bidirectional { 2 } else { 1 };
+    let predictors = if variant == LossVariant::Bidirectional {
+        2
+    } else {
+        1
+    };
     assert_eq!(grads_checked, per_predictor * predictors, "{file}");
     // Running statistics after B per-clip updates.
     for name in f.names() {
@@ -123,7 +143,12 @@ fn check(file: &str, norm: PredictorNorm, variant: LossVariant) {
             assert_eq!(params.counter(&official), Some(v[0]), "{name}");
         } else {
             let want = f.f32(&name).unwrap().data;
-            assert_within(&name, &read(params.get(&official).unwrap()), &want, 1e-4 * max_abs(&want));
+            assert_within(
+                &name,
+                &read(params.get(&official).unwrap()),
+                &want,
+                1e-4 * max_abs(&want),
+            );
         }
     }
 }

@@ -119,7 +119,9 @@ fn c2p_pretraining_step_matches_the_official_code() {
     let g_max = f
         .names()
         .iter()
-        .filter(|n| n.starts_with("grad.") && !n.starts_with("grad.input.") && !n.contains(".features"))
+        .filter(|n| {
+            n.starts_with("grad.") && !n.starts_with("grad.input.") && !n.contains(".features")
+        })
         .map(|n| max_abs(&want(n)))
         .fold(0.0, f64::max);
     let mut checked = 0;

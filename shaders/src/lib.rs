@@ -138,6 +138,7 @@ pub mod point {
     use super::Shader;
     pub const FPS: Shader = shader!("point", "fps");
     pub const BALL_QUERY: Shader = shader!("point", "ball_query");
+    pub const PARTIAL_VIEW: Shader = shader!("point", "partial_view");
     pub const KNN: Shader = shader!("point", "knn");
     pub const THREE_NN: Shader = shader!("point", "three_nn");
     pub const GATHER: Shader = shader!("point", "gather");
@@ -177,6 +178,7 @@ pub const ALL: &[Shader] = &[
     util::DROPOUT,
     point::FPS,
     point::BALL_QUERY,
+    point::PARTIAL_VIEW,
     point::KNN,
     point::THREE_NN,
     point::GATHER,

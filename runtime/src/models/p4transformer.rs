@@ -341,9 +341,7 @@ impl P4Transformer {
             Some(head) => {
                 let g_head_in = self.head_backward(s, p, head, grad_logits, &mut grads)?;
                 match &fwd.saved.tokens.pool_arg {
-                    Some(arg) => {
-                        max_backward(s, &g_head_in, arg, fwd.transformer_out.shape(), 1)?
-                    }
+                    Some(arg) => max_backward(s, &g_head_in, arg, fwd.transformer_out.shape(), 1)?,
                     None => g_head_in,
                 }
             }
@@ -418,17 +416,18 @@ impl P4Transformer {
             }
             None => None,
         };
-        let g_tokens = match (g_tokens, grad_frame_embedding) {
-            (Some(a), Some(b)) => add(s, &a, b)?,
-            (Some(a), None) => a,
-            (None, Some(b)) => b.clone(),
-            (None, None) => {
-                return Err(Error::InvalidArgument {
+        let g_tokens =
+            match (g_tokens, grad_frame_embedding) {
+                (Some(a), Some(b)) => add(s, &a, b)?,
+                (Some(a), None) => a,
+                (None, Some(b)) => b.clone(),
+                (None, None) => return Err(Error::InvalidArgument {
                     op: "p4transformer",
-                    detail: "backward_features needs a gradient of the output or of the frame embedding".into(),
-                })
-            }
-        };
+                    detail:
+                        "backward_features needs a gradient of the output or of the frame embedding"
+                            .into(),
+                }),
+            };
         let g_pre = match &sv.frame_arg {
             Some(arg) => max_backward(s, &g_tokens, arg, &sv.frame_in_shape, 2)?,
             None => g_tokens.reshape(&sv.frame_in_shape)?,

@@ -142,7 +142,11 @@ pub fn l2normalize(s: &mut Step<'_>, x: &Tensor, eps: f32) -> Result<(Tensor, L2
 }
 
 /// d x of `l2normalize` given d y.
-pub fn l2normalize_backward(s: &mut Step<'_>, saved: &L2NormSaved, grad: &Tensor) -> Result<Tensor> {
+pub fn l2normalize_backward(
+    s: &mut Step<'_>,
+    saved: &L2NormSaved,
+    grad: &Tensor,
+) -> Result<Tensor> {
     same_shape("l2normalize_backward", "grad vs y", grad, &saved.y)?;
     let d = *grad.shape().last().unwrap_or(&0);
     let rows = grad.numel() / d.max(1);

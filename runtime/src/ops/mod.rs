@@ -13,6 +13,7 @@ pub mod layout;
 pub mod matmul;
 pub mod optim;
 pub mod p4dconv;
+pub mod partial_view;
 pub mod point;
 pub mod reduce;
 pub mod softmax;

@@ -50,7 +50,8 @@ fn cross(a: [f64; 3], b: [f64; 3]) -> [f64; 3] {
 
 /// Inverse of a 3×3 matrix by cofactors (np.linalg.inv of the axes as columns).
 fn inverse(m: [[f64; 3]; 3]) -> [[f64; 3]; 3] {
-    let c = |r0: usize, r1: usize, c0: usize, c1: usize| m[r0][c0] * m[r1][c1] - m[r0][c1] * m[r1][c0];
+    let c =
+        |r0: usize, r1: usize, c0: usize, c1: usize| m[r0][c0] * m[r1][c1] - m[r0][c1] * m[r1][c0];
     let det = m[0][0] * c(1, 2, 1, 2) - m[0][1] * c(1, 2, 0, 2) + m[0][2] * c(1, 2, 0, 1);
     let adj = [
         [c(1, 2, 1, 2), -c(0, 2, 1, 2), c(0, 1, 1, 2)],

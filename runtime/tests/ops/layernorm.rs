@@ -130,7 +130,13 @@ fn l2normalize_matches_reference_finite_differences_and_clamps_tiny_rows() {
         let want = r::l2normalize_backward(&x64, d, 1e-12, &f64s(&g));
         // The clamped row's gradient is g / eps (huge): compare the others.
         assert_close("l2normalize dx", &down(&gx)[d..], &want[d..], 1e-5, 1e-4);
-        assert_close("l2normalize dx (clamped)", &down(&gx)[..d], &want[..d], 1e-5, 1e-4);
+        assert_close(
+            "l2normalize dx (clamped)",
+            &down(&gx)[..d],
+            &want[..d],
+            1e-5,
+            1e-4,
+        );
     }
     let x = f64s(&rng.vec(12));
     let g = f64s(&rng.vec(12));

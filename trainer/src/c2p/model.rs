@@ -124,9 +124,14 @@ impl C2pModel {
     ) -> Result<(Grads, Tensor, Option<Tensor>, Tensor, Tensor)> {
         let mut grads = Grads::new();
         let (g_student, g_teacher) = self.loss.backward(s, p, &fwd.loss_saved, &mut grads)?;
-        let g_partial =
-            self.backbone
-                .backward_features(s, p, &fwd.student, Some(&g_student), None, &mut grads)?;
+        let g_partial = self.backbone.backward_features(
+            s,
+            p,
+            &fwd.student,
+            Some(&g_student),
+            None,
+            &mut grads,
+        )?;
         let g_complete = match self.teacher {
             TeacherMode::Shared => Some(self.backbone.backward_features(
                 s,
