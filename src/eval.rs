@@ -72,6 +72,13 @@ pub fn run(dev: &Device, args: &EvalArgs) -> Result<(), Box<dyn std::error::Erro
             .unwrap_or_else(|| c.to_string())
     };
     match &data.labels {
+        Labels::None => {
+            return Err(format!(
+                "{}: the dataset has no `label` to evaluate against",
+                args.data.display()
+            )
+            .into())
+        }
         Labels::PerClip(labels) => {
             // Video accuracy sums the softmax of every clip of a video (train-msr.py);
             // without `video` in the file each clip is its own video.

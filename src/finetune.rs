@@ -7,6 +7,7 @@ use std::path::PathBuf;
 use std::time::Instant;
 
 use clap::{Args, ValueEnum};
+use edge4d_runtime::models::params::Spec;
 use edge4d_runtime::models::{ModelKind, P4Transformer, P4TransformerConfig, ParamStore};
 use edge4d_runtime::{Device, Error, TensorFile};
 use edge4d_trainer::augment;
@@ -33,59 +34,6 @@ pub struct FinetuneArgs {
     /// What the labels mean.
     #[arg(long, value_enum)]
     task: Task,
-    /// Model config (TOML).
-    #[arg(long)]
-    config: PathBuf,
-    /// Dataset: one safetensors file with `clip` (B, L, N, 3) and `label` (B) or (B, L).
-    #[arg(long)]
-    data: PathBuf,
-    /// Output folder: checkpoint.safetensors, model.safetensors, metrics.jsonl, curves.png.
-    #[arg(long)]
-    out: PathBuf,
-    /// Start from these weights (a state_dict under PyTorch's names).
-    #[arg(long)]
-    init: Option<PathBuf>,
-    /// Continue from a checkpoint written by an earlier run (same config and data).
-    #[arg(long)]
-    resume: Option<PathBuf>,
-    #[arg(long, default_value_t = 50)]
-    epochs: u64,
-    #[arg(long, default_value_t = 14)]
-    batch_size: usize,
-    #[arg(long, value_enum, default_value_t = Optimizer::Sgd)]
-    optimizer: Optimizer,
-    #[arg(long, default_value_t = 0.01)]
-    lr: f64,
-    #[arg(long, default_value_t = 0.9)]
-    momentum: f32,
-    #[arg(long, default_value_t = 1e-4)]
-    weight_decay: f32,
-    /// Linear warm-up from 1e-5·lr (WarmupMultiStepLR), in epochs; train-msr.py uses 10.
-    #[arg(long, default_value_t = 0)]
-    warmup_epochs: u64,
-    /// Epochs at which the learning rate is multiplied by --gamma (e.g. 20,30).
-    #[arg(long, value_delimiter = ',')]
-    milestones: Vec<u64>,
-    #[arg(long, default_value_t = 0.1)]
-    gamma: f64,
-    /// Cosine decay to 0 over --epochs (after the warm-up) instead of milestones.
-    #[arg(long)]
-    cosine: bool,
-    /// Clip the gradients' global 2-norm to this before each update.
-    #[arg(long)]
-    clip_grad_norm: Option<f32>,
-    /// Keep the file's clip order.
-    #[arg(long)]
-    no_shuffle: bool,
-    /// Train on the clips as stored. Otherwise each training clip is augmented as the
-    /// reference does: per-axis scale U(0.9, 1.1) (MSR-Action3D) for action
-    /// recognition; scale U(0.8, 1.2) about the first frame's centre and an x-flip for
-    /// action segmentation (HOI4D, without the original code's flip bug).
-    #[arg(long)]
-    no_augment: bool,
-    /// Seed of the initial weights and the data order.
-    #[arg(long, default_value_t = 0)]
-    seed: u64,
     /// Held-out dataset (same layout) evaluated after every --val-every epochs.
     #[arg(long)]
     val: Option<PathBuf>,
@@ -95,13 +43,119 @@ pub struct FinetuneArgs {
     /// class, as in label-efficiency studies).
     #[arg(long, default_value_t = 1.0)]
     label_fraction: f64,
+    #[command(flatten)]
+    train: TrainArgs,
+}
+
+/// Flags every training run takes (`finetune` and `pretrain`).
+#[derive(Args)]
+pub struct TrainArgs {
+    /// Model config (TOML).
+    #[arg(long)]
+    pub config: PathBuf,
+    /// Dataset: one safetensors file with `clip` (B, L, N, 3) and `label` (B) or (B, L)
+    /// (pre-training: `clip` and optionally `partial`).
+    #[arg(long)]
+    pub data: PathBuf,
+    /// Output folder: checkpoint.safetensors, model.safetensors, metrics.jsonl, curves.png.
+    #[arg(long)]
+    pub out: PathBuf,
+    /// Start from these weights (a state_dict under PyTorch's names; tensors the model
+    /// lacks are ignored and the ones the file lacks, such as a new head, initialised).
+    #[arg(long)]
+    pub init: Option<PathBuf>,
+    /// Continue from a checkpoint written by an earlier run (same config and data).
+    #[arg(long)]
+    pub resume: Option<PathBuf>,
+    #[arg(long, default_value_t = 50)]
+    pub epochs: u64,
+    #[arg(long, default_value_t = 14)]
+    pub batch_size: usize,
+    #[arg(long, value_enum, default_value_t = Optimizer::Sgd)]
+    pub optimizer: Optimizer,
+    #[arg(long, default_value_t = 0.01)]
+    pub lr: f64,
+    #[arg(long, default_value_t = 0.9)]
+    pub momentum: f32,
+    #[arg(long, default_value_t = 1e-4)]
+    pub weight_decay: f32,
+    /// Linear warm-up from 1e-5·lr (WarmupMultiStepLR), in epochs; train-msr.py uses 10.
+    #[arg(long, default_value_t = 0)]
+    pub warmup_epochs: u64,
+    /// Epochs at which the learning rate is multiplied by --gamma (e.g. 20,30).
+    #[arg(long, value_delimiter = ',')]
+    pub milestones: Vec<u64>,
+    #[arg(long, default_value_t = 0.1)]
+    pub gamma: f64,
+    /// Cosine decay to 0 over --epochs (after the warm-up) instead of milestones.
+    #[arg(long)]
+    pub cosine: bool,
+    /// Clip the gradients' global 2-norm to this before each update.
+    #[arg(long)]
+    pub clip_grad_norm: Option<f32>,
+    /// Keep the file's clip order.
+    #[arg(long)]
+    pub no_shuffle: bool,
+    /// Train on the clips as stored. Otherwise each training clip is augmented as the
+    /// reference does: per-axis scale U(0.9, 1.1) (MSR-Action3D) for action
+    /// recognition and for C2P's partial clips; scale U(0.8, 1.2) about the first
+    /// frame's centre and an x-flip for action segmentation (HOI4D, without the
+    /// original code's flip bug).
+    #[arg(long)]
+    pub no_augment: bool,
+    /// Seed of the initial weights and the data order.
+    #[arg(long, default_value_t = 0)]
+    pub seed: u64,
     /// Read the loss back every this many steps (each read waits for the GPU).
     #[arg(long, default_value_t = 10)]
-    log_every: u64,
+    pub log_every: u64,
+}
+
+impl TrainArgs {
+    /// The optimizer and schedule settings for `iters` steps per epoch.
+    pub fn finetune_config(&self) -> FinetuneConfig {
+        FinetuneConfig {
+            optimizer: match self.optimizer {
+                Optimizer::Sgd => OptimizerKind::Sgd,
+                Optimizer::Adamw => OptimizerKind::AdamW,
+            },
+            lr: self.lr,
+            momentum: self.momentum,
+            weight_decay: self.weight_decay,
+            warmup_epochs: self.warmup_epochs,
+            milestones: self.milestones.clone(),
+            gamma: self.gamma,
+            batch_size: self.batch_size.max(1),
+            shuffle: !self.no_shuffle,
+            seed: self.seed,
+            cosine_epochs: self.cosine.then_some(self.epochs),
+            clip_grad_norm: self.clip_grad_norm,
+        }
+    }
+
+    /// Weights: from --init (matching tensors; the rest initialised) or initialised.
+    pub fn params(&self, dev: &Device, spec: Spec) -> Result<ParamStore, Error> {
+        let fresh = ParamStore::init(dev, spec, self.seed)?;
+        let Some(path) = &self.init else {
+            return Ok(fresh);
+        };
+        let file = TensorFile::open(path)?;
+        let (params, loaded, skipped) = fresh.load_matching(dev, &file)?;
+        println!(
+            "init: {loaded} tensors from {}; initialised {}",
+            path.display(),
+            if skipped.is_empty() {
+                "none".to_string()
+            } else {
+                skipped.join(", ")
+            }
+        );
+        Ok(params)
+    }
 }
 
 pub fn run(dev: &Device, args: &FinetuneArgs) -> Result<(), Box<dyn std::error::Error>> {
-    let cfg = P4TransformerConfig::load(&args.config)?;
+    let cfg = P4TransformerConfig::load(&args.train.config)?;
     let want = match args.task {
         Task::ActionRecognition => ModelKind::Msr,
         Task::ActionSegmentation => ModelKind::ActionSeg,
@@ -109,19 +163,19 @@ pub fn run(dev: &Device, args: &FinetuneArgs) -> Result<(), Box<dyn std::error::
     if cfg.model != want {
         return Err(format!(
             "config {} builds {}, but this task needs model = \"{}\"",
-            args.config.display(),
+            args.train.config.display(),
             cfg.model.name(),
             want.name()
         )
         .into());
     }
-    let mut data = ClipDataset::load(&args.data)?;
+    let mut data = ClipDataset::load(&args.train.data)?;
     if args.label_fraction < 1.0 {
-        data = subset(&data, args.label_fraction, args.seed)?;
+        data = subset(&data, args.label_fraction, args.train.seed)?;
     }
     let val = args.val.as_ref().map(ClipDataset::load).transpose()?;
     if data.is_empty() {
-        return Err(format!("{}: the dataset holds no clips", args.data.display()).into());
+        return Err(format!("{}: the dataset holds no clips", args.train.data.display()).into());
     }
     match (&data.labels, args.task) {
         (Labels::PerClip(_), Task::ActionRecognition)
@@ -129,7 +183,7 @@ pub fn run(dev: &Device, args: &FinetuneArgs) -> Result<(), Box<dyn std::error::
         _ => {
             return Err(format!(
                 "{}: labels are {} but the task needs {}",
-                args.data.display(),
+                args.train.data.display(),
                 if matches!(data.labels, Labels::PerClip(_)) {
                     "per clip"
                 } else {
@@ -147,76 +201,30 @@ pub fn run(dev: &Device, args: &FinetuneArgs) -> Result<(), Box<dyn std::error::
     if data.classes_seen() > cfg.num_classes {
         return Err(format!(
             "{}: label {} is out of range for num_classes = {}",
-            args.data.display(),
+            args.train.data.display(),
             data.classes_seen() - 1,
             cfg.num_classes
         )
         .into());
     }
     let model = P4Transformer::new(cfg.clone())?;
-    let params = match &args.init {
-        Some(p) => ParamStore::load(dev, model.spec(), &TensorFile::open(p)?, "", false)?,
-        None => ParamStore::init(dev, model.spec(), args.seed)?,
-    };
-    let batch = args.batch_size.max(1);
+    let params = args.train.params(dev, model.spec())?;
+    let batch = args.train.batch_size.max(1);
     let iters = data.len().div_ceil(batch) as u64;
-    let tcfg = FinetuneConfig {
-        optimizer: match args.optimizer {
-            Optimizer::Sgd => OptimizerKind::Sgd,
-            Optimizer::Adamw => OptimizerKind::AdamW,
-        },
-        lr: args.lr,
-        momentum: args.momentum,
-        weight_decay: args.weight_decay,
-        warmup_epochs: args.warmup_epochs,
-        milestones: args.milestones.clone(),
-        gamma: args.gamma,
-        batch_size: batch,
-        shuffle: !args.no_shuffle,
-        seed: args.seed,
-        cosine_epochs: args.cosine.then_some(args.epochs),
-        clip_grad_norm: args.clip_grad_norm,
-    };
-    let mut ft = Finetuner::new(dev, model, params, tcfg, iters)?;
-    if let Some(ckpt) = &args.resume {
-        ft.load_checkpoint(ckpt)?;
-    }
-    std::fs::create_dir_all(&args.out)?;
-    let metrics_path = args.out.join("metrics.jsonl");
-    let mut metrics = std::fs::OpenOptions::new()
-        .create(true)
-        .append(true)
-        .open(&metrics_path)?;
+    let mut ft = Finetuner::new(dev, model, params, args.train.finetune_config(), iters)?;
     let [_, l, n, _] = data.clips_shape;
-    println!("adapter: {}", dev.adapter());
-    println!(
-        "{}: {} clips of {l} frames x {n} points, {iters} steps per epoch, epochs {}..{}",
+    let task = args.task;
+    train_loop(
+        dev,
+        &args.train,
+        &mut ft,
+        &data,
         cfg.model.name(),
-        data.len(),
-        ft.epoch,
-        args.epochs
-    );
-    let bar = ProgressBar::new(args.epochs * iters).with_position(ft.step);
-    bar.set_style(
-        ProgressStyle::with_template(
-            "{bar:30} {pos}/{len} steps  epoch {prefix}  {msg}  [{elapsed} < {eta}]",
-        )
-        .unwrap_or_else(|_| ProgressStyle::default_bar()),
-    );
-    let mut meta = HashMap::new();
-    meta.insert("config".to_string(), std::fs::read_to_string(&args.config)?);
-    let started = Instant::now();
-    let mut summary = Vec::new();
-    while ft.epoch < args.epochs {
-        bar.set_prefix(format!("{}", ft.epoch + 1));
-        let order = ft.epoch_order(data.len());
-        let (mut loss_sum, mut loss_count) = (0.0f64, 0usize);
-        let epoch_start = Instant::now();
-        for (i, chunk) in order.chunks(batch).enumerate() {
+        |ft, chunk| {
             let (mut clips, labels) = data.batch(chunk);
-            if !args.no_augment {
+            if !args.train.no_augment {
                 for c in clips.chunks_exact_mut(l * n * 3) {
-                    match args.task {
+                    match task {
                         Task::ActionRecognition => augment::scale_axes(c, ft.rng(), 0.9, 1.1),
                         Task::ActionSegmentation => {
                             augment::scale_about_centre(c, n, ft.rng(), 0.8, 1.2);
@@ -227,10 +235,82 @@ pub fn run(dev: &Device, args: &FinetuneArgs) -> Result<(), Box<dyn std::error::
             }
             let clip = dev.upload(&clips, &[chunk.len(), l, n, 3])?;
             let labels = dev.upload_u32(&labels, &[labels.len()])?;
+            ft.train_step(&clip, &labels)
+        },
+        |ft, last| {
+            // Training-set accuracy costs a full extra pass: only at the end of the run.
+            let train = if last {
+                Some(accuracy(dev, ft, &data, batch)?)
+            } else {
+                None
+            };
+            let val_due = ft.epoch % args.val_every.max(1) == 0 || last;
+            let val = val
+                .as_ref()
+                .filter(|_| val_due)
+                .map(|v| accuracy(dev, ft, v, batch))
+                .transpose()?;
+            Ok((train, val))
+        },
+    )
+}
+
+/// Per-epoch accuracies a run reports: (train, val), each when measured.
+pub type EpochAccuracy = (Option<f64>, Option<f64>);
+
+/// The training loop `finetune` and `pretrain` share: resume, epochs of shuffled
+/// batches (`step` records one optimizer step and returns the device-side loss), a
+/// progress bar, metrics.jsonl, atomic checkpoints and model files after every epoch,
+/// curves.png, a NaN stop, and a summary table (`epoch_end` measures accuracies).
+pub fn train_loop(
+    dev: &Device,
+    t: &TrainArgs,
+    ft: &mut Finetuner<'_>,
+    data: &ClipDataset,
+    what: &str,
+    mut step: impl FnMut(&mut Finetuner<'_>, &[usize]) -> Result<edge4d_runtime::Tensor, Error>,
+    mut epoch_end: impl FnMut(&Finetuner<'_>, bool) -> Result<EpochAccuracy, Error>,
+) -> Result<(), Box<dyn std::error::Error>> {
+    if let Some(ckpt) = &t.resume {
+        ft.load_checkpoint(ckpt)?;
+    }
+    let batch = t.batch_size.max(1);
+    let iters = data.len().div_ceil(batch) as u64;
+    std::fs::create_dir_all(&t.out)?;
+    let metrics_path = t.out.join("metrics.jsonl");
+    let mut metrics = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(&metrics_path)?;
+    let [_, l, n, _] = data.clips_shape;
+    println!("adapter: {}", dev.adapter());
+    println!(
+        "{what}: {} clips of {l} frames x {n} points, {iters} steps per epoch, epochs {}..{}",
+        data.len(),
+        ft.epoch,
+        t.epochs
+    );
+    let bar = ProgressBar::new(t.epochs * iters).with_position(ft.step);
+    bar.set_style(
+        ProgressStyle::with_template(
+            "{bar:30} {pos}/{len} steps  epoch {prefix}  {msg}  [{elapsed} < {eta}]",
+        )
+        .unwrap_or_else(|_| ProgressStyle::default_bar()),
+    );
+    let mut meta = HashMap::new();
+    meta.insert("config".to_string(), std::fs::read_to_string(&t.config)?);
+    let started = Instant::now();
+    let mut summary = Vec::new();
+    while ft.epoch < t.epochs {
+        bar.set_prefix(format!("{}", ft.epoch + 1));
+        let order = ft.epoch_order(data.len());
+        let (mut loss_sum, mut loss_count) = (0.0f64, 0usize);
+        let epoch_start = Instant::now();
+        for (i, chunk) in order.chunks(batch).enumerate() {
             let lr = ft.lr();
-            let loss = ft.train_step(&clip, &labels)?;
+            let loss = step(ft, chunk)?;
             bar.inc(1);
-            if ft.step % args.log_every.max(1) == 0 || i as u64 + 1 == iters {
+            if ft.step % t.log_every.max(1) == 0 || i as u64 + 1 == iters {
                 let v = dev.read(&loss)?[0];
                 if !v.is_finite() {
                     bar.abandon();
@@ -238,7 +318,7 @@ pub fn run(dev: &Device, args: &FinetuneArgs) -> Result<(), Box<dyn std::error::
                         "the loss became {v} at step {} (epoch {}); stopped without saving, the last checkpoint in {} is intact",
                         ft.step,
                         ft.epoch + 1,
-                        args.out.display()
+                        t.out.display()
                     )
                     .into());
                 }
@@ -254,29 +334,18 @@ pub fn run(dev: &Device, args: &FinetuneArgs) -> Result<(), Box<dyn std::error::
             }
         }
         ft.epoch += 1;
-        // Training-set accuracy costs a full extra pass: only at the end of the run.
-        let accuracy = if ft.epoch == args.epochs {
-            Some(accuracy(dev, &ft, &data, batch)?)
-        } else {
-            None
-        };
-        let val_due = ft.epoch % args.val_every.max(1) == 0 || ft.epoch == args.epochs;
-        let val_accuracy = val
-            .as_ref()
-            .filter(|_| val_due)
-            .map(|v| self::accuracy(dev, &ft, v, batch))
-            .transpose()?;
+        let (accuracy, val_accuracy) = epoch_end(ft, ft.epoch == t.epochs)?;
         let mean_loss = loss_sum / loss_count.max(1) as f64;
         writeln!(
             metrics,
             "{}",
             serde_json::json!({"epoch": ft.epoch, "train_loss": mean_loss, "train_accuracy": accuracy, "val_accuracy": val_accuracy})
         )?;
-        ft.save_checkpoint(&args.out.join("checkpoint.safetensors"), meta.clone())?;
+        ft.save_checkpoint(&t.out.join("checkpoint.safetensors"), meta.clone())?;
         ft.params
-            .save(dev, &args.out.join("model.safetensors"), meta.clone())?;
+            .save(dev, &t.out.join("model.safetensors"), meta.clone())?;
         summary.push((ft.epoch, mean_loss, accuracy, val_accuracy));
-        plot(&metrics_path, &args.out.join("curves.png"))?;
+        plot(&metrics_path, &t.out.join("curves.png"))?;
     }
     bar.finish();
     println!(
@@ -291,7 +360,7 @@ pub fn run(dev: &Device, args: &FinetuneArgs) -> Result<(), Box<dyn std::error::
     println!(
         "done in {:.1} s; model: {}; metrics: {}",
         started.elapsed().as_secs_f64(),
-        args.out.join("model.safetensors").display(),
+        t.out.join("model.safetensors").display(),
         metrics_path.display()
     );
     Ok(())
@@ -361,6 +430,7 @@ fn subset(data: &ClipDataset, fraction: f64, seed: u64) -> Result<ClipDataset, E
             .videos
             .as_ref()
             .map(|v| keep.iter().map(|&i| v[i]).collect()),
+        partial: data.partial_batch(&keep),
     })
 }
 

@@ -7,6 +7,7 @@ mod demo;
 mod eval;
 mod finetune;
 mod infer;
+mod pretrain;
 
 use clap::{Parser, Subcommand};
 use edge4d_runtime::{BackendChoice, Device, DeviceOptions};
@@ -39,6 +40,11 @@ enum Command {
     /// Fine-tune a P4Transformer on a clip dataset (safetensors with `clip` and
     /// `label`): progress bar, metrics.jsonl, atomic checkpoints, --resume.
     Finetune(finetune::FinetuneArgs),
+    /// Pre-train a backbone without labels: --method c2p distils complete clips into
+    /// partial views (made on the GPU from virtual camera trajectories, or read from the
+    /// dataset's `partial`). Same progress bar, metrics, checkpoints and --resume as
+    /// finetune; the result loads with `finetune --init`.
+    Pretrain(pretrain::PretrainArgs),
     /// Evaluate a model on a clip dataset (accuracy and a per-class table; Acc, Edit and
     /// F1@{10,25,50} for per-frame labels).
     Eval(eval::EvalArgs),
@@ -103,6 +109,7 @@ fn run(cli: Cli) -> Result<(), Box<dyn std::error::Error>> {
         Command::Demo(args) => demo::run(&open(&cli.backend)?, &args),
         Command::Infer(args) => infer::run(&open(&cli.backend)?, &args),
         Command::Finetune(args) => finetune::run(&open(&cli.backend)?, &args),
+        Command::Pretrain(args) => pretrain::run(&open(&cli.backend)?, &args),
         Command::Data(cmd) => data::run(&cmd),
         Command::Plot { metrics, png } => finetune::plot(&metrics, &png),
         Command::Eval(args) => eval::run(&open(&cli.backend)?, &args),

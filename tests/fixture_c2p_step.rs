@@ -8,11 +8,12 @@ mod common;
 
 use common::*;
 use edge4d_runtime::models::predictor::PredictorNorm;
+use edge4d_runtime::models::P4Transformer;
 use edge4d_runtime::models::{P4TransformerConfig, ParamStore};
 use edge4d_runtime::tensor_file::{write_atomic, Stored};
 use edge4d_runtime::{Tensor, TensorFile};
 use edge4d_trainer::c2p::loss::LossVariant;
-use edge4d_trainer::c2p::model::{C2pModel, TeacherMode};
+use edge4d_trainer::c2p::model::{C2pObjective, TeacherMode};
 
 const KEYS: &[&str] = &[
     "radius",
@@ -32,7 +33,12 @@ const KEYS: &[&str] = &[
 
 /// The fixture's parameters as one state_dict: `model.*` without its prefix (what a
 /// user's backbone export looks like) and the predictors as they are.
-fn params(f: &TensorFile, model: &C2pModel, dir: &std::path::Path) -> ParamStore {
+fn params(
+    f: &TensorFile,
+    backbone: &P4Transformer,
+    model: &C2pObjective,
+    dir: &std::path::Path,
+) -> ParamStore {
     let mut tensors = Vec::new();
     for name in f.names() {
         let Some(n) = name.strip_prefix("param.") else {
@@ -50,7 +56,7 @@ fn params(f: &TensorFile, model: &C2pModel, dir: &std::path::Path) -> ParamStore
     write_atomic(&path, &tensors, Default::default()).unwrap();
     ParamStore::load(
         dev(),
-        model.spec(),
+        model.spec(backbone),
         &TensorFile::open(&path).unwrap(),
         "",
         false,
@@ -67,7 +73,7 @@ fn c2p_pretraining_step_matches_the_official_code() {
         config_toml(&cfg, "p4transformer-actionseg", KEYS)
     );
     let cfg = P4TransformerConfig::parse(&toml, "c2p fixture").unwrap();
-    let model = C2pModel::new(
+    let (backbone, model) = C2pObjective::new(
         dev(),
         cfg,
         PredictorNorm::BatchNorm,
@@ -76,7 +82,7 @@ fn c2p_pretraining_step_matches_the_official_code() {
     )
     .unwrap();
     let dir = tempfile::tempdir().unwrap();
-    let p = params(&f, &model, dir.path());
+    let p = params(&f, &backbone, &model, dir.path());
     let input = |n: &str| {
         let h = f.f32(n).unwrap();
         dev().upload(&h.data, &h.shape).unwrap()
@@ -84,8 +90,8 @@ fn c2p_pretraining_step_matches_the_official_code() {
     let (partial, complete) = (input("input.clip_partial"), input("input.clip_complete"));
     let (fwd, (grads, g_partial, g_complete, g_student, g_teacher)) = dev()
         .run(|s| {
-            let fwd = model.forward(s, &p, &partial, &complete)?;
-            let back = model.backward(s, &p, &fwd)?;
+            let fwd = model.forward(s, &backbone, &p, &partial, &complete)?;
+            let back = model.backward(s, &backbone, &p, &fwd)?;
             Ok((fwd, back))
         })
         .unwrap();
@@ -139,7 +145,10 @@ fn c2p_pretraining_step_matches_the_official_code() {
         assert_within(&name, &read(got), &want(&name), 1e-4 * g_max);
         checked += 1;
     }
-    assert_eq!(checked, model.spec().iter().filter(|s| s.trainable).count());
+    assert_eq!(
+        checked,
+        model.spec(&backbone).iter().filter(|s| s.trainable).count()
+    );
     for (name, t) in [
         ("grad.student.features", &g_student),
         ("grad.teacher.features", &g_teacher),

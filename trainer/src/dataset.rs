@@ -1,7 +1,9 @@
 //! The single-file clip dataset: one safetensors file holding `clip` (B, L, N, 3)
-//! float32 and `label` — (B) int64 for one label per clip, (B, L) for one per frame —
-//! and optionally `video` (B) int64, the video each clip was cut from (for video-level
-//! accuracy, which sums the clips' probabilities per video).
+//! float32 and `label` — (B) int64 for one label per clip, (B, L) for one per frame;
+//! absent for unlabelled pre-training data — and optionally `video` (B) int64, the
+//! video each clip was cut from (for video-level accuracy, which sums the clips'
+//! probabilities per video), and `partial` (B, L, N, 3), precomputed partial views of
+//! the clips for C2P pre-training.
 //! Loading validates everything a training run would otherwise trip over later.
 
 use std::path::Path;
@@ -16,6 +18,8 @@ pub enum Labels {
     PerClip(Vec<u32>),
     /// One label per frame, (B, L) row-major (action segmentation).
     PerFrame(Vec<u32>),
+    /// No labels (pre-training data).
+    None,
 }
 
 /// Clips and labels in host memory.
@@ -27,6 +31,8 @@ pub struct ClipDataset {
     pub labels: Labels,
     /// The source video of each clip, when several clips come from one video.
     pub videos: Option<Vec<u32>>,
+    /// Precomputed partial views, (B, L, N, 3) like `clips`.
+    pub partial: Option<Vec<f32>>,
 }
 
 impl ClipDataset {
@@ -38,13 +44,11 @@ impl ClipDataset {
             path: p.display().to_string(),
             detail,
         };
-        for key in ["clip", "label"] {
-            if !f.contains(key) {
-                return Err(err(format!(
-                    "has no `{key}` tensor (a dataset holds `clip` (B, L, N, 3) float32 and `label` (B) or (B, L) int64; found: {})",
-                    f.names().join(", ")
-                )));
-            }
+        if !f.contains("clip") {
+            return Err(err(format!(
+                "has no `clip` tensor (a dataset holds `clip` (B, L, N, 3) float32 and `label` (B) or (B, L) int64; found: {})",
+                f.names().join(", ")
+            )));
         }
         let clip = f.f32("clip")?;
         let s = clip.shape.clone();
@@ -53,15 +57,41 @@ impl ClipDataset {
                 "`clip` must be (B, L, N, 3) with no empty axis, got {s:?}"
             )));
         }
-        if let Some(i) = clip.data.iter().position(|v| !v.is_finite()) {
-            let per_clip = s[1] * s[2] * 3;
-            return Err(err(format!(
-                "`clip` holds a non-finite coordinate ({}) in clip {}, frame {}, point {}",
-                clip.data[i],
-                i / per_clip,
-                i % per_clip / (s[2] * 3),
-                i % (s[2] * 3) / 3
-            )));
+        let finite = |name: &str, data: &[f32]| -> Result<()> {
+            if let Some(i) = data.iter().position(|v| !v.is_finite()) {
+                let per_clip = s[1] * s[2] * 3;
+                return Err(err(format!(
+                    "`{name}` holds a non-finite coordinate ({}) in clip {}, frame {}, point {}",
+                    data[i],
+                    i / per_clip,
+                    i % per_clip / (s[2] * 3),
+                    i % (s[2] * 3) / 3
+                )));
+            }
+            Ok(())
+        };
+        finite("clip", &clip.data)?;
+        let partial = if f.contains("partial") {
+            let p = f.f32("partial")?;
+            if p.shape != s {
+                return Err(err(format!(
+                    "`partial` has shape {:?}, it must match `clip` {s:?}",
+                    p.shape
+                )));
+            }
+            finite("partial", &p.data)?;
+            Some(p.data)
+        } else {
+            None
+        };
+        if !f.contains("label") {
+            return Ok(Self {
+                clips: clip.data,
+                clips_shape: [s[0], s[1], s[2], s[3]],
+                labels: Labels::None,
+                videos: None,
+                partial,
+            });
         }
         let (raw, ls) = f.i64("label")?;
         if let Some(&bad) = raw.iter().find(|&&v| v < 0 || v > u32::MAX as i64) {
@@ -95,30 +125,35 @@ impl ClipDataset {
             clips_shape: [s[0], s[1], s[2], s[3]],
             labels,
             videos,
+            partial,
         })
     }
 
     /// Writes the dataset (atomically).
     pub fn save(&self, path: impl AsRef<Path>) -> Result<()> {
         let [b, l, _, _] = self.clips_shape;
-        let (labels, shape) = match &self.labels {
-            Labels::PerClip(v) => (v, vec![b]),
-            Labels::PerFrame(v) => (v, vec![b, l]),
+        let mut tensors = vec![(
+            "clip".to_string(),
+            Stored::F32(HostTensor::new(self.clips.clone(), &self.clips_shape)),
+        )];
+        let labels = match &self.labels {
+            Labels::PerClip(v) => Some((v, vec![b])),
+            Labels::PerFrame(v) => Some((v, vec![b, l])),
+            Labels::None => None,
         };
-        write_atomic(
-            path,
-            &[
-                (
-                    "clip".into(),
-                    Stored::F32(HostTensor::new(self.clips.clone(), &self.clips_shape)),
-                ),
-                (
-                    "label".into(),
-                    Stored::I64(labels.iter().map(|&v| v as i64).collect(), shape),
-                ),
-            ],
-            Default::default(),
-        )
+        if let Some((labels, shape)) = labels {
+            tensors.push((
+                "label".into(),
+                Stored::I64(labels.iter().map(|&v| v as i64).collect(), shape),
+            ));
+        }
+        if let Some(p) = &self.partial {
+            tensors.push((
+                "partial".into(),
+                Stored::F32(HostTensor::new(p.clone(), &self.clips_shape)),
+            ));
+        }
+        write_atomic(path, &tensors, Default::default())
     }
 
     pub fn len(&self) -> usize {
@@ -131,10 +166,25 @@ impl ClipDataset {
 
     /// Largest label + 1.
     pub fn classes_seen(&self) -> usize {
-        let v = match &self.labels {
-            Labels::PerClip(v) | Labels::PerFrame(v) => v,
-        };
-        v.iter().max().map_or(0, |&m| m as usize + 1)
+        match &self.labels {
+            Labels::PerClip(v) | Labels::PerFrame(v) => {
+                v.iter().max().map_or(0, |&m| m as usize + 1)
+            }
+            Labels::None => 0,
+        }
+    }
+
+    /// The partial views of `indices`, in that order (None without `partial`).
+    pub fn partial_batch(&self, indices: &[usize]) -> Option<Vec<f32>> {
+        let [_, l, n, _] = self.clips_shape;
+        let per = l * n * 3;
+        let p = self.partial.as_ref()?;
+        Some(
+            indices
+                .iter()
+                .flat_map(|&i| p[i * per..(i + 1) * per].iter().copied())
+                .collect(),
+        )
     }
 
     /// The clips and labels of `indices`, in that order: (clip data, labels).
@@ -148,6 +198,7 @@ impl ClipDataset {
             match &self.labels {
                 Labels::PerClip(v) => labels.push(v[i]),
                 Labels::PerFrame(v) => labels.extend_from_slice(&v[i * l..(i + 1) * l]),
+                Labels::None => {}
             }
         }
         (clips, labels)

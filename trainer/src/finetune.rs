@@ -15,6 +15,7 @@ use edge4d_runtime::ops::optim::{adamw_step, clip_grad_norm, sgd_step, AdamWConf
 use edge4d_runtime::tensor_file::{write_atomic, Stored};
 use edge4d_runtime::{Device, Error, HostTensor, Result, Tensor, TensorFile};
 
+use crate::c2p::model::C2pObjective;
 use crate::rng::SplitMix64;
 use crate::schedule::{Schedule, WarmupCosine, WarmupMultiStep};
 
@@ -91,6 +92,8 @@ pub struct Finetuner<'d> {
     trainable: Vec<String>,
     opt: OptState,
     one: Tensor,
+    /// Set for C2P pre-training (`model` is then the head-less backbone).
+    c2p: Option<C2pObjective>,
 }
 
 impl<'d> Finetuner<'d> {
@@ -102,9 +105,10 @@ impl<'d> Finetuner<'d> {
         cfg: FinetuneConfig,
         iters_per_epoch: u64,
     ) -> Result<Self> {
-        let trainable: Vec<String> = model
+        let trainable: Vec<String> = params
             .spec()
-            .into_iter()
+            .iter()
+            .cloned()
             .filter(|p| p.trainable)
             .map(|p| p.name)
             .collect();
@@ -151,7 +155,15 @@ impl<'d> Finetuner<'d> {
             trainable,
             opt,
             one: dev.upload(&[1.0], &[1])?,
+            c2p: None,
         })
+    }
+
+    /// Turns this into a C2P pre-trainer: `model` must be the objective's backbone and
+    /// `params` hold the backbone and the predictors.
+    pub fn with_c2p(mut self, objective: C2pObjective) -> Self {
+        self.c2p = Some(objective);
+        self
     }
 
     /// The learning rate the next step uses.
@@ -177,13 +189,8 @@ impl<'d> Finetuner<'d> {
     /// `labels` holds one label per clip or, for per-frame models, per output frame.
     pub fn train_step(&mut self, clip: &Tensor, labels: &Tensor) -> Result<Tensor> {
         let lr = self.lr() as f32;
-        let (model, params, opt, trainable, one) = (
-            &self.model,
-            &self.params,
-            &mut self.opt,
-            &self.trainable,
-            &self.one,
-        );
+        let (model, params, one) = (&self.model, &self.params, &self.one);
+        let (opt, trainable, cfg) = (&mut self.opt, &self.trainable, &self.cfg);
         let loss = self.dev.run(|s| {
             let fwd = model.forward(s, params, clip)?;
             let classes = *fwd.logits.shape().last().unwrap_or(&1);
@@ -203,35 +210,31 @@ impl<'d> Finetuner<'d> {
             let (loss, _) = cross_entropy(s, &logits, labels)?;
             let g = cross_entropy_backward(s, &logits, labels, one)?.reshape(fwd.logits.shape())?;
             let (grads, _) = model.backward(s, params, &fwd, &g)?;
-            if let Some(max_norm) = self.cfg.clip_grad_norm {
-                let all: Vec<&Tensor> = trainable.iter().map(|n| &grads[n]).collect();
-                clip_grad_norm(s, &all, max_norm)?;
-            }
-            match opt {
-                OptState::Sgd(bufs) => {
-                    let c = SgdConfig {
-                        lr,
-                        momentum: self.cfg.momentum,
-                        weight_decay: self.cfg.weight_decay,
-                        nesterov: false,
-                    };
-                    for (name, buf) in trainable.iter().zip(bufs.iter()) {
-                        sgd_step(s, params.get(name)?, &grads[name], buf, &c)?;
-                    }
-                }
-                OptState::AdamW { t, m, v } => {
-                    *t += 1;
-                    let c = AdamWConfig {
-                        lr,
-                        weight_decay: self.cfg.weight_decay,
-                        ..AdamWConfig::default()
-                    };
-                    for ((name, m), v) in trainable.iter().zip(m.iter()).zip(v.iter()) {
-                        adamw_step(s, params.get(name)?, &grads[name], m, v, &c, *t)?;
-                    }
-                }
-            }
+            record_update(s, params, opt, trainable, cfg, &grads, lr)?;
             Ok(loss)
+        })?;
+        self.step += 1;
+        Ok(loss)
+    }
+
+    /// Records and submits one C2P pre-training step on a batch of partial and complete
+    /// clips (both (B, L, N, 3)); returns the (device-side) total loss.
+    pub fn pretrain_step(&mut self, partial: &Tensor, complete: &Tensor) -> Result<Tensor> {
+        let lr = self.lr() as f32;
+        let Some(objective) = &self.c2p else {
+            return Err(Error::InvalidArgument {
+                op: "pretrain",
+                detail: "this trainer has no pre-training objective (see Finetuner::with_c2p)"
+                    .into(),
+            });
+        };
+        let (model, params) = (&self.model, &self.params);
+        let (opt, trainable, cfg) = (&mut self.opt, &self.trainable, &self.cfg);
+        let loss = self.dev.run(|s| {
+            let fwd = objective.forward(s, model, params, partial, complete)?;
+            let (grads, ..) = objective.backward(s, model, params, &fwd)?;
+            record_update(s, params, opt, trainable, cfg, &grads, lr)?;
+            Ok(fwd.terms.total)
         })?;
         self.step += 1;
         Ok(loss)
@@ -287,7 +290,7 @@ impl<'d> Finetuner<'d> {
     /// Restores everything `save_checkpoint` wrote (the model must match).
     pub fn load_checkpoint(&mut self, path: &Path) -> Result<()> {
         let f = TensorFile::open(path)?;
-        self.params = ParamStore::load(self.dev, self.model.spec(), &f, "", true)?;
+        self.params = ParamStore::load(self.dev, self.params.spec().clone(), &f, "", true)?;
         let scalar = |name: &str| -> Result<i64> {
             let (v, _) = f.i64(name)?;
             v.first().copied().ok_or_else(|| Error::TensorFile {
@@ -325,4 +328,52 @@ impl<'d> Finetuner<'d> {
         self.rng = SplitMix64::from_state(scalar("trainer.rng")? as u64);
         Ok(())
     }
+}
+
+/// Clips the gradients (when configured) and records the optimizer update of every
+/// trainable parameter.
+fn record_update(
+    s: &mut edge4d_runtime::Step<'_>,
+    params: &ParamStore,
+    opt: &mut OptState,
+    trainable: &[String],
+    cfg: &FinetuneConfig,
+    grads: &edge4d_runtime::models::Grads,
+    lr: f32,
+) -> Result<()> {
+    let grad = |n: &String| {
+        grads.get(n).ok_or_else(|| Error::InvalidArgument {
+            op: "finetune",
+            detail: format!("no gradient for trainable parameter {n}"),
+        })
+    };
+    if let Some(max_norm) = cfg.clip_grad_norm {
+        let all = trainable.iter().map(grad).collect::<Result<Vec<_>>>()?;
+        clip_grad_norm(s, &all, max_norm)?;
+    }
+    match opt {
+        OptState::Sgd(bufs) => {
+            let c = SgdConfig {
+                lr,
+                momentum: cfg.momentum,
+                weight_decay: cfg.weight_decay,
+                nesterov: false,
+            };
+            for (name, buf) in trainable.iter().zip(bufs.iter()) {
+                sgd_step(s, params.get(name)?, grad(name)?, buf, &c)?;
+            }
+        }
+        OptState::AdamW { t, m, v } => {
+            *t += 1;
+            let c = AdamWConfig {
+                lr,
+                weight_decay: cfg.weight_decay,
+                ..AdamWConfig::default()
+            };
+            for ((name, m), v) in trainable.iter().zip(m.iter()).zip(v.iter()) {
+                adamw_step(s, params.get(name)?, grad(name)?, m, v, &c, *t)?;
+            }
+        }
+    }
+    Ok(())
 }

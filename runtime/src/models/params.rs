@@ -227,6 +227,71 @@ impl ParamStore {
         })
     }
 
+    /// Replaces every parameter `file` holds under the same name (for `--init` from a
+    /// pre-trained or differently headed model): returns the store, how many tensors
+    /// were loaded and the names kept as initialised. Tensors the model lacks are
+    /// ignored; a tensor of the wrong shape, or a file with no usable tensor, is an
+    /// error naming the file.
+    pub fn load_matching(
+        mut self,
+        dev: &Device,
+        file: &TensorFile,
+    ) -> Result<(Self, usize, Vec<String>)> {
+        let mut loaded = 0;
+        let mut kept = Vec::new();
+        let mut problems = Vec::new();
+        for ParamSpec {
+            name, shape, init, ..
+        } in self.spec.clone()
+        {
+            // A per-frame backbone's `transformer1.*` (C2P pre-training) initialises a
+            // per-clip model's `transformer.*` (§5.7 copies the transformer's weights).
+            let source = match name.strip_prefix("transformer.") {
+                Some(rest) if !file.contains(&name) => format!("transformer1.{rest}"),
+                _ => name.clone(),
+            };
+            if !file.contains(&source) {
+                kept.push(name);
+                continue;
+            }
+            if init == Init::Counter {
+                if let Ok((v, _)) = file.i64(&source) {
+                    if let Some(&c) = v.first() {
+                        self.counters
+                            .lock()
+                            .unwrap_or_else(|e| e.into_inner())
+                            .insert(name.clone(), c);
+                    }
+                }
+                loaded += 1;
+                continue;
+            }
+            let h = file.f32(&source)?;
+            if h.shape != shape {
+                problems.push(format!(
+                    "{source} has shape {:?}, the model's {name} needs {shape:?}",
+                    h.shape
+                ));
+                continue;
+            }
+            self.tensors.insert(name, dev.upload(&h.data, &h.shape)?);
+            loaded += 1;
+        }
+        if !problems.is_empty() || loaded == 0 {
+            if loaded == 0 {
+                problems.push("no tensor matches a parameter of this model".into());
+            }
+            return Err(Error::TensorFile {
+                path: file.path().to_string(),
+                detail: format!(
+                    "cannot initialise the model from it:\n  {}",
+                    problems.join("\n  ")
+                ),
+            });
+        }
+        Ok((self, loaded, kept))
+    }
+
     /// An independent copy on the device (e.g. one per stream that fine-tunes its own).
     pub fn duplicate(&self, dev: &Device) -> Result<Self> {
         let tensors = self

@@ -24,10 +24,10 @@ pub enum TeacherMode {
     StopGradient,
 }
 
-/// Backbone + loss; parameters live in one store (backbone names, then
-/// `forward_predictor.*` / `back_predictor.*`).
-pub struct C2pModel {
-    pub backbone: P4Transformer,
+/// The loss and the teacher mode, applied to a backbone (a head-less per-frame
+/// P4Transformer, [`P4Transformer::backbone`]). Parameters live in one store: the
+/// backbone's names, then `forward_predictor.*` / `back_predictor.*`.
+pub struct C2pObjective {
     pub loss: C2pLoss,
     pub teacher: TeacherMode,
 }
@@ -40,16 +40,17 @@ pub struct C2pForward {
     loss_saved: super::loss::LossSaved,
 }
 
-impl C2pModel {
-    /// A C2P model for a per-frame backbone config (`p4transformer-actionseg`, as the
-    /// official code pre-trains) whose `pred_hidden` and `tau` set the predictors.
+impl C2pObjective {
+    /// The backbone and objective for a per-frame backbone config
+    /// (`p4transformer-actionseg`, as the official code pre-trains) whose `pred_hidden`
+    /// and `tau` set the predictors.
     pub fn new(
         dev: &Device,
         cfg: P4TransformerConfig,
         norm: PredictorNorm,
         variant: LossVariant,
         teacher: TeacherMode,
-    ) -> Result<Self> {
+    ) -> Result<(P4Transformer, Self)> {
         if cfg.model != ModelKind::ActionSeg {
             return Err(Error::InvalidArgument {
                 op: "c2p",
@@ -65,16 +66,13 @@ impl C2pModel {
             cfg.pred_hidden.unwrap_or(4096),
             cfg.tau.unwrap_or(0.07),
         );
-        Ok(Self {
-            backbone: P4Transformer::backbone(cfg)?,
-            loss: C2pLoss::new(dev, dim, hidden, norm, tau, variant)?,
-            teacher,
-        })
+        let loss = C2pLoss::new(dev, dim, hidden, norm, tau, variant)?;
+        Ok((P4Transformer::backbone(cfg)?, Self { loss, teacher }))
     }
 
     /// Backbone parameters, then the predictors'.
-    pub fn spec(&self) -> Spec {
-        let mut spec = self.backbone.spec();
+    pub fn spec(&self, backbone: &P4Transformer) -> Spec {
+        let mut spec = backbone.spec();
         self.loss.spec(&mut spec);
         spec
     }
@@ -83,6 +81,7 @@ impl C2pModel {
     pub fn forward(
         &self,
         s: &mut Step<'_>,
+        backbone: &P4Transformer,
         p: &ParamStore,
         partial: &Tensor,
         complete: &Tensor,
@@ -97,12 +96,17 @@ impl C2pModel {
                 ),
             });
         }
-        let student = self.backbone.forward(s, p, partial)?;
-        let teacher = self.backbone.forward(s, p, complete)?;
+        let student = backbone.forward(s, p, partial)?;
+        let teacher = backbone.forward(s, p, complete)?;
         let teacher_features = teacher
             .frame_embedding
             .clone()
-            .expect("a per-frame backbone has a frame embedding");
+            .ok_or(Error::InvalidArgument {
+            op: "c2p",
+            detail:
+                "the backbone has no per-frame embedding: use a p4transformer-actionseg backbone"
+                    .into(),
+        })?;
         let (terms, loss_saved) =
             self.loss
                 .forward(s, p, &student.transformer_out, &teacher_features)?;
@@ -119,21 +123,16 @@ impl C2pModel {
     pub fn backward(
         &self,
         s: &mut Step<'_>,
+        backbone: &P4Transformer,
         p: &ParamStore,
         fwd: &C2pForward,
     ) -> Result<(Grads, Tensor, Option<Tensor>, Tensor, Tensor)> {
         let mut grads = Grads::new();
         let (g_student, g_teacher) = self.loss.backward(s, p, &fwd.loss_saved, &mut grads)?;
-        let g_partial = self.backbone.backward_features(
-            s,
-            p,
-            &fwd.student,
-            Some(&g_student),
-            None,
-            &mut grads,
-        )?;
+        let g_partial =
+            backbone.backward_features(s, p, &fwd.student, Some(&g_student), None, &mut grads)?;
         let g_complete = match self.teacher {
-            TeacherMode::Shared => Some(self.backbone.backward_features(
+            TeacherMode::Shared => Some(backbone.backward_features(
                 s,
                 p,
                 &fwd.teacher,

@@ -279,5 +279,6 @@ pub fn generate(
         clips_shape: [labels.len(), cfg.frames, cfg.points, 3],
         labels: Labels::PerClip(labels),
         videos: None,
+        partial: None,
     })
 }

@@ -1,0 +1,211 @@
+//! `edge4d pretrain --method c2p`: complete-to-partial 4D distillation on unlabelled
+//! clips, with the same loop, progress bar, metrics, checkpoints and resume as
+//! `finetune`. The result loads with `edge4d finetune --init`.
+
+use clap::{Args, ValueEnum};
+use edge4d_runtime::models::predictor::PredictorNorm;
+use edge4d_runtime::models::{ModelKind, P4TransformerConfig};
+use edge4d_runtime::ops::partial_view::partial_views;
+use edge4d_runtime::reference::partial_view::{trajectory, Screen};
+use edge4d_runtime::{Device, Error, Tensor};
+use edge4d_trainer::augment;
+use edge4d_trainer::c2p::loss::LossVariant;
+use edge4d_trainer::c2p::model::{C2pObjective, TeacherMode};
+use edge4d_trainer::dataset::ClipDataset;
+use edge4d_trainer::finetune::Finetuner;
+use edge4d_trainer::rng::SplitMix64;
+
+use crate::finetune::{train_loop, TrainArgs};
+
+#[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Method {
+    /// Complete-to-partial 4D distillation (C2P).
+    C2p,
+}
+
+#[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Norm {
+    /// BatchNorm1d per clip (the official code).
+    Bn,
+    /// LayerNorm (the paper).
+    Ln,
+}
+
+#[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Teacher {
+    /// Shared weights, gradients through both passes (the official code).
+    Shared,
+    /// Shared weights, no gradient through the teacher.
+    StopGradient,
+}
+
+#[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Terms {
+    /// Same-frame, next-frame and previous-frame InfoNCE, 0.5 / 0.25 / 0.25 (HOI4D).
+    Bidirectional,
+    /// Same-frame and next-frame, 0.5 / 0.5 (MSR-Action3D).
+    ForwardOnly,
+}
+
+#[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Pair {
+    /// Student on the partial clip, teacher on the complete one (C2P).
+    C2p,
+    /// Both on the complete clip (ablation).
+    C2c,
+    /// Both on the partial clip (ablation).
+    P2p,
+}
+
+#[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Views {
+    /// Virtual camera trajectories with z-buffer occlusion (the paper), on the GPU.
+    Camera,
+    /// Random point dropping: a random half of each frame's points (ablation).
+    Drop,
+}
+
+#[derive(Args)]
+pub struct PretrainArgs {
+    #[arg(long, value_enum, default_value_t = Method::C2p)]
+    method: Method,
+    /// Predictor normalisation.
+    #[arg(long, value_enum, default_value_t = Norm::Bn)]
+    predictor_norm: Norm,
+    #[arg(long, value_enum, default_value_t = Teacher::Shared)]
+    teacher: Teacher,
+    /// Which InfoNCE terms.
+    #[arg(long, value_enum, default_value_t = Terms::Bidirectional)]
+    terms: Terms,
+    /// What the student and the teacher see.
+    #[arg(long, value_enum, default_value_t = Pair::C2p)]
+    pair: Pair,
+    /// How partial clips are made when the dataset has no `partial` tensor (new views
+    /// every epoch).
+    #[arg(long, value_enum, default_value_t = Views::Camera)]
+    views: Views,
+    /// Dataset units per raw MSR-Action3D unit (millimetre): the z-buffer's 0.001 mm
+    /// tolerance is scaled by it. edge4d's datasets use mm ÷ 300.
+    #[arg(long, default_value_t = 1.0 / 300.0)]
+    units_per_mm: f64,
+    #[command(flatten)]
+    train: TrainArgs,
+}
+
+/// Angles (B, L, 2) of one random trajectory per clip (§5.4: left→right or
+/// right→left, level or up-and-down or down-and-up).
+fn trajectories(rng: &mut SplitMix64, clips: usize, frames: usize) -> Vec<f32> {
+    let mut out = Vec::with_capacity(clips * frames * 2);
+    for _ in 0..clips {
+        let reverse = rng.next_u64() % 2 == 1;
+        let vertical = (rng.next_u64() % 3) as i32 - 1;
+        for (h, v) in trajectory(frames, reverse, vertical) {
+            out.extend([h as f32, v as f32]);
+        }
+    }
+    out
+}
+
+/// A random half of each frame's points, resampled back to N (the drop ablation).
+fn drop_points(clips: &[f32], n: usize, rng: &mut SplitMix64) -> Vec<f32> {
+    let mut out = Vec::with_capacity(clips.len());
+    for frame in clips.chunks_exact(n * 3) {
+        let mut order: Vec<usize> = (0..n).collect();
+        rng.shuffle(&mut order);
+        let keep = n.div_ceil(2);
+        for i in 0..n {
+            let src = order[i % keep];
+            out.extend_from_slice(&frame[src * 3..src * 3 + 3]);
+        }
+    }
+    out
+}
+
+pub fn run(dev: &Device, args: &PretrainArgs) -> Result<(), Box<dyn std::error::Error>> {
+    let Method::C2p = args.method;
+    let t = &args.train;
+    let cfg = P4TransformerConfig::load(&t.config)?;
+    if cfg.model != ModelKind::ActionSeg {
+        return Err(format!(
+            "config {} builds {}; C2P pre-trains a per-frame backbone: model = \"p4transformer-actionseg\"",
+            t.config.display(),
+            cfg.model.name()
+        )
+        .into());
+    }
+    let data = ClipDataset::load(&t.data)?;
+    if data.is_empty() {
+        return Err(format!("{}: the dataset holds no clips", t.data.display()).into());
+    }
+    let (backbone, objective) = C2pObjective::new(
+        dev,
+        cfg.clone(),
+        match args.predictor_norm {
+            Norm::Bn => PredictorNorm::BatchNorm,
+            Norm::Ln => PredictorNorm::LayerNorm,
+        },
+        match args.terms {
+            Terms::Bidirectional => LossVariant::Bidirectional,
+            Terms::ForwardOnly => LossVariant::ForwardOnly,
+        },
+        match args.teacher {
+            Teacher::Shared => TeacherMode::Shared,
+            Teacher::StopGradient => TeacherMode::StopGradient,
+        },
+    )?;
+    let params = t.params(dev, objective.spec(&backbone))?;
+    let batch = t.batch_size.max(1);
+    let iters = data.len().div_ceil(batch) as u64;
+    let mut ft =
+        Finetuner::new(dev, backbone, params, t.finetune_config(), iters)?.with_c2p(objective);
+    let [_, l, n, _] = data.clips_shape;
+    let screen = Screen {
+        threshold: 0.001 * args.units_per_mm,
+        ..Screen::default()
+    };
+    if data.partial.is_none() {
+        println!(
+            "partial views: {} made on the fly (the dataset has no `partial`)",
+            match args.views {
+                Views::Camera => "camera trajectories with z-buffer occlusion",
+                Views::Drop => "random point dropping",
+            }
+        );
+    }
+    let step = |ft: &mut Finetuner<'_>, chunk: &[usize]| -> Result<Tensor, Error> {
+        let (complete, _) = data.batch(chunk);
+        let b = chunk.len();
+        let shape = [b, l, n, 3];
+        let complete_t = dev.upload(&complete, &shape)?;
+        let partial_t = match (&args.pair, data.partial_batch(chunk)) {
+            (Pair::C2c, _) => complete_t.clone(),
+            (_, Some(mut partial)) => {
+                if !t.no_augment {
+                    for c in partial.chunks_exact_mut(l * n * 3) {
+                        augment::scale_axes(c, ft.rng(), 0.9, 1.1);
+                    }
+                }
+                dev.upload(&partial, &shape)?
+            }
+            (_, None) => match args.views {
+                Views::Drop => dev.upload(&drop_points(&complete, n, ft.rng()), &shape)?,
+                Views::Camera => {
+                    let angles = trajectories(ft.rng(), b, l);
+                    let angles = dev.upload(&angles, &[b, l, 2])?;
+                    let seed = ft.rng().next_u64() as u32;
+                    dev.run(|s| {
+                        Ok(partial_views(s, &complete_t, &angles, n, &screen, seed)?.points)
+                    })?
+                }
+            },
+        };
+        let teacher_input = match args.pair {
+            Pair::P2p => &partial_t,
+            _ => &complete_t,
+        };
+        ft.pretrain_step(&partial_t, teacher_input)
+    };
+    train_loop(dev, t, &mut ft, &data, "C2P pre-training", step, |_, _| {
+        Ok((None, None))
+    })
+}

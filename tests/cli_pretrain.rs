@@ -1,0 +1,264 @@
+//! `edge4d pretrain --method c2p` end to end: one SGD step at lr 1 on the official
+//! pre-training step fixture gives `w − grad` for every weight (and the predictors'
+//! BatchNorm running statistics after the step); on-the-fly camera views on a small
+//! humanoid dataset train, and the result initialises `finetune`.
+
+mod common;
+
+use std::path::Path;
+use std::process::Command;
+
+use common::*;
+use edge4d_runtime::tensor_file::{write_atomic, Stored};
+use edge4d_runtime::TensorFile;
+
+fn edge4d(args: &[&str]) -> (bool, String) {
+    let out = Command::new(env!("CARGO_BIN_EXE_edge4d"))
+        .args(args)
+        .output()
+        .unwrap();
+    let text = format!(
+        "{}\n{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    (out.status.success(), text)
+}
+
+const KEYS: &[&str] = &[
+    "radius",
+    "nsamples",
+    "spatial_stride",
+    "temporal_kernel_size",
+    "temporal_stride",
+    "emb_relu",
+    "dim",
+    "depth",
+    "heads",
+    "dim_head",
+    "mlp_dim",
+    "pred_hidden",
+    "tau",
+];
+
+#[test]
+fn one_pretraining_step_with_lr_one_gives_w_minus_grad() {
+    let f = fixture("p4transformer/c2p_as_pretrain_step.safetensors");
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let config = d.join("c2p.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "{}num_classes = 19\n",
+            config_toml(&fixture_config(&f), "p4transformer-actionseg", KEYS)
+        ),
+    )
+    .unwrap();
+    // Weights as a user would export them: backbone names without `model.`.
+    let mut weights = Vec::new();
+    for name in f.names() {
+        if let Some(n) = name.strip_prefix("param.") {
+            let n = n.strip_prefix("model.").unwrap_or(n).to_string();
+            weights.push((
+                n.clone(),
+                if n.ends_with("num_batches_tracked") {
+                    let (v, s) = f.i64(&name).unwrap();
+                    Stored::I64(v, s)
+                } else {
+                    Stored::F32(f.f32(&name).unwrap())
+                },
+            ));
+        }
+    }
+    write_atomic(&d.join("init.safetensors"), &weights, Default::default()).unwrap();
+    let data = vec![
+        (
+            "clip".to_string(),
+            Stored::F32(f.f32("input.clip_complete").unwrap()),
+        ),
+        (
+            "partial".to_string(),
+            Stored::F32(f.f32("input.clip_partial").unwrap()),
+        ),
+    ];
+    write_atomic(&d.join("data.safetensors"), &data, Default::default()).unwrap();
+    let s = |p: &Path| p.to_str().unwrap().to_string();
+    let (ok, out) = edge4d(&[
+        "pretrain",
+        "--method",
+        "c2p",
+        "--config",
+        &s(&config),
+        "--data",
+        &s(&d.join("data.safetensors")),
+        "--init",
+        &s(&d.join("init.safetensors")),
+        "--out",
+        &s(&d.join("run")),
+        "--epochs",
+        "1",
+        "--batch-size",
+        "2",
+        "--optimizer",
+        "sgd",
+        "--lr",
+        "1",
+        "--momentum",
+        "0",
+        "--weight-decay",
+        "0",
+        "--no-shuffle",
+        "--no-augment",
+    ]);
+    assert!(ok, "{out}");
+    let trained = TensorFile::open(d.join("run/model.safetensors")).unwrap();
+    let grads: Vec<String> = f
+        .names()
+        .into_iter()
+        .filter(|n| {
+            n.starts_with("grad.") && !n.starts_with("grad.input") && !n.ends_with(".features")
+        })
+        .collect();
+    let g_max = grads
+        .iter()
+        .map(|n| max_abs(&f.f32(n).unwrap().data))
+        .fold(0.0f64, f64::max);
+    assert_eq!(grads.len(), 37);
+    for g in &grads {
+        let name = g.strip_prefix("grad.").unwrap();
+        let w = f.f32(&format!("param.{name}")).unwrap().data;
+        let want: Vec<f32> = w
+            .iter()
+            .zip(&f.f32(g).unwrap().data)
+            .map(|(w, g)| w - g)
+            .collect();
+        let stored = name.strip_prefix("model.").unwrap_or(name);
+        assert_within(
+            &format!("{name} after one step"),
+            &trained.f32(stored).unwrap().data,
+            &want,
+            1e-4 * g_max,
+        );
+    }
+    for name in f.names() {
+        let Some(n) = name.strip_prefix("buffer_after.") else {
+            continue;
+        };
+        if n.ends_with("num_batches_tracked") {
+            assert_eq!(trained.i64(n).unwrap().0, f.i64(&name).unwrap().0, "{n}");
+        } else {
+            let want = f.f32(&name).unwrap().data;
+            assert_within(
+                n,
+                &trained.f32(n).unwrap().data,
+                &want,
+                1e-4 * max_abs(&want),
+            );
+        }
+    }
+}
+
+/// A small humanoid dataset (rendered, 2 clips per action, 8 frames x 128 points).
+fn humanoid_data(dir: &Path) -> String {
+    use edge4d_trainer::humanoid::generate::{generate, Assets, GenConfig, Split};
+    let assets = Assets::bundled().unwrap();
+    let cfg = GenConfig {
+        frames: 8,
+        points: 128,
+        ..GenConfig::default()
+    };
+    let data = generate(&assets, Split::Train, 1, &cfg, 3).unwrap();
+    let path = dir.join("humanoid.safetensors");
+    data.save(&path).unwrap();
+    path.to_str().unwrap().to_string()
+}
+
+const BACKBONE: &str = r#"
+radius = 0.7
+nsamples = 8
+spatial_stride = 16
+temporal_kernel_size = 3
+temporal_stride = 1
+temporal_padding = [1, 1]
+dim = 32
+depth = 1
+heads = 2
+dim_head = 16
+mlp_dim = 64
+num_classes = 15
+pred_hidden = 64
+"#;
+
+#[test]
+fn camera_view_pretraining_runs_and_initialises_finetuning() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let data = humanoid_data(d);
+    let c2p = d.join("c2p.toml");
+    std::fs::write(
+        &c2p,
+        format!("model = \"p4transformer-actionseg\"\n{BACKBONE}"),
+    )
+    .unwrap();
+    let msr = d.join("msr.toml");
+    std::fs::write(&msr, format!("model = \"p4transformer-msr\"\n{BACKBONE}")).unwrap();
+    let run = d.join("pre");
+    let (ok, out) = edge4d(&[
+        "pretrain",
+        "--config",
+        c2p.to_str().unwrap(),
+        "--data",
+        &data,
+        "--out",
+        run.to_str().unwrap(),
+        "--epochs",
+        "2",
+        "--batch-size",
+        "5",
+        "--lr",
+        "0.01",
+    ]);
+    assert!(ok, "{out}");
+    assert!(
+        out.contains("camera trajectories with z-buffer occlusion"),
+        "{out}"
+    );
+    let metrics = std::fs::read_to_string(run.join("metrics.jsonl")).unwrap();
+    assert_eq!(metrics.matches("train_loss").count(), 2, "{metrics}");
+    // The per-frame backbone initialises a per-clip model: tube, positional embedding
+    // and transformer (transformer1.* → transformer.*); the head starts fresh.
+    let (ok, out) = edge4d(&[
+        "finetune",
+        "--task",
+        "action-recognition",
+        "--config",
+        msr.to_str().unwrap(),
+        "--data",
+        &data,
+        "--init",
+        run.join("model.safetensors").to_str().unwrap(),
+        "--out",
+        d.join("ft").to_str().unwrap(),
+        "--epochs",
+        "1",
+        "--batch-size",
+        "5",
+    ]);
+    assert!(ok, "{out}");
+    assert!(
+        out.contains("initialised mlp_head.0.weight, mlp_head.0.bias, mlp_head.1.weight"),
+        "{out}"
+    );
+    // Pre-training data must come with a per-frame backbone config.
+    let (ok, out) = edge4d(&[
+        "pretrain",
+        "--config",
+        msr.to_str().unwrap(),
+        "--data",
+        &data,
+        "--out",
+        d.join("bad").to_str().unwrap(),
+    ]);
+    assert!(!ok && out.contains("p4transformer-actionseg"), "{out}");
+}
