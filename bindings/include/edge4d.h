@@ -181,7 +181,7 @@ enum Edge4dStatus edge4d_stream_latest(const struct Edge4dStream *stream,
                                        size_t capacity);
 
 // Labels the latest frame with its true class. Once a whole window is labelled it is
-// kept (up to 512 windows) for `edge4d_stream_finetune`.
+// kept for `edge4d_stream_finetune` (a uniform sample of at most 512 windows).
 //
 // # Safety
 // `stream` must be a live handle.

@@ -493,7 +493,7 @@ pub unsafe extern "C" fn edge4d_stream_latest(
 }
 
 /// Labels the latest frame with its true class. Once a whole window is labelled it is
-/// kept (up to 512 windows) for `edge4d_stream_finetune`.
+/// kept for `edge4d_stream_finetune` (a uniform sample of at most 512 windows).
 ///
 /// # Safety
 /// `stream` must be a live handle.

@@ -35,7 +35,7 @@ pub struct StreamOptions {
     pub reuse: bool,
     /// Seed of the point resampling and of the fine-tuning batches.
     pub seed: u64,
-    /// Labelled windows kept for fine-tuning (oldest dropped first).
+    /// Labelled windows kept for fine-tuning (a uniform sample of all of them).
     pub max_labelled: usize,
     /// On-device fine-tuning: SGD with this learning rate, momentum 0.9, no decay.
     pub finetune_lr: f64,
@@ -76,6 +76,8 @@ pub struct ActionStream<'d> {
     /// Host copies of the last `window` frames (model units) and their labels.
     recent: VecDeque<(Vec<f32>, Option<u32>)>,
     labelled: VecDeque<(Vec<f32>, u32)>,
+    /// Labelled windows offered so far (the reservoir's denominator).
+    labelled_seen: u64,
     latest: Option<Prediction>,
 }
 
@@ -140,6 +142,7 @@ impl<'d> ActionStream<'d> {
             opts,
             recent: VecDeque::new(),
             labelled: VecDeque::new(),
+            labelled_seen: 0,
             latest: None,
         })
     }
@@ -312,9 +315,16 @@ impl<'d> ActionStream<'d> {
             return Ok(());
         }
         let clip: Vec<f32> = self.recent.iter().flat_map(|(f, _)| f.clone()).collect();
-        self.labelled.push_back((clip, label));
-        if self.labelled.len() > self.opts.max_labelled {
-            self.labelled.pop_front();
+        // Reservoir sampling: the kept windows stay a uniform sample of every labelled
+        // window so far, so a long stream does not forget its early actions.
+        self.labelled_seen += 1;
+        if self.labelled.len() < self.opts.max_labelled {
+            self.labelled.push_back((clip, label));
+        } else {
+            let j = (self.tuner.rng().next_u64() % self.labelled_seen) as usize;
+            if j < self.labelled.len() {
+                self.labelled[j] = (clip, label);
+            }
         }
         Ok(())
     }
