@@ -15,7 +15,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 out="${1:-runs/c2p}"
 pre_epochs="${2:-10}"
-steps="${3:-450}"
+steps="${3:-225}"
 seeds="0 1 2"
 cargo build --release
 edge4d=./target/release/edge4d

@@ -37,6 +37,8 @@ pub enum Teacher {
     Shared,
     /// Shared weights, no gradient through the teacher.
     StopGradient,
+    /// A separate P4DConv-only teacher with its own weights (the paper).
+    Separate,
 }
 
 #[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -151,6 +153,7 @@ pub fn run(dev: &Device, args: &PretrainArgs) -> Result<(), Box<dyn std::error::
         match args.teacher {
             Teacher::Shared => TeacherMode::Shared,
             Teacher::StopGradient => TeacherMode::StopGradient,
+            Teacher::Separate => TeacherMode::Separate,
         },
     )?;
     let params = t.params(dev, objective.spec(&backbone))?;

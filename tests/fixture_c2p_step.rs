@@ -109,7 +109,7 @@ fn c2p_pretraining_step_matches_the_official_code() {
     );
     assert_activation(
         "teacher.features",
-        &read(fwd.teacher.frame_embedding.as_ref().unwrap()),
+        &read(fwd.teacher.features().unwrap()),
         &want("teacher.features"),
     );
     for (name, t) in [
@@ -168,6 +168,88 @@ fn c2p_pretraining_step_matches_the_official_code() {
         } else {
             let w = want(&name);
             assert_within(&name, &read(p.get(n).unwrap()), &w, 1e-4 * max_abs(&w));
+        }
+    }
+}
+
+#[test]
+fn separate_and_stop_gradient_teachers_give_the_same_loss_from_the_same_weights() {
+    let f = fixture("p4transformer/c2p_as_pretrain_step.safetensors");
+    let cfg = fixture_config(&f);
+    let toml = format!(
+        "{}num_classes = 19\n",
+        config_toml(&cfg, "p4transformer-actionseg", KEYS)
+    );
+    let input = |n: &str| {
+        let h = f.f32(n).unwrap();
+        dev().upload(&h.data, &h.shape).unwrap()
+    };
+    let (partial, complete) = (input("input.clip_partial"), input("input.clip_complete"));
+    let want_loss = f.f32("loss").unwrap().data;
+    let dir = tempfile::tempdir().unwrap();
+    for mode in [TeacherMode::StopGradient, TeacherMode::Separate] {
+        let cfg = P4TransformerConfig::parse(&toml, "c2p fixture").unwrap();
+        let (backbone, model) = C2pObjective::new(
+            dev(),
+            cfg,
+            PredictorNorm::BatchNorm,
+            LossVariant::Bidirectional,
+            mode,
+        )
+        .unwrap();
+        // The separate teacher starts as a copy of the backbone's tube and embedding.
+        let mut tensors = Vec::new();
+        for name in f.names() {
+            let Some(n) = name.strip_prefix("param.") else {
+                continue;
+            };
+            let n = n.strip_prefix("model.").unwrap_or(n).to_string();
+            let stored = if n.ends_with("num_batches_tracked") {
+                let (v, shape) = f.i64(&name).unwrap();
+                Stored::I64(v, shape)
+            } else {
+                Stored::F32(f.f32(&name).unwrap())
+            };
+            if n.starts_with("tube_embedding.") || n.starts_with("pos_embedding.") {
+                if let Stored::F32(h) = &stored {
+                    tensors.push((format!("teacher.{n}"), Stored::F32(h.clone())));
+                }
+            }
+            tensors.push((n, stored));
+        }
+        let path = dir.path().join("w.safetensors");
+        write_atomic(&path, &tensors, Default::default()).unwrap();
+        let p = ParamStore::load(
+            dev(),
+            model.spec(&backbone),
+            &TensorFile::open(&path).unwrap(),
+            "",
+            mode == TeacherMode::StopGradient,
+        )
+        .unwrap();
+        let (loss, grads, g_complete) = dev()
+            .run(|s| {
+                let fwd = model.forward(s, &backbone, &p, &partial, &complete)?;
+                let (grads, _, g_complete, ..) = model.backward(s, &backbone, &p, &fwd)?;
+                Ok((fwd.terms.total, grads, g_complete))
+            })
+            .unwrap();
+        assert_within(
+            "loss",
+            &dev().read(&loss).unwrap(),
+            &want_loss,
+            1e-5 * want_loss[0].abs() as f64,
+        );
+        assert!(g_complete.is_none());
+        let teacher_grad = grads.get("teacher.tube_embedding.conv_d.0.weight");
+        match mode {
+            TeacherMode::Separate => {
+                let g = dev()
+                    .read(teacher_grad.expect("the separate teacher learns"))
+                    .unwrap();
+                assert!(max_abs(&g) > 0.0);
+            }
+            _ => assert!(teacher_grad.is_none()),
         }
     }
 }

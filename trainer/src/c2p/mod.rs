@@ -2,3 +2,4 @@
 
 pub mod loss;
 pub mod model;
+pub mod teacher;

@@ -6,6 +6,8 @@
 //!   anchors); student = the transformer output on the partial clip. Shared weights,
 //!   gradients through both passes.
 //! - `stop_gradient`: the same, with the teacher's gradient dropped.
+//! - `separate` (the paper): a P4DConv-only teacher with its own weights
+//!   (`teacher.*`, [`FrameTeacher`]), trained by the same loss.
 
 use edge4d_runtime::models::params::{Grads, ParamStore, Spec};
 use edge4d_runtime::models::predictor::PredictorNorm;
@@ -13,6 +15,7 @@ use edge4d_runtime::models::{ModelKind, P4Forward, P4Transformer, P4TransformerC
 use edge4d_runtime::{Device, Error, Result, Step, Tensor};
 
 use super::loss::{C2pLoss, LossTerms, LossVariant};
+use super::teacher::{FrameTeacher, TeacherSaved};
 
 /// How the teacher relates to the student.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -22,6 +25,8 @@ pub enum TeacherMode {
     Shared,
     /// Shared weights, no gradient through the teacher.
     StopGradient,
+    /// A separate P4DConv-only teacher network (the paper's asymmetric design).
+    Separate,
 }
 
 /// The loss and the teacher mode, applied to a backbone (a head-less per-frame
@@ -30,12 +35,29 @@ pub enum TeacherMode {
 pub struct C2pObjective {
     pub loss: C2pLoss,
     pub teacher: TeacherMode,
+    separate: Option<FrameTeacher>,
+}
+
+/// The teacher's pass: the shared backbone's, or the separate teacher's.
+pub enum TeacherPass {
+    Backbone(P4Forward),
+    Separate(Tensor, TeacherSaved),
+}
+
+impl TeacherPass {
+    /// The teacher features (B, L', C).
+    pub fn features(&self) -> Option<&Tensor> {
+        match self {
+            TeacherPass::Backbone(f) => f.frame_embedding.as_ref(),
+            TeacherPass::Separate(t, _) => Some(t),
+        }
+    }
 }
 
 /// One step's forward results.
 pub struct C2pForward {
     pub student: P4Forward,
-    pub teacher: P4Forward,
+    pub teacher: TeacherPass,
     pub terms: LossTerms,
     loss_saved: super::loss::LossSaved,
 }
@@ -67,12 +89,24 @@ impl C2pObjective {
             cfg.tau.unwrap_or(0.07),
         );
         let loss = C2pLoss::new(dev, dim, hidden, norm, tau, variant)?;
-        Ok((P4Transformer::backbone(cfg)?, Self { loss, teacher }))
+        let backbone = P4Transformer::backbone(cfg)?;
+        let separate = (teacher == TeacherMode::Separate).then(|| FrameTeacher::like(&backbone));
+        Ok((
+            backbone,
+            Self {
+                loss,
+                teacher,
+                separate,
+            },
+        ))
     }
 
     /// Backbone parameters, then the predictors'.
     pub fn spec(&self, backbone: &P4Transformer) -> Spec {
         let mut spec = backbone.spec();
+        if let Some(t) = &self.separate {
+            t.spec(&mut spec);
+        }
         self.loss.spec(&mut spec);
         spec
     }
@@ -97,11 +131,14 @@ impl C2pObjective {
             });
         }
         let student = backbone.forward(s, p, partial)?;
-        let teacher = backbone.forward(s, p, complete)?;
-        let teacher_features = teacher
-            .frame_embedding
-            .clone()
-            .ok_or(Error::InvalidArgument {
+        let teacher = match &self.separate {
+            Some(t) => {
+                let (features, saved) = t.forward(s, p, complete)?;
+                TeacherPass::Separate(features, saved)
+            }
+            None => TeacherPass::Backbone(backbone.forward(s, p, complete)?),
+        };
+        let teacher_features = teacher.features().cloned().ok_or(Error::InvalidArgument {
             op: "c2p",
             detail:
                 "the backbone has no per-frame embedding: use a p4transformer-actionseg backbone"
@@ -119,7 +156,8 @@ impl C2pObjective {
     }
 
     /// Gradients of the total loss for every parameter (stored shapes) and
-    /// (d partial, d complete) — d complete is None with a stop-gradient teacher.
+    /// (d partial, d complete) — d complete is None unless the teacher shares the
+    /// backbone and takes gradients.
     pub fn backward(
         &self,
         s: &mut Step<'_>,
@@ -131,16 +169,17 @@ impl C2pObjective {
         let (g_student, g_teacher) = self.loss.backward(s, p, &fwd.loss_saved, &mut grads)?;
         let g_partial =
             backbone.backward_features(s, p, &fwd.student, Some(&g_student), None, &mut grads)?;
-        let g_complete = match self.teacher {
-            TeacherMode::Shared => Some(backbone.backward_features(
-                s,
-                p,
-                &fwd.teacher,
-                None,
-                Some(&g_teacher),
-                &mut grads,
-            )?),
-            TeacherMode::StopGradient => None,
+        let g_complete = match (&fwd.teacher, self.teacher) {
+            (TeacherPass::Backbone(teacher), TeacherMode::Shared) => Some(
+                backbone.backward_features(s, p, teacher, None, Some(&g_teacher), &mut grads)?,
+            ),
+            (TeacherPass::Separate(_, saved), _) => {
+                if let Some(t) = &self.separate {
+                    t.backward(s, p, saved, &g_teacher, &mut grads)?;
+                }
+                None
+            }
+            _ => None,
         };
         let grads = edge4d_runtime::models::p4transformer::stored_shapes(p, grads)?;
         Ok((grads, g_partial, g_complete, g_student, g_teacher))
