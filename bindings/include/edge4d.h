@@ -180,8 +180,9 @@ enum Edge4dStatus edge4d_stream_latest(const struct Edge4dStream *stream,
                                        float *probabilities,
                                        size_t capacity);
 
-// Labels the latest frame with its true class. Once a whole window is labelled it is
-// kept for `edge4d_stream_finetune` (a uniform sample of at most 512 windows).
+// Labels the latest frame with its true class. A whole window whose frames all carry
+// this label (per-frame models: any labels) is kept for `edge4d_stream_finetune` (a
+// uniform sample of at most 512 windows).
 //
 // # Safety
 // `stream` must be a live handle.

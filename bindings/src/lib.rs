@@ -492,8 +492,9 @@ pub unsafe extern "C" fn edge4d_stream_latest(
     })
 }
 
-/// Labels the latest frame with its true class. Once a whole window is labelled it is
-/// kept for `edge4d_stream_finetune` (a uniform sample of at most 512 windows).
+/// Labels the latest frame with its true class. A whole window whose frames all carry
+/// this label (per-frame models: any labels) is kept for `edge4d_stream_finetune` (a
+/// uniform sample of at most 512 windows).
 ///
 /// # Safety
 /// `stream` must be a live handle.

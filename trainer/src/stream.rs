@@ -287,8 +287,10 @@ impl<'d> ActionStream<'d> {
         Ok(())
     }
 
-    /// Labels the latest frame; once the window is full and labelled as the model needs
-    /// (per-clip: the latest frame; per-frame: every frame), it is kept for fine-tuning.
+    /// Labels the latest frame. A full window whose frames all carry labels is kept for
+    /// fine-tuning — for per-clip models only when they all carry this label, since a
+    /// clip classifier learns one action per clip (windows across a change of action
+    /// would teach it mixed clips).
     pub fn label_latest(&mut self, label: u32) -> Result<()> {
         if label as usize >= self.num_classes() {
             return Err(Error::InvalidArgument {
@@ -309,9 +311,11 @@ impl<'d> ActionStream<'d> {
         if self.recent.len() < self.opts.window {
             return Ok(());
         }
-        if self.tuner.model.cfg.model == ModelKind::ActionSeg
-            && self.recent.iter().any(|(_, l)| l.is_none())
-        {
+        let usable = match self.tuner.model.cfg.model {
+            ModelKind::ActionSeg => self.recent.iter().all(|(_, l)| l.is_some()),
+            _ => self.recent.iter().all(|(_, l)| *l == Some(label)),
+        };
+        if !usable {
             return Ok(());
         }
         let clip: Vec<f32> = self.recent.iter().flat_map(|(f, _)| f.clone()).collect();
