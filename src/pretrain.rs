@@ -86,6 +86,10 @@ pub struct PretrainArgs {
     /// every epoch).
     #[arg(long, value_enum, default_value_t = Views::Camera)]
     views: Views,
+    /// Random zoom of the camera trajectories: each clip's camera distance is scaled by
+    /// U(1 − zoom, 1 + zoom) (the paper; the official code has none, 0).
+    #[arg(long, default_value_t = 0.0)]
+    zoom: f32,
     /// Dataset units per raw MSR-Action3D unit (millimetre): the z-buffer's 0.001 mm
     /// tolerance is scaled by it. edge4d's datasets use mm ÷ 300.
     #[arg(long, default_value_t = 1.0 / 300.0)]
@@ -94,15 +98,21 @@ pub struct PretrainArgs {
     train: TrainArgs,
 }
 
-/// Angles (B, L, 2) of one random trajectory per clip (§5.4: left→right or
-/// right→left, level or up-and-down or down-and-up).
-fn trajectories(rng: &mut SplitMix64, clips: usize, frames: usize) -> Vec<f32> {
-    let mut out = Vec::with_capacity(clips * frames * 2);
+/// Views (B, L, 3) of one random trajectory per clip (§5.4: left→right or
+/// right→left, level or up-and-down or down-and-up), at a distance scaled per clip by
+/// U(1 − zoom, 1 + zoom) (the paper's zoom; 0 as in the official code).
+fn trajectories(rng: &mut SplitMix64, clips: usize, frames: usize, zoom: f32) -> Vec<f32> {
+    let mut out = Vec::with_capacity(clips * frames * 3);
     for _ in 0..clips {
         let reverse = rng.next_u64() % 2 == 1;
         let vertical = (rng.next_u64() % 3) as i32 - 1;
+        let scale = if zoom > 0.0 {
+            rng.uniform(1.0 - zoom, 1.0 + zoom)
+        } else {
+            1.0
+        };
         for (h, v) in trajectory(frames, reverse, vertical) {
-            out.extend([h as f32, v as f32]);
+            out.extend([h as f32, v as f32, scale]);
         }
     }
     out
@@ -134,6 +144,9 @@ pub fn run(dev: &Device, args: &PretrainArgs) -> Result<(), Box<dyn std::error::
             cfg.model.name()
         )
         .into());
+    }
+    if !(0.0..1.0).contains(&args.zoom) {
+        return Err(format!("--zoom must be in [0, 1), got {}", args.zoom).into());
     }
     let data = ClipDataset::load(&t.data)?;
     if data.is_empty() {
@@ -193,8 +206,8 @@ pub fn run(dev: &Device, args: &PretrainArgs) -> Result<(), Box<dyn std::error::
             (_, None) => match args.views {
                 Views::Drop => dev.upload(&drop_points(&complete, n, ft.rng()), &shape)?,
                 Views::Camera => {
-                    let angles = trajectories(ft.rng(), b, l);
-                    let angles = dev.upload(&angles, &[b, l, 2])?;
+                    let angles = trajectories(ft.rng(), b, l, args.zoom);
+                    let angles = dev.upload(&angles, &[b, l, 3])?;
                     let seed = ft.rng().next_u64() as u32;
                     dev.run(|s| {
                         Ok(partial_views(s, &complete_t, &angles, n, &screen, seed)?.points)

@@ -70,11 +70,21 @@ fn trajectories_sweep_15_to_165_degrees_with_the_vertical_patterns() {
 
 /// Runs the GPU kernel on one frame; returns (kept indices, count, output points).
 fn gpu_view(pts: &[[f64; 3]], theta: f64, phi: f64, m: usize) -> (Vec<usize>, u32, Vec<f32>) {
+    gpu_zoomed_view(pts, theta, phi, 1.0, m)
+}
+
+fn gpu_zoomed_view(
+    pts: &[[f64; 3]],
+    theta: f64,
+    phi: f64,
+    zoom: f64,
+    m: usize,
+) -> (Vec<usize>, u32, Vec<f32>) {
     use edge4d_runtime::ops::partial_view::partial_views;
     let flat: Vec<f32> = pts.iter().flatten().map(|&v| v as f32).collect();
     let clip = dev().upload(&flat, &[1, 1, pts.len(), 3]).unwrap();
     let angles = dev()
-        .upload(&[theta as f32, phi as f32], &[1, 1, 2])
+        .upload(&[theta as f32, phi as f32, zoom as f32], &[1, 1, 3])
         .unwrap();
     let pv = dev()
         .run(|s| partial_views(s, &clip, &angles, m, &r::Screen::default(), 9))
@@ -138,4 +148,22 @@ fn a_frame_the_camera_cannot_see_keeps_its_complete_points() {
     assert!(kept.is_empty() && count == 0);
     assert_eq!(out.len(), 64 * 3);
     assert!(out.iter().all(|&v| v == 0.0));
+}
+
+#[test]
+fn zoomed_cameras_match_the_reference() {
+    let f = fixture("p4transformer/c2p_partial_view.safetensors");
+    let (pts, theta, phi) = case(&f, 1);
+    for zoom in [0.8, 1.2] {
+        let want = r::visible(
+            &pts,
+            &r::zoomed_camera(&pts, theta, phi, zoom),
+            &r::Screen::default(),
+        );
+        let (kept, ..) = gpu_zoomed_view(&pts, theta, phi, zoom, 64);
+        let differ = want.iter().filter(|i| !kept.contains(i)).count()
+            + kept.iter().filter(|i| !want.contains(i)).count();
+        assert!(differ * 100 <= pts.len(), "zoom {zoom}: {differ} differ");
+        assert!(!kept.is_empty());
+    }
 }

@@ -21,8 +21,9 @@ pub struct PartialViews {
     pub counts: Tensor,
 }
 
-/// clip (B, L, N, 3), angles (B, L, 2) = (θ, φ) in degrees per frame → partial views
-/// resampled to `m` points per frame with the random stream `seed`.
+/// clip (B, L, N, 3), views (B, L, 3) = (θ, φ in degrees, zoom) per frame → partial
+/// views resampled to `m` points per frame with the random stream `seed`. Zoom scales
+/// the camera's distance to the frame's centre (1: the official ‖centre‖).
 pub fn partial_views(
     s: &mut Step<'_>,
     clip: &Tensor,
@@ -41,11 +42,11 @@ pub fn partial_views(
         });
     }
     let (frames, n) = (sh[0] * sh[1], sh[2]);
-    if angles.numel() != frames * 2 {
+    if angles.numel() != frames * 3 {
         return Err(Error::Shape {
             op: "partial_views",
             detail: format!(
-                "angles {:?} should hold (θ, φ) for each of the {frames} frames",
+                "views {:?} should hold (θ, φ, zoom) for each of the {frames} frames",
                 angles.shape()
             ),
         });

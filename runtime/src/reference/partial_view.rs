@@ -64,6 +64,11 @@ fn inverse(m: [[f64; 3]; 3]) -> [[f64; 3]; 3] {
 /// The camera at angles (θ, φ) in degrees around the frame's mean:
 /// `dir = −normalize([cos θ, sin φ, sin θ])`, `camera = ‖centre‖·dir + centre`.
 pub fn camera(points: &[[f64; 3]], theta_deg: f64, phi_deg: f64) -> Camera {
+    zoomed_camera(points, theta_deg, phi_deg, 1.0)
+}
+
+/// [`camera`] at `zoom` times the distance (the paper's zoom in and out).
+pub fn zoomed_camera(points: &[[f64; 3]], theta_deg: f64, phi_deg: f64, zoom: f64) -> Camera {
     let n = points.len() as f64;
     let mut centre = [0.0; 3];
     for p in points {
@@ -75,7 +80,7 @@ pub fn camera(points: &[[f64; 3]], theta_deg: f64, phi_deg: f64) -> Camera {
     let (t, p) = (theta_deg.to_radians(), phi_deg.to_radians());
     let dir = norm([t.cos(), p.sin(), t.sin()]).map(|v| -v);
     let dist = (centre[0] * centre[0] + centre[1] * centre[1] + centre[2] * centre[2]).sqrt();
-    let position = [0, 1, 2].map(|a| dist * dir[a] + centre[a]);
+    let position = [0, 1, 2].map(|a| zoom * dist * dir[a] + centre[a]);
     let z = norm(sub(centre, position));
     let x = norm(cross([0.0, 1.0, 0.0], z));
     let y = cross(z, x);

@@ -1,5 +1,6 @@
 // C2P partial views (reference-spec §5.4): per frame, a virtual camera at angles (θ, φ)
-// around the frame's centre; a z-buffer over a w × h screen keeps, per pixel, the
+// around the frame's centre, at `zoom` times the official distance (the paper's zoom;
+// 1 as in the code); a z-buffer over a w × h screen keeps, per pixel, the
 // nearest point and any point within `threshold` of it; then the kept points, in input
 // order, are resampled to m points.
 //
@@ -23,7 +24,7 @@ struct Params {
 }
 
 @group(0) @binding(0) var<storage, read> points: array<f32>;            // (frames, n, 3)
-@group(0) @binding(1) var<storage, read> angles: array<f32>;            // (frames, 2) degrees
+@group(0) @binding(1) var<storage, read> angles: array<f32>;            // (frames, 3): θ, φ degrees, zoom
 @group(0) @binding(2) var<storage, read_write> cams: array<f32>;        // (frames, 12)
 @group(0) @binding(3) var<storage, read_write> zbuf: array<atomic<u32>>; // (frames, w·h)
 @group(0) @binding(4) var<storage, read_write> rank: array<u32>;        // (frames, n)
@@ -50,10 +51,11 @@ fn setup(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups)
     var centre = vec3<f32>(0.0);
     for (var i = 0u; i < p.n; i++) { centre += point(f * p.n + i); }
     centre /= f32(p.n);
-    let theta = radians(angles[2u * f]);
-    let phi = radians(angles[2u * f + 1u]);
+    let theta = radians(angles[3u * f]);
+    let phi = radians(angles[3u * f + 1u]);
+    let zoom = angles[3u * f + 2u]; // 1 = the official distance ‖centre‖
     let dir = -normalize(vec3<f32>(cos(theta), sin(phi), sin(theta)));
-    let cam = length(centre) * dir + centre;
+    let cam = zoom * length(centre) * dir + centre;
     let z = normalize(centre - cam);
     let x = normalize(cross(vec3<f32>(0.0, 1.0, 0.0), z));
     let y = cross(z, x);
