@@ -25,36 +25,13 @@ fn edge4d(args: &[&str]) -> (bool, String) {
     (out.status.success(), text)
 }
 
-const KEYS: &[&str] = &[
-    "radius",
-    "nsamples",
-    "spatial_stride",
-    "temporal_kernel_size",
-    "temporal_stride",
-    "emb_relu",
-    "dim",
-    "depth",
-    "heads",
-    "dim_head",
-    "mlp_dim",
-    "pred_hidden",
-    "tau",
-];
-
 #[test]
 fn one_pretraining_step_with_lr_one_gives_w_minus_grad() {
     let f = fixture("p4transformer/c2p_as_pretrain_step.safetensors");
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
     let config = d.join("c2p.toml");
-    std::fs::write(
-        &config,
-        format!(
-            "{}num_classes = 19\n",
-            config_toml(&fixture_config(&f), "p4transformer-actionseg", KEYS)
-        ),
-    )
-    .unwrap();
+    std::fs::write(&config, c2p_toml(&fixture_config(&f))).unwrap();
     // Weights as a user would export them: backbone names without `model.`.
     let mut weights = Vec::new();
     for name in f.names() {

@@ -4,7 +4,7 @@
 
 use std::process::Command;
 
-use edge4d_trainer::depth_io::{write_depth_png, DepthIntrinsics};
+use edge4d_trainer::depth_io::write_depth_png;
 use edge4d_trainer::humanoid::generate::{Assets, GenConfig, Split, View};
 use edge4d_trainer::humanoid::sequence::perform;
 use edge4d_trainer::rng::SplitMix64;
@@ -50,18 +50,10 @@ fn stream_reads_png_depth_frames_with_labels_and_renders_snapshots() {
     })
     .unwrap();
     std::fs::write(frames.join("labels.txt"), labels).unwrap();
-    let i = cfg.intrinsics;
-    DepthIntrinsics {
-        width: i.width,
-        height: i.height,
-        fx: i.focal,
-        fy: i.focal,
-        cx: i.width as f32 / 2.0,
-        cy: i.height as f32 / 2.0,
-        depth_scale: 0.001,
-    }
-    .save(&frames.join("intrinsics.json"))
-    .unwrap();
+    cfg.intrinsics
+        .depth_intrinsics()
+        .save(&frames.join("intrinsics.json"))
+        .unwrap();
     let render = dir.path().join("render");
     let (ok, out, err) = edge4d(&[
         "stream",

@@ -12,28 +12,7 @@ use edge4d_runtime::models::{P4Transformer, P4TransformerConfig, ParamStore};
 fn actionseg_backbone_matches_the_official_c2p_model() {
     let f = fixture("p4transformer/c2p_as_pretrain_step.safetensors");
     let c = fixture_config(&f);
-    let toml = format!(
-        "{}num_classes = 19\n",
-        config_toml(
-            &c,
-            "p4transformer-actionseg",
-            &[
-                "radius",
-                "nsamples",
-                "spatial_stride",
-                "temporal_kernel_size",
-                "temporal_stride",
-                "emb_relu",
-                "dim",
-                "depth",
-                "heads",
-                "dim_head",
-                "mlp_dim",
-                "pred_hidden",
-                "tau"
-            ]
-        )
-    );
+    let toml = c2p_toml(&c);
     let cfg = P4TransformerConfig::parse(&toml, "c2p fixture").unwrap();
     assert_eq!(cfg.padding(), [1, 1]);
     let model = P4Transformer::new(cfg).unwrap();

@@ -15,22 +15,6 @@ use edge4d_runtime::{Tensor, TensorFile};
 use edge4d_trainer::c2p::loss::LossVariant;
 use edge4d_trainer::c2p::model::{C2pObjective, TeacherMode};
 
-const KEYS: &[&str] = &[
-    "radius",
-    "nsamples",
-    "spatial_stride",
-    "temporal_kernel_size",
-    "temporal_stride",
-    "emb_relu",
-    "dim",
-    "depth",
-    "heads",
-    "dim_head",
-    "mlp_dim",
-    "pred_hidden",
-    "tau",
-];
-
 /// The fixture's parameters as one state_dict: `model.*` without its prefix (what a
 /// user's backbone export looks like) and the predictors as they are.
 fn params(
@@ -68,10 +52,7 @@ fn params(
 fn c2p_pretraining_step_matches_the_official_code() {
     let f = fixture("p4transformer/c2p_as_pretrain_step.safetensors");
     let cfg = fixture_config(&f);
-    let toml = format!(
-        "{}num_classes = 19\n",
-        config_toml(&cfg, "p4transformer-actionseg", KEYS)
-    );
+    let toml = c2p_toml(&cfg);
     let cfg = P4TransformerConfig::parse(&toml, "c2p fixture").unwrap();
     let (backbone, model) = C2pObjective::new(
         dev(),
@@ -176,10 +157,7 @@ fn c2p_pretraining_step_matches_the_official_code() {
 fn separate_and_stop_gradient_teachers_give_the_same_loss_from_the_same_weights() {
     let f = fixture("p4transformer/c2p_as_pretrain_step.safetensors");
     let cfg = fixture_config(&f);
-    let toml = format!(
-        "{}num_classes = 19\n",
-        config_toml(&cfg, "p4transformer-actionseg", KEYS)
-    );
+    let toml = c2p_toml(&cfg);
     let input = |n: &str| {
         let h = f.f32(n).unwrap();
         dev().upload(&h.data, &h.shape).unwrap()

@@ -131,6 +131,21 @@ pub const P4_KEYS: &[&str] = &[
     "num_classes",
 ];
 
+/// The C2P pre-training fixture's backbone as a TOML config (per-frame model, with the
+/// predictor width and temperature; it has no head, so `num_classes` is a stand-in).
+pub fn c2p_toml(cfg: &serde_json::Value) -> String {
+    let keys: Vec<&str> = P4_KEYS
+        .iter()
+        .copied()
+        .filter(|k| *k != "num_classes")
+        .chain(["pred_hidden", "tau"])
+        .collect();
+    format!(
+        "{}num_classes = 19\n",
+        config_toml(cfg, "p4transformer-actionseg", &keys)
+    )
+}
+
 /// The segmentation net's TOML from a Synthia fixture config (its `t_*` keys are the
 /// transformer's `dim`, `depth`, ...).
 pub fn synthia_toml(c: &serde_json::Value) -> String {

@@ -10,7 +10,7 @@ use std::time::Instant;
 use edge4d_runtime::{Device, Error};
 
 use crate::depth_io::{read_depth_png, DepthIntrinsics};
-use crate::humanoid::camera::{DepthNoise, Intrinsics};
+use crate::humanoid::camera::DepthNoise;
 use crate::humanoid::generate::{Assets, GenConfig, Split, View, ACTIONS};
 use crate::humanoid::sequence::perform;
 use crate::render::cloud_png;
@@ -216,19 +216,6 @@ pub fn summarize(title: &str, results: &[FrameResult], silent: bool) -> Option<f
     accuracy
 }
 
-/// The humanoid's camera as depth intrinsics (millimetre depth).
-fn humanoid_intrinsics(i: Intrinsics) -> DepthIntrinsics {
-    DepthIntrinsics {
-        width: i.width,
-        height: i.height,
-        fx: i.focal,
-        fy: i.focal,
-        cx: i.width as f32 / 2.0,
-        cy: i.height as f32 / 2.0,
-        depth_scale: 0.001,
-    }
-}
-
 /// Streams one humanoid performance: `labelled` frames are labelled for fine-tuning.
 fn stream_performance(
     stream: &mut ActionStream<'_>,
@@ -242,7 +229,7 @@ fn stream_performance(
         noise: DepthNoise::KINECT,
         ..GenConfig::default()
     };
-    let intrinsics = humanoid_intrinsics(cfg.intrinsics);
+    let intrinsics = cfg.intrinsics.depth_intrinsics();
     let mut rng = SplitMix64::new(seed);
     let mut order: Vec<usize> = (0..ACTIONS.len()).collect();
     rng.shuffle(&mut order);

@@ -60,16 +60,7 @@ fn performance() -> (Vec<Vec<u16>>, Vec<usize>, DepthIntrinsics) {
         Ok(())
     })
     .unwrap();
-    let i = cfg.intrinsics;
-    let k = DepthIntrinsics {
-        width: i.width,
-        height: i.height,
-        fx: i.focal,
-        fy: i.focal,
-        cx: i.width as f32 / 2.0,
-        cy: i.height as f32 / 2.0,
-        depth_scale: 0.001,
-    };
+    let k = cfg.intrinsics.depth_intrinsics();
     (frames, labels, k)
 }
 

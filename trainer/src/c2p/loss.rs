@@ -41,6 +41,8 @@ pub struct C2pLoss {
     /// Loss weights as device scalars (the CE backward's incoming gradient).
     weights: [Tensor; 3],
     weight_values: [f32; 3],
+    /// Targets 0..T−1 per clip, uploaded once per (B, T).
+    targets: std::sync::Mutex<std::collections::HashMap<(usize, usize), Tensor>>,
 }
 
 /// Loss values on the device, each (1,).
@@ -98,6 +100,7 @@ impl C2pLoss {
                 dev.upload(&[weight_values[2]], &[1])?,
             ],
             weight_values,
+            targets: Default::default(),
         })
     }
 
@@ -202,8 +205,18 @@ impl C2pLoss {
         let (nb, sb) = l2normalize(s, b, NORM_EPS)?;
         let sim = matmul(s, &na, &nb, None, false, true)?;
         let logits = scale(s, &sim, 1.0 / self.tau)?.reshape(&[bsz * t, t])?;
-        let labels: Vec<u32> = (0..bsz * t).map(|i| (i % t) as u32).collect();
-        let labels = s.device().upload_u32(&labels, &[bsz * t])?;
+        let labels = {
+            let mut cache = self.targets.lock().unwrap_or_else(|e| e.into_inner());
+            match cache.get(&(bsz, t)) {
+                Some(l) => l.clone(),
+                None => {
+                    let v: Vec<u32> = (0..bsz * t).map(|i| (i % t) as u32).collect();
+                    let l = s.device().upload_u32(&v, &[bsz * t])?;
+                    cache.insert((bsz, t), l.clone());
+                    l
+                }
+            }
+        };
         // Every clip has T rows, so the mean over all rows is the mean over clips of
         // each clip's mean.
         let (loss, _) = cross_entropy(s, &logits, &labels)?;

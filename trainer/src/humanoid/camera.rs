@@ -18,6 +18,20 @@ pub struct Intrinsics {
 }
 
 impl Intrinsics {
+    /// The same camera as general pinhole intrinsics: principal point at the image
+    /// centre (MSR-Action3D's convention), millimetre depth.
+    pub fn depth_intrinsics(self) -> crate::depth_io::DepthIntrinsics {
+        crate::depth_io::DepthIntrinsics {
+            width: self.width,
+            height: self.height,
+            fx: self.focal,
+            fy: self.focal,
+            cx: self.width as f32 / 2.0,
+            cy: self.height as f32 / 2.0,
+            depth_scale: 0.001,
+        }
+    }
+
     /// MSR-Action3D's depth camera at half resolution: 160×120, f = 140 px
     /// (the dataset's 320×240 at f = 280).
     pub const MSR_HALF: Self = Self {
