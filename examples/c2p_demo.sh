@@ -5,8 +5,9 @@
 #   2. fine-tune humanoid-tiny with 10%, 20% and 100% of the labels, from the
 #      pre-trained backbone and from scratch, with the same number of optimizer steps,
 #      for 3 seeds each;
-#   3. ablations at 10% of the labels: complete-to-complete, partial-to-partial, and
-#      random point dropping instead of camera views;
+#   3. ablations (at $ABLATION_FRACTION of the labels, default all; seeds
+#      $ABLATION_SEEDS, default all three): complete-to-complete, partial-to-partial,
+#      and random point dropping instead of camera views;
 # and prints a markdown table of test accuracy (mean ± std over seeds) on the
 # unseen-view split. Each test clip is its own video, so clip and video accuracy agree.
 #
@@ -17,6 +18,8 @@ out="${1:-runs/c2p}"
 pre_epochs="${2:-10}"
 steps="${3:-225}"
 seeds="0 1 2"
+ablation_seeds="${ABLATION_SEEDS:-$seeds}"
+ablation_fraction="${ABLATION_FRACTION:-1.0}"
 cargo build --release
 edge4d=./target/release/edge4d
 data="$out/data"
@@ -69,12 +72,12 @@ for fraction in 0.1 0.2 1.0; do
         finetune c2p "$fraction" "$seed" "$out/pre-c2p/model.safetensors"
     done
 done
-pretrain c2c --pair c2c
-pretrain p2p --pair p2p
-pretrain drop --views drop
-for name in c2c p2p drop; do
-    for seed in $seeds; do
-        finetune "$name" 0.1 "$seed" "$out/pre-$name/model.safetensors"
+for ablation in "c2c --pair c2c" "p2p --pair p2p" "drop --views drop"; do
+    set -- $ablation
+    name=$1; shift
+    pretrain "$name" "$@"
+    for seed in $ablation_seeds; do
+        finetune "$name" "$ablation_fraction" "$seed" "$out/pre-$name/model.safetensors"
     done
 done
 
@@ -84,10 +87,10 @@ echo "|---|---|---|---|"
 row "from scratch" scratch 0.1 0.2 1.0
 row "C2P (complete → partial, camera views)" c2p 0.1 0.2 1.0
 echo
-echo "| pre-training ablation | 10% labels |"
+echo "| pre-training ablation | $ablation_fraction of the labels |"
 echo "|---|---|"
-row "C2P complete → partial" c2p 0.1
-row "complete → complete" c2c 0.1
-row "partial → partial" p2p 0.1
-row "random point dropping" drop 0.1
-row "none (from scratch)" scratch 0.1
+row "C2P complete → partial" c2p "$ablation_fraction"
+row "complete → complete" c2c "$ablation_fraction"
+row "partial → partial" p2p "$ablation_fraction"
+row "random point dropping" drop "$ablation_fraction"
+row "none (from scratch)" scratch "$ablation_fraction"
