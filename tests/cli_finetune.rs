@@ -121,26 +121,8 @@ fn one_sgd_step_with_lr_one_gives_w_minus_grad() {
             n.starts_with("grad.") && !n.starts_with("grad.input") && !n.starts_with("grad.tube.")
         })
         .collect();
-    let g_max = grads
-        .iter()
-        .map(|n| max_abs(&f.f32(n).unwrap().data))
-        .fold(0.0f64, f64::max);
     assert!(grads.len() >= 10);
-    for g in &grads {
-        let name = g.strip_prefix("grad.").unwrap();
-        let w = f.f32(&format!("param.{name}")).unwrap().data;
-        let want: Vec<f32> = w
-            .iter()
-            .zip(&f.f32(g).unwrap().data)
-            .map(|(w, g)| w - g)
-            .collect();
-        assert_within(
-            &format!("{name} after one step"),
-            &trained.f32(name).unwrap().data,
-            &want,
-            1e-4 * g_max,
-        );
-    }
+    assert_w_minus_grad(&f, &trained, &grads, |name| name.to_string());
 }
 
 fn tiny_dataset(path: &Path, clips: usize) {

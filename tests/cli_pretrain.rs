@@ -97,27 +97,10 @@ fn one_pretraining_step_with_lr_one_gives_w_minus_grad() {
             n.starts_with("grad.") && !n.starts_with("grad.input") && !n.ends_with(".features")
         })
         .collect();
-    let g_max = grads
-        .iter()
-        .map(|n| max_abs(&f.f32(n).unwrap().data))
-        .fold(0.0f64, f64::max);
     assert_eq!(grads.len(), 37);
-    for g in &grads {
-        let name = g.strip_prefix("grad.").unwrap();
-        let w = f.f32(&format!("param.{name}")).unwrap().data;
-        let want: Vec<f32> = w
-            .iter()
-            .zip(&f.f32(g).unwrap().data)
-            .map(|(w, g)| w - g)
-            .collect();
-        let stored = name.strip_prefix("model.").unwrap_or(name);
-        assert_within(
-            &format!("{name} after one step"),
-            &trained.f32(stored).unwrap().data,
-            &want,
-            1e-4 * g_max,
-        );
-    }
+    assert_w_minus_grad(&f, &trained, &grads, |name| {
+        name.strip_prefix("model.").unwrap_or(name).to_string()
+    });
     for name in f.names() {
         let Some(n) = name.strip_prefix("buffer_after.") else {
             continue;

@@ -154,3 +154,34 @@ pub fn synthia_toml(c: &serde_json::Value) -> String {
         c["radius"], c["nsamples"], c["num_classes"], c["widths"], c["deconv"], c["t_dim"], c["t_depth"], c["t_heads"], c["t_dim_head"], c["t_mlp"]
     )
 }
+
+/// After one SGD step at lr 1 (no momentum, no decay), every weight `trained` stores
+/// is the fixture's `param.<name> − grad.<name>`, within 1e-4·G. `grads` are the
+/// fixture's gradient names; `stored` maps a fixture name to the saved one.
+#[track_caller]
+pub fn assert_w_minus_grad(
+    f: &TensorFile,
+    trained: &TensorFile,
+    grads: &[String],
+    stored: impl Fn(&str) -> String,
+) {
+    let g_max = grads
+        .iter()
+        .map(|n| max_abs(&f.f32(n).unwrap().data))
+        .fold(0.0f64, f64::max);
+    for g in grads {
+        let name = g.strip_prefix("grad.").unwrap();
+        let w = f.f32(&format!("param.{name}")).unwrap().data;
+        let want: Vec<f32> = w
+            .iter()
+            .zip(&f.f32(g).unwrap().data)
+            .map(|(w, g)| w - g)
+            .collect();
+        assert_within(
+            &format!("{name} after one step"),
+            &trained.f32(&stored(name)).unwrap().data,
+            &want,
+            1e-4 * g_max,
+        );
+    }
+}
