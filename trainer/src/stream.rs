@@ -356,6 +356,7 @@ impl<'d> ActionStream<'d> {
         let batch = batch_size.clamp(1, self.labelled.len());
         let (l, n) = (self.opts.window, self.opts.points);
         let mut total = 0.0;
+        let mut losses = Vec::with_capacity(steps);
         for _ in 0..steps {
             let mut clips = Vec::with_capacity(batch * l * n * 3);
             let mut labels = Vec::with_capacity(batch);
@@ -366,8 +367,12 @@ impl<'d> ActionStream<'d> {
             }
             let clip = self.dev.upload(&clips, &[batch, l, n, 3])?;
             let labels = self.dev.upload_u32(&labels, &[batch])?;
-            let loss = self.tuner.train_step(&clip, &labels)?;
-            let loss = self.dev.read(&loss)?[0];
+            losses.push(self.tuner.train_step(&clip, &labels)?);
+        }
+        self.stream.invalidate();
+        // Read the losses once the steps are queued, so the GPU never waits on the host.
+        for loss in &losses {
+            let loss = self.dev.read(loss)?[0];
             if !loss.is_finite() {
                 return Err(Error::InvalidArgument {
                     op: "stream",
@@ -376,7 +381,6 @@ impl<'d> ActionStream<'d> {
             }
             total += loss;
         }
-        self.stream.invalidate();
         Ok(total / steps.max(1) as f32)
     }
 
