@@ -12,16 +12,25 @@ fn crate_dir() -> &'static Path {
     Path::new(env!("CARGO_MANIFEST_DIR"))
 }
 
-/// target/<profile>, where cargo put libedge4d.so for this test.
+/// The folder holding the libedge4d shared library this test run built. `cargo test`
+/// leaves it in target/<profile>/deps beside the test binary; only `cargo build` copies
+/// it up to target/<profile>, so that copy may be stale or missing.
 fn lib_dir() -> PathBuf {
     let exe = std::env::current_exe().unwrap();
-    let dir = exe.parent().unwrap().parent().unwrap().to_path_buf();
+    let deps = exe.parent().unwrap().to_path_buf();
+    let has_lib =
+        |dir: &Path| dir.join("libedge4d.so").exists() || dir.join("libedge4d.dylib").exists();
+    if has_lib(&deps) {
+        return deps;
+    }
+    let profile = deps.parent().unwrap().to_path_buf();
     assert!(
-        dir.join("libedge4d.so").exists() || dir.join("libedge4d.dylib").exists(),
-        "no libedge4d shared library in {}",
-        dir.display()
+        has_lib(&profile),
+        "no libedge4d shared library in {} or {}",
+        deps.display(),
+        profile.display()
     );
-    dir
+    profile
 }
 
 /// A small action model (the humanoid config, random weights) in `dir`.
