@@ -1,12 +1,14 @@
 //! Networks built from the ops: parameters under PyTorch's state_dict names, configs
 //! in TOML, and each model's forward and backward passes written out explicitly.
 
+pub mod attention;
 pub mod config;
 pub mod linear;
 pub mod p4dconv;
 pub mod p4stream;
 pub mod p4transformer;
 pub mod params;
+pub mod pointmae;
 pub mod predictor;
 pub mod synthia;
 pub mod transformer;

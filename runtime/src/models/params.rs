@@ -27,6 +27,10 @@ pub enum Init {
     Uniform {
         fan_in: usize,
     },
+    /// N(0, std²) truncated to [−2, 2] (timm's `trunc_normal_`, as Point-MAE uses it).
+    TruncNormal {
+        std: f32,
+    },
     Ones,
     Zeros,
     /// An integer counter kept on the host (BatchNorm's `num_batches_tracked`).
@@ -217,6 +221,16 @@ impl ParamStore {
                     let bound = 1.0 / (fan_in.max(1) as f32).sqrt();
                     (0..n).map(|_| (2.0 * next() - 1.0) * bound).collect()
                 }
+                Init::TruncNormal { std } => (0..n)
+                    .map(|_| loop {
+                        // Box–Muller; redraw the rare value outside [−2, 2].
+                        let (u1, u2) = (next().max(f32::MIN_POSITIVE), next());
+                        let z = (-2.0 * u1.ln()).sqrt() * (std::f32::consts::TAU * u2).cos();
+                        if (z * std).abs() <= 2.0 {
+                            break z * std;
+                        }
+                    })
+                    .collect(),
             };
             tensors.insert(p.name.clone(), dev.upload(&data, &p.shape)?);
         }

@@ -11,6 +11,7 @@ pub mod elementwise;
 pub mod layernorm;
 pub mod layout;
 pub mod matmul;
+pub mod mse;
 pub mod optim;
 pub mod p4dconv;
 pub mod partial_view;

@@ -13,6 +13,7 @@ mod elementwise;
 mod layernorm;
 mod layout;
 mod matmul;
+mod mse;
 mod optim;
 mod p4blocks;
 mod p4stream;

@@ -1,0 +1,555 @@
+//! Point-MAE's tokenizer and encoder (models/Point_MAE.py `Group` + `MaskTransformer`
+//! with no masking; reference-spec §6), under Point-MAE's state_dict names:
+//!
+//! points (B, N, 3) ─FPS→ centres (B, G, 3) ─kNN(M)→ neighbourhoods − centre
+//!   ─mini-PointNet (first_conv, max, [global, local], second_conv, max)→ tokens (B, G, C)
+//! centres ─pos_embed (Linear, GELU, Linear)→ pos (B, G, C)
+//! x₀ = tokens;  F_l = x_{l−1} + pos;  x_l = block_l(F_l);  features = norm(x_depth)
+//!
+//! The per-layer inputs F_l are kept: the concept head reads them (§7). The
+//! mini-PointNet runs neighbour-major, (M, B·G, ·), so the per-group values it
+//! broadcasts over neighbours (centre, global feature) are trailing operands.
+
+use serde::Deserialize;
+
+use super::linear::{linear, linear_backward, linear_param_backward};
+use super::params::{
+    accumulate, batchnorm_spec, linear_spec, norm_spec, Grads, Init, ParamSpec, ParamStore, Spec,
+};
+use super::synthia::{bn_relu, bn_relu_backward, BnRelu};
+use super::transformer::{BlockStyle, LayerSaved, Transformer, TransformerConfig, LN_EPS};
+use crate::ops::activation::{gelu, gelu_backward};
+use crate::ops::elementwise::{add, add_backward, scale};
+use crate::ops::layernorm::{layernorm, layernorm_backward, LayerNormSaved};
+use crate::ops::layout::{concat, permute, permute_backward, slice};
+use crate::ops::point::{fps, gather_rows, gather_rows_backward, inverse_index, knn, KNN_MAX_K};
+use crate::ops::reduce::{max, max_backward};
+use crate::{Error, Result, Step, Tensor};
+
+/// Widths of the mini-PointNet's hidden layers (fixed in Point-MAE).
+const FIRST_HIDDEN: usize = 128;
+const LOCAL: usize = 256;
+const SECOND_HIDDEN: usize = 512;
+
+/// A Point-MAE encoder configuration (the reference config's key names).
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PointMaeConfig {
+    /// Always "point-mae".
+    pub model: String,
+    /// G: groups (tokens) per cloud.
+    pub num_group: usize,
+    /// M: points per group.
+    pub group_size: usize,
+    pub trans_dim: usize,
+    /// Token width out of the mini-PointNet; must equal `trans_dim`.
+    pub encoder_dims: usize,
+    pub depth: usize,
+    pub num_heads: usize,
+    /// Concept distillation (§7): learnable concept queries.
+    #[serde(default)]
+    pub concepts: Option<usize>,
+    /// Teacher prefix tokens (ClipCap: 10) and their width (GPT-2: 768).
+    #[serde(default)]
+    pub prefix_length: Option<usize>,
+    #[serde(default)]
+    pub prefix_dim: Option<usize>,
+    /// Hidden width of the concept MLP (spec: 3840).
+    #[serde(default)]
+    pub concept_hidden: Option<usize>,
+    /// Object classes of the fine-tuning head (`cls_head_finetune`); 0 or absent: none.
+    #[serde(default)]
+    pub num_classes: usize,
+}
+
+impl PointMaeConfig {
+    pub fn parse(text: &str, origin: &str) -> Result<Self> {
+        let cfg: Self = toml::from_str(text).map_err(|e| Error::Config {
+            path: origin.to_string(),
+            detail: e.to_string(),
+        })?;
+        cfg.validate(origin)?;
+        Ok(cfg)
+    }
+
+    pub fn load(path: impl AsRef<std::path::Path>) -> Result<Self> {
+        let p = path.as_ref();
+        let text = std::fs::read_to_string(p).map_err(|e| Error::Config {
+            path: p.display().to_string(),
+            detail: format!("cannot read: {e}"),
+        })?;
+        Self::parse(&text, &p.display().to_string())
+    }
+
+    fn validate(&self, origin: &str) -> Result<()> {
+        let bad = |detail: String| {
+            Err(Error::Config {
+                path: origin.to_string(),
+                detail,
+            })
+        };
+        if self.model != "point-mae" {
+            return bad(format!("model = {:?}, expected \"point-mae\"", self.model));
+        }
+        for (key, v) in [
+            ("num_group", self.num_group),
+            ("group_size", self.group_size),
+            ("trans_dim", self.trans_dim),
+            ("depth", self.depth),
+            ("num_heads", self.num_heads),
+        ] {
+            if v == 0 {
+                return bad(format!("{key} must be positive"));
+            }
+        }
+        if self.group_size > KNN_MAX_K {
+            return bad(format!(
+                "group_size = {} exceeds the kNN kernel's {KNN_MAX_K}",
+                self.group_size
+            ));
+        }
+        if self.encoder_dims != self.trans_dim {
+            return bad(format!(
+                "encoder_dims = {} must equal trans_dim = {} (Point-MAE feeds tokens to the blocks directly)",
+                self.encoder_dims, self.trans_dim
+            ));
+        }
+        if self.trans_dim % self.num_heads != 0 {
+            return bad(format!(
+                "trans_dim = {} is not a multiple of num_heads = {}",
+                self.trans_dim, self.num_heads
+            ));
+        }
+        let concept_keys = [
+            self.concepts,
+            self.prefix_length,
+            self.prefix_dim,
+            self.concept_hidden,
+        ];
+        if concept_keys.iter().any(Option::is_some) && concept_keys.iter().any(Option::is_none) {
+            return bad(
+                "concepts, prefix_length, prefix_dim and concept_hidden go together: set all four or none"
+                    .into(),
+            );
+        }
+        if concept_keys.contains(&Some(0)) {
+            return bad("concept sizes must be positive".into());
+        }
+        Ok(())
+    }
+
+    pub fn transformer(&self) -> TransformerConfig {
+        TransformerConfig {
+            dim: self.trans_dim,
+            depth: self.depth,
+            heads: self.num_heads,
+            dim_head: self.trans_dim / self.num_heads,
+            mlp_dim: 4 * self.trans_dim,
+        }
+    }
+}
+
+/// The Point-MAE encoder.
+#[derive(Debug, Clone)]
+pub struct PointMae {
+    pub cfg: PointMaeConfig,
+    blocks: Transformer,
+}
+
+/// Everything the forward pass produced; the tensors the backward pass needs included.
+pub struct PointMaeForward {
+    /// FPS centres' indices (B, G), u32.
+    pub fps_idx: Tensor,
+    /// Centres (B, G, 3).
+    pub center: Tensor,
+    /// Each group's neighbours (B, G, M), u32, nearest first.
+    pub knn_idx: Tensor,
+    /// Neighbour − centre, neighbour-major: (M, B, G, 3).
+    pub neighborhood: Tensor,
+    /// Mini-PointNet output (B, G, C).
+    pub tokens: Tensor,
+    pub blocks: BlocksForward,
+    saved: TokenizerSaved,
+}
+
+struct TokenizerSaved {
+    points: Tensor,
+    fps_rows: Tensor,
+    knn_rows: Tensor,
+    x0: Tensor,
+    bn1: BnRelu,
+    h1: Tensor,
+    local: Tensor,
+    global: Tensor,
+    global_arg: Tensor,
+    bn2: BnRelu,
+    h2: Tensor,
+    out_arg: Tensor,
+    pos_hidden: Tensor,
+    pos_hidden_gelu: Tensor,
+}
+
+/// The transformer part: per-layer inputs, final features and what backward needs.
+pub struct BlocksForward {
+    /// pos (B, G, C).
+    pub pos: Tensor,
+    /// F_l = x_{l−1} + pos for l = 1..depth, each (B, G, C).
+    pub layer_inputs: Vec<Tensor>,
+    /// norm(x_depth) (B, G, C).
+    pub features: Tensor,
+    layers: Vec<LayerSaved>,
+    last: Tensor,
+    norm: LayerNormSaved,
+}
+
+impl PointMae {
+    pub fn new(cfg: PointMaeConfig) -> Result<Self> {
+        cfg.validate("PointMaeConfig")?;
+        let blocks = Transformer::with_style("blocks.blocks", cfg.transformer(), BlockStyle::Timm);
+        Ok(Self { cfg, blocks })
+    }
+
+    /// The transformer blocks (Point-MAE names), for callers that bring their own tokens.
+    pub fn blocks(&self) -> &Transformer {
+        &self.blocks
+    }
+
+    /// The encoder's parameters and BatchNorm buffers, in state_dict order. Weights start
+    /// as Point-MAE initialises them: trunc_normal(std .02), biases 0.
+    pub fn spec(&self) -> Spec {
+        let c = self.cfg.trans_dim;
+        let mut spec = Spec::new();
+        linear_spec(
+            &mut spec,
+            "encoder.first_conv.0",
+            FIRST_HIDDEN,
+            &[3, 1],
+            true,
+        );
+        batchnorm_spec(&mut spec, "encoder.first_conv.1", FIRST_HIDDEN);
+        linear_spec(
+            &mut spec,
+            "encoder.first_conv.3",
+            LOCAL,
+            &[FIRST_HIDDEN, 1],
+            true,
+        );
+        linear_spec(
+            &mut spec,
+            "encoder.second_conv.0",
+            SECOND_HIDDEN,
+            &[2 * LOCAL, 1],
+            true,
+        );
+        batchnorm_spec(&mut spec, "encoder.second_conv.1", SECOND_HIDDEN);
+        linear_spec(
+            &mut spec,
+            "encoder.second_conv.3",
+            c,
+            &[SECOND_HIDDEN, 1],
+            true,
+        );
+        linear_spec(&mut spec, "pos_embed.0", 128, &[3], true);
+        linear_spec(&mut spec, "pos_embed.2", c, &[128], true);
+        self.blocks.spec(&mut spec);
+        norm_spec(&mut spec, "norm", c);
+        point_mae_init(&mut spec);
+        spec
+    }
+
+    /// points (B, N, 3) → tokens, per-layer inputs and features. `train` selects batch
+    /// statistics (and running-statistic updates) in the mini-PointNet's BatchNorms.
+    pub fn forward(
+        &self,
+        s: &mut Step<'_>,
+        p: &ParamStore,
+        points: &Tensor,
+        train: bool,
+    ) -> Result<PointMaeForward> {
+        let sh = points.shape();
+        if sh.len() != 3 || sh[2] != 3 {
+            return Err(Error::Shape {
+                op: "point_mae",
+                detail: format!("points must be (B, N, 3), got {sh:?}"),
+            });
+        }
+        let (b, n) = (sh[0], sh[1]);
+        let (g, m) = (self.cfg.num_group, self.cfg.group_size);
+        if n < g || n < m {
+            return Err(Error::InvalidArgument {
+                op: "point_mae",
+                detail: format!("{n} points per cloud cannot make {g} groups of {m}"),
+            });
+        }
+        let flat = points.reshape(&[b * n, 3])?;
+        let sel = fps(s, points, g)?;
+        let center = gather_rows(s, &flat, &sel.rows, 1, None)?.reshape(&[b, g, 3])?;
+        let (near, _) = knn(s, points, &center, m)?;
+        let grouped = gather_rows(s, &flat, &near.rows, 1, None)?.reshape(&[b, g, m, 3])?;
+        let grouped = permute(s, &grouped, &[2, 0, 1, 3])?;
+        let neg_center = scale(s, &center, -1.0)?;
+        let neighborhood = add(s, &grouped, &neg_center)?;
+
+        // Mini-PointNet over (M, B·G) rows.
+        let bg = b * g;
+        let x0 = neighborhood.reshape(&[m * bg, 3])?;
+        let a1 = linear(
+            s,
+            &x0,
+            &p.matrix("encoder.first_conv.0.weight")?,
+            Some(p.get("encoder.first_conv.0.bias")?),
+        )?;
+        let (h1, bn1) = bn_relu(s, p, &a1, "encoder.first_conv.1", train)?;
+        let local = linear(
+            s,
+            &h1,
+            &p.matrix("encoder.first_conv.3.weight")?,
+            Some(p.get("encoder.first_conv.3.bias")?),
+        )?
+        .reshape(&[m, bg, LOCAL])?;
+        let (global, global_arg) = max(s, &local, 0)?;
+        // second_conv.0 on [global, local] = W_global·global + W_local·local + b.
+        let (w_global, w_local) = self.split_second_conv(s, p)?;
+        let from_local = linear(
+            s,
+            &local,
+            &w_local,
+            Some(p.get("encoder.second_conv.0.bias")?),
+        )?;
+        let from_global = linear(s, &global, &w_global, None)?;
+        let a2 = add(s, &from_local, &from_global)?.reshape(&[m * bg, SECOND_HIDDEN])?;
+        let (h2, bn2) = bn_relu(s, p, &a2, "encoder.second_conv.1", train)?;
+        let out = linear(
+            s,
+            &h2,
+            &p.matrix("encoder.second_conv.3.weight")?,
+            Some(p.get("encoder.second_conv.3.bias")?),
+        )?
+        .reshape(&[m, bg, self.cfg.encoder_dims])?;
+        let (tokens, out_arg) = max(s, &out, 0)?;
+        let tokens = tokens.reshape(&[b, g, self.cfg.encoder_dims])?;
+
+        let pos_hidden = linear(
+            s,
+            &center,
+            p.get("pos_embed.0.weight")?,
+            Some(p.get("pos_embed.0.bias")?),
+        )?;
+        let pos_hidden_gelu = gelu(s, &pos_hidden)?;
+        let pos = linear(
+            s,
+            &pos_hidden_gelu,
+            p.get("pos_embed.2.weight")?,
+            Some(p.get("pos_embed.2.bias")?),
+        )?;
+        let blocks = self.blocks_forward(s, p, &tokens, &pos)?;
+        Ok(PointMaeForward {
+            fps_idx: sel.idx,
+            center,
+            knn_idx: near.idx,
+            neighborhood,
+            tokens,
+            blocks,
+            saved: TokenizerSaved {
+                points: points.clone(),
+                fps_rows: sel.rows,
+                knn_rows: near.rows,
+                x0,
+                bn1,
+                h1,
+                local,
+                global,
+                global_arg,
+                bn2,
+                h2,
+                out_arg,
+                pos_hidden,
+                pos_hidden_gelu,
+            },
+        })
+    }
+
+    /// second_conv.0's weight split into the columns that read the global feature and
+    /// those that read the per-point feature (the concat puts global first).
+    fn split_second_conv(&self, s: &mut Step<'_>, p: &ParamStore) -> Result<(Tensor, Tensor)> {
+        let w = p.matrix("encoder.second_conv.0.weight")?;
+        Ok((slice(s, &w, 1, 0, LOCAL)?, slice(s, &w, 1, LOCAL, LOCAL)?))
+    }
+
+    /// tokens, pos (B, G, C) → per-layer inputs and final features.
+    pub fn blocks_forward(
+        &self,
+        s: &mut Step<'_>,
+        p: &ParamStore,
+        tokens: &Tensor,
+        pos: &Tensor,
+    ) -> Result<BlocksForward> {
+        let depth = self.cfg.depth;
+        let mut layer_inputs = Vec::with_capacity(depth);
+        let mut layers = Vec::with_capacity(depth);
+        let mut x = tokens.clone();
+        for l in 0..depth {
+            let f = add(s, &x, pos)?;
+            let (y, saved) = self.blocks.layer_forward(s, p, l, &f)?;
+            layer_inputs.push(f);
+            layers.push(saved);
+            x = y;
+        }
+        let (features, norm) =
+            layernorm(s, &x, p.get("norm.weight")?, p.get("norm.bias")?, LN_EPS)?;
+        Ok(BlocksForward {
+            pos: pos.clone(),
+            layer_inputs,
+            features,
+            layers,
+            last: x,
+            norm,
+        })
+    }
+
+    /// Backward of `blocks_forward` given the gradient of the features and/or of each
+    /// layer input (the concept head's): returns (d tokens, d pos).
+    pub fn blocks_backward(
+        &self,
+        s: &mut Step<'_>,
+        p: &ParamStore,
+        fwd: &BlocksForward,
+        grad_features: Option<&Tensor>,
+        grad_layer_inputs: &[Tensor],
+        grads: &mut Grads,
+    ) -> Result<(Tensor, Tensor)> {
+        let depth = self.cfg.depth;
+        if !(grad_layer_inputs.is_empty() || grad_layer_inputs.len() == depth) {
+            return Err(Error::InvalidArgument {
+                op: "point_mae_backward",
+                detail: format!(
+                    "{} layer-input gradients for {depth} layers",
+                    grad_layer_inputs.len()
+                ),
+            });
+        }
+        let mut g = match grad_features {
+            Some(gf) => {
+                let (gx, gw, gb) =
+                    layernorm_backward(s, &fwd.last, p.get("norm.weight")?, &fwd.norm, gf)?;
+                accumulate(s, grads, "norm.weight", gw)?;
+                accumulate(s, grads, "norm.bias", gb)?;
+                Some(gx)
+            }
+            None => None,
+        };
+        let mut g_pos: Option<Tensor> = None;
+        for l in (0..depth).rev() {
+            let from_block = match &g {
+                Some(gx) => Some(
+                    self.blocks
+                        .layer_backward(s, p, l, &fwd.layers[l], gx, grads)?,
+                ),
+                None => None,
+            };
+            let g_f = match (from_block, grad_layer_inputs.get(l)) {
+                (Some(a), Some(b)) => add(s, &a, b)?,
+                (Some(a), None) => a,
+                (None, Some(b)) => b.clone(),
+                (None, None) => {
+                    return Err(Error::InvalidArgument {
+                        op: "point_mae_backward",
+                        detail: "no gradient to propagate".into(),
+                    })
+                }
+            };
+            g_pos = Some(match g_pos {
+                Some(acc) => add(s, &acc, &g_f)?,
+                None => g_f.clone(),
+            });
+            g = Some(g_f);
+        }
+        Ok((g.unwrap(), g_pos.unwrap()))
+    }
+
+    /// Full backward: d points (B, N, 3); parameter gradients accumulate into `grads`.
+    pub fn backward(
+        &self,
+        s: &mut Step<'_>,
+        p: &ParamStore,
+        fwd: &PointMaeForward,
+        grad_features: Option<&Tensor>,
+        grad_layer_inputs: &[Tensor],
+        grads: &mut Grads,
+    ) -> Result<Tensor> {
+        let sv = &fwd.saved;
+        let (g_tokens, g_pos) =
+            self.blocks_backward(s, p, &fwd.blocks, grad_features, grad_layer_inputs, grads)?;
+        let (b, g, m) = (
+            fwd.center.shape()[0],
+            self.cfg.num_group,
+            self.cfg.group_size,
+        );
+        let bg = b * g;
+        let n = sv.points.shape()[1];
+
+        // Position embedding → centres.
+        let g_hidden_gelu = linear_param_backward(
+            s,
+            p,
+            grads,
+            &sv.pos_hidden_gelu,
+            "pos_embed.2",
+            &g_pos,
+            true,
+        )?;
+        let g_hidden = gelu_backward(s, &sv.pos_hidden, &g_hidden_gelu)?;
+        let g_center_pos =
+            linear_param_backward(s, p, grads, &fwd.center, "pos_embed.0", &g_hidden, true)?;
+
+        // Mini-PointNet, back to the neighbourhoods.
+        let c = self.cfg.encoder_dims;
+        let g_out = max_backward(s, &g_tokens.reshape(&[bg, c])?, &sv.out_arg, &[m, bg, c], 0)?
+            .reshape(&[m * bg, c])?;
+        let g_h2 =
+            linear_param_backward(s, p, grads, &sv.h2, "encoder.second_conv.3", &g_out, true)?;
+        let g_a2 =
+            bn_relu_backward(s, p, &sv.bn2, &g_h2, grads)?.reshape(&[m, bg, SECOND_HIDDEN])?;
+        let (g_from_local, g_from_global) = add_backward(s, &g_a2, &[bg, SECOND_HIDDEN])?;
+        let (w_global, w_local) = self.split_second_conv(s, p)?;
+        let (g_local, gw_local, gb) = linear_backward(s, &sv.local, &w_local, &g_from_local, true)?;
+        let (g_global, gw_global, _) =
+            linear_backward(s, &sv.global, &w_global, &g_from_global, false)?;
+        let gw = concat(s, &[&gw_global, &gw_local], 1)?.reshape(&[SECOND_HIDDEN, 2 * LOCAL, 1])?;
+        accumulate(s, grads, "encoder.second_conv.0.weight", gw)?;
+        accumulate(s, grads, "encoder.second_conv.0.bias", gb.unwrap())?;
+        let g_local_max = max_backward(s, &g_global, &sv.global_arg, &[m, bg, LOCAL], 0)?;
+        let g_local = add(s, &g_local, &g_local_max)?.reshape(&[m * bg, LOCAL])?;
+        let g_h1 =
+            linear_param_backward(s, p, grads, &sv.h1, "encoder.first_conv.3", &g_local, true)?;
+        let g_a1 = bn_relu_backward(s, p, &sv.bn1, &g_h1, grads)?;
+        let g_x0 = linear_param_backward(s, p, grads, &sv.x0, "encoder.first_conv.0", &g_a1, true)?;
+
+        // neighbourhood = grouped − centre: grouped rows scatter to their points, and
+        // each centre receives −Σ over its neighbours plus the position-embedding path.
+        let g_nb = g_x0.reshape(&[m, b, g, 3])?;
+        let (_, g_center_nb) = add_backward(s, &g_nb, &[b, g, 3])?;
+        let g_center_nb = scale(s, &g_center_nb, -1.0)?;
+        let g_center = add(s, &g_center_pos, &g_center_nb)?;
+        let g_grouped = permute_backward(s, &g_nb, &[2, 0, 1, 3])?;
+        let knn_inv = inverse_index(s, &sv.knn_rows, b * n)?;
+        let from_groups = gather_rows_backward(s, &g_grouped, &knn_inv, 3, 3, 1, None)?;
+        let fps_inv = inverse_index(s, &sv.fps_rows, b * n)?;
+        let from_centers = gather_rows_backward(s, &g_center, &fps_inv, 3, 3, 1, None)?;
+        add(s, &from_groups, &from_centers)?.reshape(&[b, n, 3])
+    }
+}
+
+/// Point-MAE's `_init_weights`: Linear and Conv1d weights trunc_normal(std .02), their
+/// biases 0; norms keep (1, 0).
+pub(crate) fn point_mae_init(spec: &mut [ParamSpec]) {
+    for p in spec.iter_mut() {
+        if let Init::Uniform { .. } = p.init {
+            p.init = if p.name.ends_with(".bias") {
+                Init::Zeros
+            } else {
+                Init::TruncNormal { std: 0.02 }
+            };
+        }
+    }
+}
