@@ -2,6 +2,7 @@
 //! in TOML, and each model's forward and backward passes written out explicitly.
 
 pub mod attention;
+pub mod concept;
 pub mod config;
 pub mod linear;
 pub mod p4dconv;
