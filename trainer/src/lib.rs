@@ -4,6 +4,7 @@
 pub mod augment;
 pub mod c2p;
 pub mod cloud_io;
+pub mod concept;
 pub mod data;
 pub mod dataset;
 pub mod depth_io;

@@ -156,8 +156,8 @@ pub struct PointMae {
     blocks: Transformer,
 }
 
-/// Everything the forward pass produced; the tensors the backward pass needs included.
-pub struct PointMaeForward {
+/// The tokenizer's outputs (groups, tokens, positions) and what its backward needs.
+pub struct PointMaeTokens {
     /// FPS centres' indices (B, G), u32.
     pub fps_idx: Tensor,
     /// Centres (B, G, 3).
@@ -168,8 +168,15 @@ pub struct PointMaeForward {
     pub neighborhood: Tensor,
     /// Mini-PointNet output (B, G, C).
     pub tokens: Tensor,
-    pub blocks: BlocksForward,
+    /// Position embedding of the centres (B, G, C).
+    pub pos: Tensor,
     saved: TokenizerSaved,
+}
+
+/// Everything the forward pass produced; the tensors the backward pass needs included.
+pub struct PointMaeForward {
+    pub tokens: PointMaeTokens,
+    pub blocks: BlocksForward,
 }
 
 struct TokenizerSaved {
@@ -266,6 +273,19 @@ impl PointMae {
         points: &Tensor,
         train: bool,
     ) -> Result<PointMaeForward> {
+        let tokens = self.tokenize(s, p, points, train)?;
+        let blocks = self.blocks_forward(s, p, &tokens.tokens, &tokens.pos)?;
+        Ok(PointMaeForward { tokens, blocks })
+    }
+
+    /// points (B, N, 3) → groups, tokens and position embeddings (B, G, C).
+    pub fn tokenize(
+        &self,
+        s: &mut Step<'_>,
+        p: &ParamStore,
+        points: &Tensor,
+        train: bool,
+    ) -> Result<PointMaeTokens> {
         let sh = points.shape();
         if sh.len() != 3 || sh[2] != 3 {
             return Err(Error::Shape {
@@ -342,14 +362,13 @@ impl PointMae {
             p.get("pos_embed.2.weight")?,
             Some(p.get("pos_embed.2.bias")?),
         )?;
-        let blocks = self.blocks_forward(s, p, &tokens, &pos)?;
-        Ok(PointMaeForward {
+        Ok(PointMaeTokens {
             fps_idx: sel.idx,
             center,
             knn_idx: near.idx,
             neighborhood,
             tokens,
-            blocks,
+            pos,
             saved: TokenizerSaved {
                 points: points.clone(),
                 fps_rows: sel.rows,
@@ -477,9 +496,22 @@ impl PointMae {
         grad_layer_inputs: &[Tensor],
         grads: &mut Grads,
     ) -> Result<Tensor> {
-        let sv = &fwd.saved;
         let (g_tokens, g_pos) =
             self.blocks_backward(s, p, &fwd.blocks, grad_features, grad_layer_inputs, grads)?;
+        self.tokenize_backward(s, p, &fwd.tokens, &g_tokens, &g_pos, grads)
+    }
+
+    /// Backward of `tokenize` given d tokens and d pos: d points (B, N, 3).
+    pub fn tokenize_backward(
+        &self,
+        s: &mut Step<'_>,
+        p: &ParamStore,
+        fwd: &PointMaeTokens,
+        g_tokens: &Tensor,
+        g_pos: &Tensor,
+        grads: &mut Grads,
+    ) -> Result<Tensor> {
+        let sv = &fwd.saved;
         let (b, g, m) = (
             fwd.center.shape()[0],
             self.cfg.num_group,

@@ -1,0 +1,9 @@
+//! 2D→3D concept distillation (reference-spec §7–§8): a frozen 2D teacher run through
+//! tract-onnx gives each image's prefix embedding; a Point-MAE encoder with concept
+//! queries learns to predict it from the paired point cloud.
+
+pub mod cache;
+pub mod objects;
+pub mod pairs;
+pub mod preprocess;
+pub mod teacher;
