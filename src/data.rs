@@ -14,6 +14,9 @@ pub enum DataCommand {
     /// MSR-Action3D from its raw `aAA_sSS_eEE_sdepth.bin` files (subjects 1–5 train,
     /// 6–10 test), as MeteorNet's preprocessing and P4Transformer's dataset read it.
     Msr(MsrArgs),
+    /// Synthetic RGB-D scans of six object classes (colour + depth PNGs, intrinsics,
+    /// labels): paired image + point data for concept distillation and classification.
+    Objects(crate::concept::ObjectsArgs),
 }
 
 #[derive(Args)]
@@ -68,6 +71,7 @@ pub fn run(cmd: &DataCommand) -> Result<(), Box<dyn std::error::Error>> {
     let args = match cmd {
         DataCommand::Humanoid(args) => args,
         DataCommand::Msr(args) => return msr(args),
+        DataCommand::Objects(args) => return crate::concept::objects(args),
     };
     let assets = match &args.motions {
         Some(dir) => Assets::load(dir)?,

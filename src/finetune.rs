@@ -21,6 +21,9 @@ pub enum Task {
     ActionRecognition,
     /// One label per frame (model p4transformer-actionseg).
     ActionSegmentation,
+    /// One label per object (model point-mae with num_classes; --data is a folder of
+    /// labelled RGB-D frames, as `edge4d data objects` writes).
+    Classification,
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -155,10 +158,13 @@ impl TrainArgs {
 }
 
 pub fn run(dev: &Device, args: &FinetuneArgs) -> Result<(), Box<dyn std::error::Error>> {
+    if args.task == Task::Classification {
+        return crate::concept::classify(dev, args.val.as_deref(), args.val_every, &args.train);
+    }
     let cfg = P4TransformerConfig::load(&args.train.config)?;
     let want = match args.task {
         Task::ActionRecognition => ModelKind::Msr,
-        Task::ActionSegmentation => ModelKind::ActionSeg,
+        Task::ActionSegmentation | Task::Classification => ModelKind::ActionSeg,
     };
     if cfg.model != want {
         return Err(format!(
@@ -226,7 +232,7 @@ pub fn run(dev: &Device, args: &FinetuneArgs) -> Result<(), Box<dyn std::error::
                 for c in clips.chunks_exact_mut(l * n * 3) {
                     match task {
                         Task::ActionRecognition => augment::scale_axes(c, ft.rng(), 0.9, 1.1),
-                        Task::ActionSegmentation => {
+                        Task::ActionSegmentation | Task::Classification => {
                             augment::scale_about_centre(c, n, ft.rng(), 0.8, 1.2);
                             augment::flip_x(c, n, ft.rng());
                         }

@@ -2,6 +2,7 @@
 
 mod bench;
 mod bench_p4;
+mod concept;
 mod data;
 mod demo;
 mod eval;
@@ -38,12 +39,14 @@ enum Command {
     /// weights.safetensors --input clip.safetensors --output out.safetensors.
     Infer(infer::InferArgs),
     /// Fine-tune a P4Transformer on a clip dataset (safetensors with `clip` and
-    /// `label`): progress bar, metrics.jsonl, atomic checkpoints, --resume.
+    /// `label`): progress bar, metrics.jsonl, atomic checkpoints, --resume. With
+    /// --task classification: a Point-MAE encoder on a folder of labelled RGB-D frames.
     Finetune(finetune::FinetuneArgs),
     /// Pre-train a backbone without labels: --method c2p distils complete clips into
     /// partial views (made on the GPU from virtual camera trajectories, or read from the
-    /// dataset's `partial`). Same progress bar, metrics, checkpoints and --resume as
-    /// finetune; the result loads with `finetune --init`.
+    /// dataset's `partial`); --method concept-distill aligns a Point-MAE encoder's
+    /// concept queries with a frozen 2D teacher's prefix (--teacher model.onnx) on
+    /// paired RGB-D frames. The result loads with `finetune --init`.
     Pretrain(pretrain::PretrainArgs),
     /// Evaluate a model on a clip dataset (accuracy and a per-class table; Acc, Edit and
     /// F1@{10,25,50} for per-frame labels).

@@ -21,6 +21,9 @@ use crate::finetune::{train_loop, TrainArgs};
 pub enum Method {
     /// Complete-to-partial 4D distillation (C2P).
     C2p,
+    /// 2D→3D concept distillation: Point-MAE + concept queries against a frozen 2D
+    /// teacher's prefix (an ONNX model, --teacher), on paired RGB-D frames.
+    ConceptDistill,
 }
 
 #[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -74,8 +77,14 @@ pub struct PretrainArgs {
     /// Predictor normalisation.
     #[arg(long, value_enum, default_value_t = Norm::Bn)]
     predictor_norm: Norm,
-    #[arg(long, value_enum, default_value_t = Teacher::Shared)]
-    teacher: Teacher,
+    /// C2P: shared | stop-gradient | separate (the teacher's weights).
+    /// concept-distill: the frozen 2D teacher, an ONNX file mapping a CLIP-preprocessed
+    /// image (1, 3, 224, 224) to the prefix (1, prefix_length, prefix_dim).
+    #[arg(long, default_value = "shared")]
+    teacher: String,
+    /// concept-distill: the teacher-prefix cache (default OUT/prefixes.safetensors).
+    #[arg(long)]
+    prefix_cache: Option<std::path::PathBuf>,
     /// Which InfoNCE terms.
     #[arg(long, value_enum, default_value_t = Terms::Bidirectional)]
     terms: Terms,
@@ -134,7 +143,20 @@ fn drop_points(clips: &[f32], n: usize, rng: &mut SplitMix64) -> Vec<f32> {
 }
 
 pub fn run(dev: &Device, args: &PretrainArgs) -> Result<(), Box<dyn std::error::Error>> {
-    let Method::C2p = args.method;
+    if args.method == Method::ConceptDistill {
+        return crate::concept::distill(
+            dev,
+            std::path::Path::new(&args.teacher),
+            args.prefix_cache.as_deref(),
+            &args.train,
+        );
+    }
+    let teacher = Teacher::from_str(&args.teacher, true).map_err(|_| {
+        format!(
+            "--teacher {:?}: C2P takes shared, stop-gradient or separate (an ONNX teacher goes with --method concept-distill)",
+            args.teacher
+        )
+    })?;
     let t = &args.train;
     let cfg = P4TransformerConfig::load(&t.config)?;
     if cfg.model != ModelKind::ActionSeg {
@@ -163,7 +185,7 @@ pub fn run(dev: &Device, args: &PretrainArgs) -> Result<(), Box<dyn std::error::
             Terms::Bidirectional => LossVariant::Bidirectional,
             Terms::ForwardOnly => LossVariant::ForwardOnly,
         },
-        match args.teacher {
+        match teacher {
             Teacher::Shared => TeacherMode::Shared,
             Teacher::StopGradient => TeacherMode::StopGradient,
             Teacher::Separate => TeacherMode::Separate,

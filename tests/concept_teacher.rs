@@ -6,7 +6,9 @@ mod common;
 
 use common::*;
 use edge4d_trainer::concept::cache::PrefixCache;
-use edge4d_trainer::concept::preprocess::{clip_preprocess, decode_image, read_image, resized_size};
+use edge4d_trainer::concept::preprocess::{
+    clip_preprocess, decode_image, read_image, resized_size,
+};
 use edge4d_trainer::concept::teacher::{sha256_hex, Teacher};
 
 fn teacher_path() -> std::path::PathBuf {
@@ -59,7 +61,10 @@ fn a_teacher_whose_output_does_not_fit_the_prefix_is_refused() {
         .err()
         .unwrap()
         .to_string();
-    assert!(err.contains("10 × 768") && err.contains("[1, 10, 16]"), "{err}");
+    assert!(
+        err.contains("10 × 768") && err.contains("[1, 10, 16]"),
+        "{err}"
+    );
 }
 
 #[test]
@@ -68,7 +73,10 @@ fn a_file_tract_cannot_load_is_refused() {
     let bad = dir.path().join("broken.onnx");
     std::fs::write(&bad, b"this is not protobuf at all").unwrap();
     let err = Teacher::load(&bad, 10, 16).err().unwrap().to_string();
-    assert!(err.contains("broken.onnx") && err.contains("not an ONNX model"), "{err}");
+    assert!(
+        err.contains("broken.onnx") && err.contains("not an ONNX model"),
+        "{err}"
+    );
     let err = Teacher::load(&dir.path().join("missing.onnx"), 10, 16)
         .err()
         .unwrap()
@@ -80,8 +88,13 @@ fn a_file_tract_cannot_load_is_refused() {
 fn a_corrupt_image_is_an_error_naming_it() {
     let mut bytes = std::fs::read(fixture_path("teacher/franz-kafka.jpg")).unwrap();
     bytes.truncate(300);
-    let err = decode_image(&bytes, "frame_0007.color.jpg").unwrap_err().to_string();
-    assert!(err.contains("frame_0007.color.jpg") && err.contains("not a readable"), "{err}");
+    let err = decode_image(&bytes, "frame_0007.color.jpg")
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("frame_0007.color.jpg") && err.contains("not a readable"),
+        "{err}"
+    );
 }
 
 #[test]

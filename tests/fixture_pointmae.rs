@@ -74,9 +74,17 @@ fn run(train: bool) {
     let read = |t: &edge4d_runtime::Tensor| d.read(t).unwrap();
 
     let (fps_want, _) = f.u32("group.fps_idx").unwrap();
-    assert_eq!(d.read_u32(&fwd.tokens.fps_idx).unwrap(), fps_want, "FPS indices");
+    assert_eq!(
+        d.read_u32(&fwd.tokens.fps_idx).unwrap(),
+        fps_want,
+        "FPS indices"
+    );
     let (knn_want, _) = f.u32("group.knn_idx").unwrap();
-    assert_eq!(d.read_u32(&fwd.tokens.knn_idx).unwrap(), knn_want, "kNN indices");
+    assert_eq!(
+        d.read_u32(&fwd.tokens.knn_idx).unwrap(),
+        knn_want,
+        "kNN indices"
+    );
     assert_activation(
         "group.center",
         &read(&fwd.tokens.center),
@@ -88,7 +96,11 @@ fn run(train: bool) {
         &group_major(&read(&fwd.tokens.neighborhood), m, bg),
         &f.f32("group.neighborhood").unwrap().data,
     );
-    assert_activation("tokens", &read(&fwd.tokens.tokens), &f.f32("tokens").unwrap().data);
+    assert_activation(
+        "tokens",
+        &read(&fwd.tokens.tokens),
+        &f.f32("tokens").unwrap().data,
+    );
     assert_activation("pos", &read(&fwd.tokens.pos), &f.f32("pos").unwrap().data);
     assert_activation(
         "x_vis",

@@ -10,6 +10,7 @@ pub mod p4stream;
 pub mod p4transformer;
 pub mod params;
 pub mod pointmae;
+pub mod pointmae_cls;
 pub mod predictor;
 pub mod synthia;
 pub mod transformer;

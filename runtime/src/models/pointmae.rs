@@ -57,9 +57,16 @@ pub struct PointMaeConfig {
     /// Hidden width of the concept MLP (spec: 3840).
     #[serde(default)]
     pub concept_hidden: Option<usize>,
+    /// Points per cloud the data loader resamples to (Point-MAE: 1024).
+    #[serde(default = "default_npoints")]
+    pub npoints: usize,
     /// Object classes of the fine-tuning head (`cls_head_finetune`); 0 or absent: none.
     #[serde(default)]
     pub num_classes: usize,
+}
+
+fn default_npoints() -> usize {
+    1024
 }
 
 impl PointMaeConfig {
@@ -97,6 +104,7 @@ impl PointMaeConfig {
             ("trans_dim", self.trans_dim),
             ("depth", self.depth),
             ("num_heads", self.num_heads),
+            ("npoints", self.npoints),
         ] {
             if v == 0 {
                 return bad(format!("{key} must be positive"));
@@ -106,6 +114,12 @@ impl PointMaeConfig {
             return bad(format!(
                 "group_size = {} exceeds the kNN kernel's {KNN_MAX_K}",
                 self.group_size
+            ));
+        }
+        if self.npoints < self.num_group.max(self.group_size) {
+            return bad(format!(
+                "npoints = {} cannot make {} groups of {}",
+                self.npoints, self.num_group, self.group_size
             ));
         }
         if self.encoder_dims != self.trans_dim {

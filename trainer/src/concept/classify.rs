@@ -1,0 +1,116 @@
+//! Object classification fine-tuning of a (distilled) Point-MAE encoder: AdamW with
+//! Point-MAE's groups, dropout seeds per step, one submission per step.
+
+use std::collections::HashMap;
+use std::path::Path;
+
+use edge4d_runtime::models::pointmae::PointMaeConfig;
+use edge4d_runtime::models::pointmae_cls::PointMaeClassifier;
+use edge4d_runtime::models::{Grads, ParamStore};
+use edge4d_runtime::ops::cross_entropy::{cross_entropy, cross_entropy_backward};
+use edge4d_runtime::{Device, Error, Result, Tensor, TensorFile};
+
+use super::adamw::GroupedAdamW;
+use crate::rng::SplitMix64;
+
+pub struct ObjectClassifier<'d> {
+    dev: &'d Device,
+    pub model: PointMaeClassifier,
+    pub params: ParamStore,
+    opt: GroupedAdamW,
+    points: Tensor,
+    one: Tensor,
+    rng: SplitMix64,
+    pub batch: usize,
+}
+
+impl<'d> ObjectClassifier<'d> {
+    pub fn new(
+        dev: &'d Device,
+        cfg: PointMaeConfig,
+        batch: usize,
+        points: usize,
+        weight_decay: f32,
+        seed: u64,
+    ) -> Result<Self> {
+        let model = PointMaeClassifier::new(cfg)?;
+        let params = ParamStore::init(dev, model.spec(), seed)?;
+        let opt = GroupedAdamW::new(dev, &params, weight_decay)?;
+        Ok(Self {
+            dev,
+            model,
+            params,
+            opt,
+            points: dev.zeros(&[batch, points, 3])?,
+            one: dev.upload(&[1.0], &[1])?,
+            rng: SplitMix64::new(seed ^ 0x5eed),
+            batch,
+        })
+    }
+
+    /// Starts from a distillation (or any Point-MAE) checkpoint: returns how many
+    /// tensors were loaded and the names left as initialised (the classification head).
+    pub fn init_from(&mut self, path: &Path) -> Result<(usize, Vec<String>)> {
+        let file = TensorFile::open(path)?;
+        let params =
+            std::mem::replace(&mut self.params, ParamStore::init(self.dev, Vec::new(), 0)?);
+        let (params, loaded, fresh) = params.load_matching(self.dev, &file)?;
+        self.params = params;
+        Ok((loaded, fresh))
+    }
+
+    fn check(&self, clouds: &[f32]) -> Result<()> {
+        if clouds.len() != self.points.numel() {
+            return Err(Error::InvalidArgument {
+                op: "object classifier",
+                detail: format!(
+                    "{} cloud values for a batch of {:?}",
+                    clouds.len(),
+                    self.points.shape()
+                ),
+            });
+        }
+        Ok(())
+    }
+
+    /// One step; returns the mean cross-entropy tensor.
+    pub fn train_step(&mut self, clouds: &[f32], labels: &[u32], lr: f32) -> Result<Tensor> {
+        self.check(clouds)?;
+        self.dev.write_at(&self.points, 0, clouds)?;
+        let labels = self.dev.upload_u32(labels, &[labels.len()])?;
+        let seeds = [self.rng.next_u64() as u32, self.rng.next_u64() as u32];
+        let (model, p, opt, points, one) = (
+            &self.model,
+            &self.params,
+            &mut self.opt,
+            &self.points,
+            &self.one,
+        );
+        self.dev.run(|s| {
+            let fwd = model.forward(s, p, points, true, seeds)?;
+            let (loss, _) = cross_entropy(s, &fwd.logits, &labels)?;
+            let g = cross_entropy_backward(s, &fwd.logits, &labels, one)?;
+            let mut grads = Grads::new();
+            model.backward(s, p, &fwd, &g, &mut grads)?;
+            opt.step(s, p, &grads, lr)?;
+            Ok(loss)
+        })
+    }
+
+    /// Logits (batch × classes), eval mode.
+    pub fn predict(&self, clouds: &[f32]) -> Result<Vec<f32>> {
+        self.check(clouds)?;
+        self.dev.write_at(&self.points, 0, clouds)?;
+        let logits = self.dev.run(|s| {
+            Ok(self
+                .model
+                .forward(s, &self.params, &self.points, false, [0, 0])?
+                .logits)
+        })?;
+        self.dev.read(&logits)
+    }
+
+    pub fn save(&self, path: &Path, metadata: HashMap<String, String>) -> Result<()> {
+        self.params.save(self.dev, path, metadata)
+    }
+}

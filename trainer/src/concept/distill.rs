@@ -1,0 +1,155 @@
+//! One concept-distillation training step, recorded as a single submission: Point-MAE
+//! encoder (train mode) → concept head over every layer's input → MSE against the
+//! teacher prefixes → backward through head and encoder → AdamW (Point-MAE's groups).
+
+use std::collections::HashMap;
+use std::path::Path;
+
+use edge4d_runtime::models::concept::{ConceptConfig, ConceptHead};
+use edge4d_runtime::models::params::Spec;
+use edge4d_runtime::models::pointmae::{PointMae, PointMaeConfig};
+use edge4d_runtime::models::{Grads, ParamStore};
+use edge4d_runtime::ops::mse::{mse, mse_backward};
+use edge4d_runtime::{Device, Error, Result, Tensor};
+
+use super::adamw::GroupedAdamW;
+use crate::rng::SplitMix64;
+
+/// The head's parameters live under this prefix in a distillation checkpoint; the
+/// encoder's keep Point-MAE's names, so fine-tuning loads the file as it is.
+pub const HEAD_PREFIX: &str = "head.";
+
+pub struct ConceptDistiller<'d> {
+    dev: &'d Device,
+    pub encoder: PointMae,
+    pub head: ConceptHead,
+    pub params: ParamStore,
+    opt: GroupedAdamW,
+    points: Tensor,
+    prefix: Tensor,
+    one: Tensor,
+    pub batch: usize,
+}
+
+/// The concept head's sizes from an encoder config, or an error naming the missing keys.
+pub fn concept_config(cfg: &PointMaeConfig) -> Result<ConceptConfig> {
+    match (
+        cfg.concepts,
+        cfg.prefix_length,
+        cfg.prefix_dim,
+        cfg.concept_hidden,
+    ) {
+        (Some(concepts), Some(prefix_length), Some(prefix_dim), Some(hidden)) => {
+            Ok(ConceptConfig {
+                dim: cfg.trans_dim,
+                heads: cfg.num_heads,
+                concepts,
+                prefix_length,
+                prefix_dim,
+                hidden,
+            })
+        }
+        _ => Err(Error::Config {
+            path: "point-mae config".into(),
+            detail:
+                "concept distillation needs concepts, prefix_length, prefix_dim and concept_hidden"
+                    .into(),
+        }),
+    }
+}
+
+/// Point-MAE's PointcloudScaleAndTranslate, per cloud: per-axis scale U(2/3, 3/2), then
+/// per-axis shift U(−0.2, 0.2).
+pub fn scale_and_translate(cloud: &mut [f32], rng: &mut SplitMix64) {
+    let scale: [f32; 3] = std::array::from_fn(|_| rng.uniform(2.0 / 3.0, 1.5));
+    let shift: [f32; 3] = std::array::from_fn(|_| rng.uniform(-0.2, 0.2));
+    for p in cloud.chunks_exact_mut(3) {
+        for k in 0..3 {
+            p[k] = p[k] * scale[k] + shift[k];
+        }
+    }
+}
+
+impl<'d> ConceptDistiller<'d> {
+    pub fn new(
+        dev: &'d Device,
+        cfg: PointMaeConfig,
+        batch: usize,
+        points: usize,
+        weight_decay: f32,
+        seed: u64,
+    ) -> Result<Self> {
+        let cc = concept_config(&cfg)?;
+        let encoder = PointMae::new(cfg)?;
+        let head = ConceptHead::new(cc, HEAD_PREFIX)?;
+        let mut spec: Spec = encoder.spec();
+        head.spec(&mut spec);
+        let params = ParamStore::init(dev, spec, seed)?;
+        let opt = GroupedAdamW::new(dev, &params, weight_decay)?;
+        Ok(Self {
+            dev,
+            points: dev.zeros(&[batch, points, 3])?,
+            prefix: dev.zeros(&[batch, cc.prefix_length, cc.prefix_dim])?,
+            one: dev.upload(&[1.0], &[1])?,
+            encoder,
+            head,
+            params,
+            opt,
+            batch,
+        })
+    }
+
+    /// One step on `clouds` (batch × points × 3) and their teacher prefixes; returns the
+    /// loss tensor (read it when convenient: reading waits for the step).
+    pub fn step(&mut self, clouds: &[f32], prefixes: &[f32], lr: f32) -> Result<Tensor> {
+        if clouds.len() != self.points.numel() || prefixes.len() != self.prefix.numel() {
+            return Err(Error::InvalidArgument {
+                op: "concept distillation step",
+                detail: format!(
+                    "{} cloud values and {} prefix values for batch {:?} and {:?}",
+                    clouds.len(),
+                    prefixes.len(),
+                    self.points.shape(),
+                    self.prefix.shape()
+                ),
+            });
+        }
+        self.dev.write_at(&self.points, 0, clouds)?;
+        self.dev.write_at(&self.prefix, 0, prefixes)?;
+        let (enc, head, p, opt) = (&self.encoder, &self.head, &self.params, &mut self.opt);
+        let (points, prefix, one) = (&self.points, &self.prefix, &self.one);
+        self.dev.run(|s| {
+            let fwd = enc.forward(s, p, points, true)?;
+            let concepts = head.forward(s, p, &fwd.blocks.layer_inputs)?;
+            let loss = mse(s, &concepts.pred, prefix)?;
+            let g_pred = mse_backward(s, &concepts.pred, prefix, one)?;
+            let mut grads = Grads::new();
+            let g_inputs = head.backward(s, p, &concepts, &g_pred, &mut grads)?;
+            enc.backward(s, p, &fwd, None, &g_inputs, &mut grads)?;
+            opt.step(s, p, &grads, lr)?;
+            Ok(loss)
+        })
+    }
+
+    /// Predicted prefixes (B, k_cap, d_cap) for clouds, eval mode (for validation).
+    pub fn predict(&self, clouds: &[f32]) -> Result<Vec<f32>> {
+        self.dev.write_at(&self.points, 0, clouds)?;
+        let pred = self.dev.run(|s| {
+            let fwd = self.encoder.forward(s, &self.params, &self.points, false)?;
+            Ok(self
+                .head
+                .forward(s, &self.params, &fwd.blocks.layer_inputs)?
+                .pred)
+        })?;
+        self.dev.read(&pred)
+    }
+
+    pub fn steps_taken(&self) -> u64 {
+        self.opt.steps
+    }
+
+    /// Encoder (Point-MAE names) and head (`head.*`) weights, atomically.
+    pub fn save(&self, path: &Path, metadata: HashMap<String, String>) -> Result<()> {
+        self.params.save(self.dev, path, metadata)
+    }
+}
