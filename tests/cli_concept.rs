@@ -1,0 +1,202 @@
+//! Concept distillation from the command line, end to end on a tiny config: synthetic
+//! RGB-D objects, distillation with the committed tiny ONNX teacher (the MSE falls and
+//! the prefix cache is reused on a second run), the checkpoint initialising
+//! classification fine-tuning, and bad input refused before any training.
+
+use std::path::Path;
+use std::process::Command;
+
+fn edge4d(args: &[&str]) -> (bool, String) {
+    let out = Command::new(env!("CARGO_BIN_EXE_edge4d"))
+        .args(args)
+        .output()
+        .unwrap();
+    let text = format!(
+        "{}\n{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    (out.status.success(), text)
+}
+
+const TEACHER: &str = concat!(
+    env!("CARGO_MANIFEST_DIR"),
+    "/tests/fixtures/teacher/tiny_teacher.onnx"
+);
+
+fn tiny_config(dir: &Path, prefix_dim: usize) -> String {
+    let path = dir.join(format!("tiny-{prefix_dim}.toml"));
+    std::fs::write(
+        &path,
+        format!(
+            "model = \"point-mae\"\nnpoints = 64\nnum_group = 8\ngroup_size = 8\ntrans_dim = 32\nencoder_dims = 32\ndepth = 2\nnum_heads = 2\nconcepts = 4\nprefix_length = 10\nprefix_dim = {prefix_dim}\nconcept_hidden = 32\nnum_classes = 6\n"
+        ),
+    )
+    .unwrap();
+    path.to_str().unwrap().to_string()
+}
+
+fn losses(metrics: &Path) -> Vec<f64> {
+    std::fs::read_to_string(metrics)
+        .unwrap()
+        .lines()
+        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+        .filter_map(|v| v["loss"].as_f64())
+        .collect()
+}
+
+#[test]
+fn distillation_then_classification_fine_tuning() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let data = d.join("objects");
+    let (ok, out) = edge4d(&[
+        "data",
+        "objects",
+        "--out",
+        data.to_str().unwrap(),
+        "--train-per-class",
+        "2",
+        "--test-per-class",
+        "1",
+        "--side",
+        "48",
+    ]);
+    assert!(ok, "{out}");
+    let config = tiny_config(d, 16);
+    let run = d.join("distill");
+    let train = data.join("train");
+    let pretrain = |epochs: &str| {
+        edge4d(&[
+            "pretrain",
+            "--method",
+            "concept-distill",
+            "--teacher",
+            TEACHER,
+            "--config",
+            &config,
+            "--data",
+            train.to_str().unwrap(),
+            "--out",
+            run.to_str().unwrap(),
+            "--epochs",
+            epochs,
+            "--batch-size",
+            "4",
+            "--lr",
+            "2e-3",
+            "--weight-decay",
+            "0.05",
+            "--log-every",
+            "1",
+            "--no-augment",
+        ])
+    };
+    let (ok, out) = pretrain("6");
+    assert!(ok, "{out}");
+    assert!(out.contains("12 computed"), "{out}");
+    let l = losses(&run.join("metrics.jsonl"));
+    assert_eq!(l.len(), 18, "{out}");
+    let (first, last) = (l[..3].iter().sum::<f64>(), l[15..].iter().sum::<f64>());
+    assert!(last < 0.5 * first, "MSE {first} → {last}:\n{out}");
+    assert!(run.join("curves.png").exists() && run.join("model.safetensors").exists());
+
+    // A second run answers every prefix from the cache.
+    let (ok, out) = pretrain("1");
+    assert!(ok && out.contains("12 from the cache, 0 computed"), "{out}");
+
+    let (ok, out) = edge4d(&[
+        "finetune",
+        "--task",
+        "classification",
+        "--config",
+        &config,
+        "--data",
+        train.to_str().unwrap(),
+        "--val",
+        data.join("test").to_str().unwrap(),
+        "--init",
+        run.join("model.safetensors").to_str().unwrap(),
+        "--out",
+        d.join("cls").to_str().unwrap(),
+        "--epochs",
+        "1",
+        "--batch-size",
+        "4",
+        "--optimizer",
+        "adamw",
+        "--lr",
+        "5e-4",
+    ]);
+    assert!(ok, "{out}");
+    // The encoder's 46 tensors (BatchNorm buffers included) come from distillation; the
+    // class token, its position and the class head (18 tensors) start fresh.
+    assert!(out.contains("46 tensors loaded, 18 initialised"), "{out}");
+    assert!(
+        out.contains("validation accuracy") && out.contains("capsule"),
+        "{out}"
+    );
+}
+
+#[test]
+fn bad_teacher_and_bad_images_fail_before_training() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let data = d.join("objects");
+    let (ok, out) = edge4d(&[
+        "data",
+        "objects",
+        "--out",
+        data.to_str().unwrap(),
+        "--train-per-class",
+        "1",
+        "--test-per-class",
+        "1",
+        "--side",
+        "32",
+    ]);
+    assert!(ok, "{out}");
+    let train = data.join("train");
+    let pretrain = |config: &str, teacher: &str| {
+        edge4d(&[
+            "pretrain",
+            "--method",
+            "concept-distill",
+            "--teacher",
+            teacher,
+            "--config",
+            config,
+            "--data",
+            train.to_str().unwrap(),
+            "--out",
+            d.join("run").to_str().unwrap(),
+            "--epochs",
+            "1",
+            "--batch-size",
+            "2",
+        ])
+    };
+    // The teacher outputs 10 × 16, the config asks for 10 × 20.
+    let (ok, out) = pretrain(&tiny_config(d, 20), TEACHER);
+    assert!(
+        !ok && out.contains("the config expects a prefix of 10 × 20"),
+        "{out}"
+    );
+    assert!(!out.contains("steps of batch"), "{out}");
+
+    let broken = d.join("broken.onnx");
+    std::fs::write(&broken, b"\x08\x07garbage").unwrap();
+    let (ok, out) = pretrain(&tiny_config(d, 16), broken.to_str().unwrap());
+    assert!(
+        !ok && out.contains("broken.onnx") && out.contains("not an ONNX model"),
+        "{out}"
+    );
+
+    std::fs::write(train.join("sphere_0000.color.png"), b"not a png").unwrap();
+    let (ok, out) = pretrain(&tiny_config(d, 16), TEACHER);
+    assert!(
+        !ok && out.contains("sphere_0000.color.png") && out.contains("not a readable"),
+        "{out}"
+    );
+    assert!(!out.contains("steps of batch"), "{out}");
+}
