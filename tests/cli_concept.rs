@@ -92,12 +92,12 @@ fn distillation_then_classification_fine_tuning() {
             "--no-augment",
         ])
     };
-    let (ok, out) = pretrain("6");
+    let (ok, out) = pretrain("10");
     assert!(ok, "{out}");
     assert!(out.contains("12 computed"), "{out}");
     let l = losses(&run.join("metrics.jsonl"));
-    assert_eq!(l.len(), 18, "{out}");
-    let (first, last) = (l[..3].iter().sum::<f64>(), l[15..].iter().sum::<f64>());
+    assert_eq!(l.len(), 30, "{out}");
+    let (first, last) = (l[..3].iter().sum::<f64>(), l[27..].iter().sum::<f64>());
     assert!(last < 0.5 * first, "MSE {first} → {last}:\n{out}");
     assert!(run.join("curves.png").exists() && run.join("model.safetensors").exists());
 
