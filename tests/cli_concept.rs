@@ -3,21 +3,11 @@
 //! the prefix cache is reused on a second run), the checkpoint initialising
 //! classification fine-tuning, and bad input refused before any training.
 
-use std::path::Path;
-use std::process::Command;
+mod common;
 
-fn edge4d(args: &[&str]) -> (bool, String) {
-    let out = Command::new(env!("CARGO_BIN_EXE_edge4d"))
-        .args(args)
-        .output()
-        .unwrap();
-    let text = format!(
-        "{}\n{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    (out.status.success(), text)
-}
+use std::path::Path;
+
+use common::edge4d;
 
 const TEACHER: &str = concat!(
     env!("CARGO_MANIFEST_DIR"),

@@ -6,24 +6,10 @@
 mod common;
 
 use std::path::Path;
-use std::process::Command;
 
 use common::*;
 use edge4d_runtime::tensor_file::{write_atomic, Stored};
 use edge4d_runtime::TensorFile;
-
-fn edge4d(args: &[&str]) -> (bool, String) {
-    let out = Command::new(env!("CARGO_BIN_EXE_edge4d"))
-        .args(args)
-        .output()
-        .unwrap();
-    let text = format!(
-        "{}\n{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    (out.status.success(), text)
-}
 
 #[test]
 fn one_pretraining_step_with_lr_one_gives_w_minus_grad() {

@@ -148,20 +148,7 @@ fn run(train: bool) {
     assert!(((got - want) / want).abs() <= 1e-5, "loss {got} vs {want}");
 
     if let Some((grads, gxyz, grgb)) = back {
-        let trainable: Vec<_> = net.spec().into_iter().filter(|p| p.trainable).collect();
-        let g_max = trainable
-            .iter()
-            .map(|p| max_abs(&f.f32(&format!("grad.{}", p.name)).unwrap().data))
-            .fold(0.0f64, f64::max);
-        for p in &trainable {
-            let want = f.f32(&format!("grad.{}", p.name)).unwrap();
-            assert_within(
-                &format!("grad.{}", p.name),
-                &read(&grads[&p.name]),
-                &want.data,
-                1e-4 * g_max,
-            );
-        }
+        let g_max = assert_param_grads(&f, &net.spec(), &grads);
         for (name, got) in [("grad.input.xyzs", &gxyz), ("grad.input.rgbs", &grgb)] {
             let want = f.f32(name).unwrap();
             assert_within(
@@ -172,19 +159,7 @@ fn run(train: bool) {
             );
         }
         // Running statistics after one train-mode forward (L'·kt updates per P4DConv BN).
-        for p in net.spec().iter().filter(|p| !p.trainable) {
-            let key = format!("buffer_after.{}", p.name);
-            if p.name.ends_with("num_batches_tracked") {
-                let (want, _) = f.i64(&key).unwrap();
-                assert_eq!(params.counter(&p.name), Some(want[0]), "{key}");
-            } else {
-                assert_activation(
-                    &key,
-                    &read(params.get(&p.name).unwrap()),
-                    &f.f32(&key).unwrap().data,
-                );
-            }
-        }
+        assert_buffers_after(&f, &net.spec(), &params);
     }
 }
 

@@ -185,3 +185,65 @@ pub fn assert_w_minus_grad(
         );
     }
 }
+
+/// Runs the `edge4d` binary: (success, stdout + stderr).
+pub fn edge4d(args: &[&str]) -> (bool, String) {
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_edge4d"))
+        .args(args)
+        .output()
+        .unwrap();
+    let text = format!(
+        "{}\n{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    (out.status.success(), text)
+}
+
+/// Every trainable parameter's gradient against the fixture's `grad.<name>` at 1e-4·G
+/// (G = the largest |gradient| of any parameter); returns G.
+#[track_caller]
+pub fn assert_param_grads(
+    f: &TensorFile,
+    spec: &edge4d_runtime::models::params::Spec,
+    grads: &edge4d_runtime::models::Grads,
+) -> f64 {
+    let trainable: Vec<_> = spec.iter().filter(|p| p.trainable).collect();
+    let g_max = trainable
+        .iter()
+        .map(|p| max_abs(&f.f32(&format!("grad.{}", p.name)).unwrap().data))
+        .fold(0.0f64, f64::max);
+    for p in trainable {
+        let want = f.f32(&format!("grad.{}", p.name)).unwrap();
+        assert_within(
+            &format!("grad.{}", p.name),
+            &dev().read(&grads[&p.name]).unwrap(),
+            &want.data,
+            1e-4 * g_max,
+        );
+    }
+    g_max
+}
+
+/// BatchNorm buffers after a train-mode step against the fixture's `buffer_after.*`:
+/// running statistics as activations, counters exactly.
+#[track_caller]
+pub fn assert_buffers_after(
+    f: &TensorFile,
+    spec: &edge4d_runtime::models::params::Spec,
+    params: &edge4d_runtime::models::ParamStore,
+) {
+    for p in spec.iter().filter(|p| !p.trainable) {
+        let key = format!("buffer_after.{}", p.name);
+        if p.name.ends_with("num_batches_tracked") {
+            let (want, _) = f.i64(&key).unwrap();
+            assert_eq!(params.counter(&p.name), Some(want[0]), "{key}");
+        } else {
+            assert_activation(
+                &key,
+                &dev().read(params.get(&p.name).unwrap()).unwrap(),
+                &f.f32(&key).unwrap().data,
+            );
+        }
+    }
+}

@@ -34,17 +34,26 @@ fn ply_pairs_with_labels_load_normalised() {
 
     std::fs::write(d.join("labels.txt"), "a mug\n").unwrap();
     let err = PairedDataset::load(d, 16, 0).err().unwrap().to_string();
-    assert!(err.contains("labels.txt") && err.contains("no label for b"), "{err}");
+    assert!(
+        err.contains("labels.txt") && err.contains("no label for b"),
+        "{err}"
+    );
 }
 
 #[test]
 fn a_colour_image_without_points_is_an_error() {
     let dir = tempfile::tempdir().unwrap();
     png(&dir.path().join("lonely.color.png"));
-    let err = PairedDataset::load(dir.path(), 8, 0).err().unwrap().to_string();
+    let err = PairedDataset::load(dir.path(), 8, 0)
+        .err()
+        .unwrap()
+        .to_string();
     assert!(err.contains("lonely.depth.png"), "{err}");
     let empty = tempfile::tempdir().unwrap();
-    let err = PairedDataset::load(empty.path(), 8, 0).err().unwrap().to_string();
+    let err = PairedDataset::load(empty.path(), 8, 0)
+        .err()
+        .unwrap()
+        .to_string();
     assert!(err.contains("no <name>.color.png"), "{err}");
 }
 

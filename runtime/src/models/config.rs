@@ -77,24 +77,35 @@ pub struct P4TransformerConfig {
     pub tau: Option<f32>,
 }
 
+/// Deserialises a config from TOML text; `origin` names the source in errors.
+pub(crate) fn from_toml<T: serde::de::DeserializeOwned>(text: &str, origin: &str) -> Result<T> {
+    toml::from_str(text).map_err(|e| Error::Config {
+        path: origin.to_string(),
+        detail: e.to_string(),
+    })
+}
+
+/// Reads a config file: (text, the path as errors name it).
+pub(crate) fn read_config(path: &Path) -> Result<(String, String)> {
+    let origin = path.display().to_string();
+    let text = std::fs::read_to_string(path).map_err(|e| Error::Config {
+        path: origin.clone(),
+        detail: format!("cannot read: {e}"),
+    })?;
+    Ok((text, origin))
+}
+
 impl P4TransformerConfig {
     /// Parses TOML text; `origin` names the source in errors.
     pub fn parse(text: &str, origin: &str) -> Result<Self> {
-        let cfg: Self = toml::from_str(text).map_err(|e| Error::Config {
-            path: origin.to_string(),
-            detail: e.to_string(),
-        })?;
+        let cfg: Self = from_toml(text, origin)?;
         cfg.validate(origin)?;
         Ok(cfg)
     }
 
     pub fn load(path: impl AsRef<Path>) -> Result<Self> {
-        let p = path.as_ref();
-        let text = std::fs::read_to_string(p).map_err(|e| Error::Config {
-            path: p.display().to_string(),
-            detail: format!("cannot read: {e}"),
-        })?;
-        Self::parse(&text, &p.display().to_string())
+        let (text, origin) = read_config(path.as_ref())?;
+        Self::parse(&text, &origin)
     }
 
     /// The transformer's hyper-parameters.

@@ -70,22 +70,16 @@ fn default_npoints() -> usize {
 }
 
 impl PointMaeConfig {
+    /// Parses TOML text; `origin` names the source in errors.
     pub fn parse(text: &str, origin: &str) -> Result<Self> {
-        let cfg: Self = toml::from_str(text).map_err(|e| Error::Config {
-            path: origin.to_string(),
-            detail: e.to_string(),
-        })?;
+        let cfg: Self = super::config::from_toml(text, origin)?;
         cfg.validate(origin)?;
         Ok(cfg)
     }
 
     pub fn load(path: impl AsRef<std::path::Path>) -> Result<Self> {
-        let p = path.as_ref();
-        let text = std::fs::read_to_string(p).map_err(|e| Error::Config {
-            path: p.display().to_string(),
-            detail: format!("cannot read: {e}"),
-        })?;
-        Self::parse(&text, &p.display().to_string())
+        let (text, origin) = super::config::read_config(path.as_ref())?;
+        Self::parse(&text, &origin)
     }
 
     fn validate(&self, origin: &str) -> Result<()> {
