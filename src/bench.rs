@@ -17,6 +17,10 @@ pub enum BenchOp {
     /// Per-frame latency of the live stream (the stream_depth job), with and without
     /// reuse of the tube features of frames already seen.
     Stream,
+    /// One concept-distillation step (Point-MAE + concept head forward, MSE, backward,
+    /// AdamW) at batch 8, for point-mae configs given with --configs (default: the tiny
+    /// and the paper's).
+    Concept,
 }
 
 #[derive(Args)]
@@ -59,6 +63,18 @@ pub fn run(dev: &Device, args: &BenchArgs) -> Result<(), Box<dyn std::error::Err
             return crate::bench_p4::point_ops(dev, args.warmup, args.repeats, args.json)
         }
         BenchOp::Stream => return stream(dev, args.json),
+        BenchOp::Concept => {
+            let defaults = ["fixture".to_string(), "paper-msr".to_string()];
+            let configs: Vec<std::path::PathBuf> = if args.configs == defaults {
+                vec![
+                    "configs/pointmae-concept-tiny.toml".into(),
+                    "configs/pointmae-concept.toml".into(),
+                ]
+            } else {
+                args.configs.iter().map(Into::into).collect()
+            };
+            return crate::concept::bench(dev, &configs, 8, args.warmup, args.repeats, args.json);
+        }
     }
     let kernels: Vec<MatmulKernel> = match &args.kernel {
         Some(k) => vec![MatmulKernel::parse(k).ok_or_else(|| {
