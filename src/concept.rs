@@ -334,6 +334,10 @@ pub fn classify(dev: &Device, val: Option<&Path>, val_every: u64, t: &TrainArgs)
         }
         None => println!("training from scratch (no --init)"),
     }
+    println!(
+        "optimizer: AdamW (Point-MAE's groups: no decay on 1-D parameters, biases, tokens), lr {} with cosine decay after {} warm-up epochs",
+        t.lr, t.warmup_epochs
+    );
     let mut rng = SplitMix64::new(t.seed ^ 0xc1a5);
     let iters = data.len().div_ceil(batch) as u64;
     let schedule = cosine(t, iters);
