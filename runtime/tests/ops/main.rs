@@ -18,5 +18,6 @@ mod optim;
 mod p4blocks;
 mod p4stream;
 mod point;
+mod pointmae_cls;
 mod reduce;
 mod softmax;
