@@ -316,9 +316,20 @@ pub fn classify(dev: &Device, val: Option<&Path>, val_every: u64, t: &TrainArgs)
         )
         .into());
     }
-    let val = val
+    let val_path = val;
+    let val = val_path
         .map(|v| PairedDataset::load(v, cfg.npoints, t.seed ^ 1))
         .transpose()?;
+    if let (Some(v), Some(path)) = (&val, val_path) {
+        if v.samples.iter().any(|s| s.label.is_none()) || v.classes != data.classes {
+            return Err(format!(
+                "{}: the validation folder needs labels.txt with the training classes {:?}",
+                path.display(),
+                data.classes
+            )
+            .into());
+        }
+    }
     let classes = cfg.num_classes;
     let batch = t.batch_size.max(2);
     let mut clf =
