@@ -192,12 +192,13 @@ pub fn distill(dev: &Device, teacher_path: &Path, cache: Option<&Path>, t: &Trai
     let (mut losses, mut epoch_means) = (Vec::new(), Vec::new());
     let started = Instant::now();
     let mut it = 0u64;
+    // Losses queued but not yet read back: (step, lr, loss tensor).
+    let mut pending = Vec::new();
     for epoch in 0..t.epochs {
         let mut order: Vec<usize> = (0..data.len()).collect();
         if !t.no_shuffle {
             rng.shuffle(&mut order);
         }
-        let mut pending = Vec::new();
         for chunk in batches(&order, batch) {
             let mut clouds = Vec::with_capacity(batch * cfg.npoints * 3);
             let mut target = Vec::with_capacity(batch * per_prefix);
@@ -217,9 +218,10 @@ pub fn distill(dev: &Device, teacher_path: &Path, cache: Option<&Path>, t: &Trai
                 for (step, lr, loss) in pending.drain(..) {
                     let v = dev.read(&loss)?[0] as f64;
                     losses.push((step as f64, v));
+                    let step_epoch = step / iters;
                     writeln!(
                         metrics,
-                        "{{\"epoch\":{epoch},\"step\":{step},\"lr\":{lr:e},\"loss\":{v:e}}}"
+                        "{{\"epoch\":{step_epoch},\"step\":{step},\"lr\":{lr:e},\"loss\":{v:e}}}"
                     )?;
                 }
                 pb.set_message(format!("epoch {epoch} mse {:.4}", losses.last().unwrap().1));
