@@ -89,6 +89,33 @@ fn batches(order: &[usize], batch: usize) -> Vec<Vec<usize>> {
         .collect()
 }
 
+/// This epoch's sample order: shuffled unless --no-shuffle.
+fn epoch_order(n: usize, t: &TrainArgs, rng: &mut SplitMix64) -> Vec<usize> {
+    let mut order: Vec<usize> = (0..n).collect();
+    if !t.no_shuffle {
+        rng.shuffle(&mut order);
+    }
+    order
+}
+
+/// The clouds of `chunk`, concatenated, each augmented unless --no-augment.
+fn batch_clouds(
+    data: &PairedDataset,
+    chunk: &[usize],
+    t: &TrainArgs,
+    rng: &mut SplitMix64,
+) -> Vec<f32> {
+    let mut clouds = Vec::with_capacity(chunk.len() * data.points_per_cloud * 3);
+    for &i in chunk {
+        let mut c = data.samples[i].points.clone();
+        if !t.no_augment {
+            scale_and_translate(&mut c, rng);
+        }
+        clouds.extend(c);
+    }
+    clouds
+}
+
 fn cosine(t: &TrainArgs, iters_per_epoch: u64) -> WarmupCosine {
     WarmupCosine {
         base_lr: t.lr,
@@ -175,13 +202,7 @@ pub fn distill(dev: &Device, teacher_path: &Path, cache: Option<&Path>, t: &Trai
     let mut distiller =
         ConceptDistiller::new(dev, cfg.clone(), batch, cfg.npoints, t.weight_decay, t.seed)?;
     if let Some(init) = &t.init {
-        let file = edge4d_runtime::TensorFile::open(init)?;
-        let params = std::mem::replace(
-            &mut distiller.params,
-            edge4d_runtime::models::ParamStore::init(dev, Vec::new(), 0)?,
-        );
-        let (params, loaded, _) = params.load_matching(dev, &file)?;
-        distiller.params = params;
+        let (loaded, _) = distiller.init_from(init)?;
         println!("--init {}: {loaded} tensors loaded", init.display());
     }
     let mut rng = SplitMix64::new(t.seed ^ 0xd15);
@@ -195,21 +216,17 @@ pub fn distill(dev: &Device, teacher_path: &Path, cache: Option<&Path>, t: &Trai
     // Losses queued but not yet read back: (step, lr, loss tensor).
     let mut pending = Vec::new();
     for epoch in 0..t.epochs {
-        let mut order: Vec<usize> = (0..data.len()).collect();
-        if !t.no_shuffle {
-            rng.shuffle(&mut order);
-        }
+        let order = epoch_order(data.len(), t, &mut rng);
         for chunk in batches(&order, batch) {
-            let mut clouds = Vec::with_capacity(batch * cfg.npoints * 3);
-            let mut target = Vec::with_capacity(batch * per_prefix);
-            for &i in &chunk {
-                let mut c = data.samples[i].points.clone();
-                if !t.no_augment {
-                    scale_and_translate(&mut c, &mut rng);
-                }
-                clouds.extend(c);
-                target.extend_from_slice(&targets[i * per_prefix..(i + 1) * per_prefix]);
-            }
+            let clouds = batch_clouds(&data, &chunk, t, &mut rng);
+            let target: Vec<f32> = chunk
+                .iter()
+                .flat_map(|&i| {
+                    targets[i * per_prefix..(i + 1) * per_prefix]
+                        .iter()
+                        .copied()
+                })
+                .collect();
             let lr = schedule.lr(it);
             pending.push((it, lr, distiller.step(&clouds, &target, lr as f32)?));
             it += 1;
@@ -360,19 +377,9 @@ pub fn classify(dev: &Device, val: Option<&Path>, val_every: u64, t: &TrainArgs)
     let mut it = 0u64;
     let started = Instant::now();
     for epoch in 0..t.epochs {
-        let mut order: Vec<usize> = (0..data.len()).collect();
-        if !t.no_shuffle {
-            rng.shuffle(&mut order);
-        }
+        let order = epoch_order(data.len(), t, &mut rng);
         for chunk in batches(&order, batch) {
-            let mut clouds = Vec::with_capacity(batch * cfg.npoints * 3);
-            for &i in &chunk {
-                let mut c = data.samples[i].points.clone();
-                if !t.no_augment {
-                    scale_and_translate(&mut c, &mut rng);
-                }
-                clouds.extend(c);
-            }
+            let clouds = batch_clouds(&data, &chunk, t, &mut rng);
             let labels: Vec<u32> = chunk
                 .iter()
                 .map(|&i| data.samples[i].label.unwrap() as u32)

@@ -5,7 +5,7 @@
 mod common;
 
 use common::*;
-use edge4d_runtime::models::concept::{ConceptConfig, ConceptHead};
+use edge4d_runtime::models::concept::{ConceptConfig, ConceptForward, ConceptHead};
 use edge4d_runtime::models::params::{norm_spec, Spec};
 use edge4d_runtime::models::pointmae::{PointMae, PointMaeConfig};
 use edge4d_runtime::models::{Grads, ParamStore};
@@ -95,6 +95,29 @@ fn check_grads(f: &TensorFile, grads: &Grads, spec: &Spec, extra: &[(&str, Vec<f
     }
 }
 
+/// Concepts after every layer, the prediction and the loss against the fixture.
+#[track_caller]
+fn assert_concept_outputs(f: &TensorFile, fwd: &ConceptForward, loss: &Tensor) {
+    let d = dev();
+    let per_layer: Vec<f32> = fwd
+        .concepts_per_layer
+        .iter()
+        .flat_map(|t| d.read(t).unwrap())
+        .collect();
+    assert_activation(
+        "concepts_per_layer",
+        &per_layer,
+        &f.f32("concepts_per_layer").unwrap().data,
+    );
+    assert_activation(
+        "pred",
+        &d.read(&fwd.pred).unwrap(),
+        &f.f32("pred").unwrap().data,
+    );
+    let (got, want) = (d.read(loss).unwrap()[0], f.f32("loss").unwrap().data[0]);
+    assert!(((got - want) / want).abs() <= 1e-5, "loss {got} vs {want}");
+}
+
 /// Point-MAE names → the reference's flat names.
 fn reference_name(name: &str) -> String {
     let Some(rest) = name.strip_prefix("blocks.blocks.") else {
@@ -138,23 +161,7 @@ fn concept_head_matches_reference() {
             Ok((fwd, loss, grads, gi))
         })
         .unwrap();
-    let per_layer: Vec<f32> = fwd
-        .concepts_per_layer
-        .iter()
-        .flat_map(|t| d.read(t).unwrap())
-        .collect();
-    assert_activation(
-        "concepts_per_layer",
-        &per_layer,
-        &f.f32("concepts_per_layer").unwrap().data,
-    );
-    assert_activation(
-        "pred",
-        &d.read(&fwd.pred).unwrap(),
-        &f.f32("pred").unwrap().data,
-    );
-    let (got, want) = (d.read(&loss).unwrap()[0], f.f32("loss").unwrap().data[0]);
-    assert!(((got - want) / want).abs() <= 1e-5, "loss {got} vs {want}");
+    assert_concept_outputs(&f, &fwd, &loss);
     let g_li: Vec<f32> = g_inputs.iter().flat_map(|t| d.read(t).unwrap()).collect();
     check_grads(&f, &grads, &spec, &[("grad.input.layer_inputs", g_li)]);
 }
@@ -208,23 +215,7 @@ fn encoder_with_concepts_matches_reference() {
         &d.read(&blocks.features).unwrap(),
         &f.f32("features").unwrap().data,
     );
-    let per_layer: Vec<f32> = fwd
-        .concepts_per_layer
-        .iter()
-        .flat_map(|t| d.read(t).unwrap())
-        .collect();
-    assert_activation(
-        "concepts_per_layer",
-        &per_layer,
-        &f.f32("concepts_per_layer").unwrap().data,
-    );
-    assert_activation(
-        "pred",
-        &d.read(&fwd.pred).unwrap(),
-        &f.f32("pred").unwrap().data,
-    );
-    let (got, want) = (d.read(&loss).unwrap()[0], f.f32("loss").unwrap().data[0]);
-    assert!(((got - want) / want).abs() <= 1e-5, "loss {got} vs {want}");
+    assert_concept_outputs(&f, &fwd, &loss);
     check_grads(
         &f,
         &grads,

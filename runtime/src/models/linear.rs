@@ -35,6 +35,21 @@ pub fn linear_backward(
     Ok((g.a.reshape(x.shape())?, g.b, g.bias))
 }
 
+/// `linear` with the parameters `name.weight` (any trailing 1×1 dims) and `name.bias`.
+pub(crate) fn linear_param(
+    s: &mut Step<'_>,
+    p: &super::params::ParamStore,
+    x: &Tensor,
+    name: &str,
+) -> Result<Tensor> {
+    linear(
+        s,
+        x,
+        &p.matrix(&format!("{name}.weight"))?,
+        Some(p.get(&format!("{name}.bias"))?),
+    )
+}
+
 /// Backward of `linear` with the parameters `name.weight` (any trailing 1×1 dims) and,
 /// when `bias`, `name.bias`: accumulates their gradients and returns dx.
 pub(crate) fn linear_param_backward(

@@ -12,7 +12,7 @@
 
 use serde::Deserialize;
 
-use super::linear::{linear, linear_backward, linear_param_backward};
+use super::linear::{linear, linear_backward, linear_param, linear_param_backward};
 use super::params::{
     accumulate, batchnorm_spec, linear_spec, norm_spec, Grads, Init, ParamSpec, ParamStore, Spec,
 };
@@ -321,20 +321,9 @@ impl PointMae {
         // Mini-PointNet over (M, B·G) rows.
         let bg = b * g;
         let x0 = neighborhood.reshape(&[m * bg, 3])?;
-        let a1 = linear(
-            s,
-            &x0,
-            &p.matrix("encoder.first_conv.0.weight")?,
-            Some(p.get("encoder.first_conv.0.bias")?),
-        )?;
+        let a1 = linear_param(s, p, &x0, "encoder.first_conv.0")?;
         let (h1, bn1) = bn_relu(s, p, &a1, "encoder.first_conv.1", train)?;
-        let local = linear(
-            s,
-            &h1,
-            &p.matrix("encoder.first_conv.3.weight")?,
-            Some(p.get("encoder.first_conv.3.bias")?),
-        )?
-        .reshape(&[m, bg, LOCAL])?;
+        let local = linear_param(s, p, &h1, "encoder.first_conv.3")?.reshape(&[m, bg, LOCAL])?;
         let (global, global_arg) = max(s, &local, 0)?;
         // second_conv.0 on [global, local] = W_global·global + W_local·local + b.
         let (w_global, w_local) = self.split_second_conv(s, p)?;
@@ -347,29 +336,17 @@ impl PointMae {
         let from_global = linear(s, &global, &w_global, None)?;
         let a2 = add(s, &from_local, &from_global)?.reshape(&[m * bg, SECOND_HIDDEN])?;
         let (h2, bn2) = bn_relu(s, p, &a2, "encoder.second_conv.1", train)?;
-        let out = linear(
-            s,
-            &h2,
-            &p.matrix("encoder.second_conv.3.weight")?,
-            Some(p.get("encoder.second_conv.3.bias")?),
-        )?
-        .reshape(&[m, bg, self.cfg.encoder_dims])?;
+        let out = linear_param(s, p, &h2, "encoder.second_conv.3")?.reshape(&[
+            m,
+            bg,
+            self.cfg.encoder_dims,
+        ])?;
         let (tokens, out_arg) = max(s, &out, 0)?;
         let tokens = tokens.reshape(&[b, g, self.cfg.encoder_dims])?;
 
-        let pos_hidden = linear(
-            s,
-            &center,
-            p.get("pos_embed.0.weight")?,
-            Some(p.get("pos_embed.0.bias")?),
-        )?;
+        let pos_hidden = linear_param(s, p, &center, "pos_embed.0")?;
         let pos_hidden_gelu = gelu(s, &pos_hidden)?;
-        let pos = linear(
-            s,
-            &pos_hidden_gelu,
-            p.get("pos_embed.2.weight")?,
-            Some(p.get("pos_embed.2.bias")?),
-        )?;
+        let pos = linear_param(s, p, &pos_hidden_gelu, "pos_embed.2")?;
         Ok(PointMaeTokens {
             fps_idx: sel.idx,
             center,

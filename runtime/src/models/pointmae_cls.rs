@@ -5,7 +5,7 @@
 //! Dropout(0.5) → Linear(256, classes). State-dict names: the encoder's (no
 //! `MAE_encoder.` prefix), `cls_token`, `cls_pos`, `cls_head_finetune.{0,1,4,5,8}`.
 
-use super::linear::{linear, linear_param_backward};
+use super::linear::{linear_param, linear_param_backward};
 use super::params::{batchnorm_spec, linear_spec, Grads, Init, ParamSpec, ParamStore, Spec};
 use super::pointmae::{point_mae_init, BlocksForward, PointMae, PointMaeConfig, PointMaeTokens};
 use super::synthia::{bn_relu, bn_relu_backward, BnRelu};
@@ -111,26 +111,18 @@ impl PointMaeClassifier {
         let rest = slice(s, f, 1, 1, g)?;
         let (pooled, pooled_arg) = max(s, &rest, 1)?;
         let head_in = concat(s, &[&cls, &pooled], 1)?;
-        let lin = |s: &mut Step<'_>, x: &Tensor, name: &str| {
-            linear(
-                s,
-                x,
-                &p.matrix(&format!("{name}.weight"))?,
-                Some(p.get(&format!("{name}.bias"))?),
-            )
-        };
         let seeds = train.then_some(dropout_seeds);
         let drop = |s: &mut Step<'_>, x: &Tensor, i: usize| match seeds {
             Some(sd) => dropout(s, x, DROPOUT, sd[i]),
             None => Ok(x.clone()),
         };
-        let a1 = lin(s, &head_in, "cls_head_finetune.0")?;
+        let a1 = linear_param(s, p, &head_in, "cls_head_finetune.0")?;
         let (r1, bn1) = bn_relu(s, p, &a1, "cls_head_finetune.1", train)?;
         let d1 = drop(s, &r1, 0)?;
-        let a2 = lin(s, &d1, "cls_head_finetune.4")?;
+        let a2 = linear_param(s, p, &d1, "cls_head_finetune.4")?;
         let (r2, bn2) = bn_relu(s, p, &a2, "cls_head_finetune.5", train)?;
         let d2 = drop(s, &r2, 1)?;
-        let logits = lin(s, &d2, "cls_head_finetune.8")?;
+        let logits = linear_param(s, p, &d2, "cls_head_finetune.8")?;
         Ok(ClassifierForward {
             logits,
             tokens,

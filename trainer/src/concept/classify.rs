@@ -8,7 +8,7 @@ use edge4d_runtime::models::pointmae::PointMaeConfig;
 use edge4d_runtime::models::pointmae_cls::PointMaeClassifier;
 use edge4d_runtime::models::{Grads, ParamStore};
 use edge4d_runtime::ops::cross_entropy::{cross_entropy, cross_entropy_backward};
-use edge4d_runtime::{Device, Error, Result, Tensor, TensorFile};
+use edge4d_runtime::{Device, Error, Result, Tensor};
 
 use super::adamw::GroupedAdamW;
 use crate::rng::SplitMix64;
@@ -51,12 +51,7 @@ impl<'d> ObjectClassifier<'d> {
     /// Starts from a distillation (or any Point-MAE) checkpoint: returns how many
     /// tensors were loaded and the names left as initialised (the classification head).
     pub fn init_from(&mut self, path: &Path) -> Result<(usize, Vec<String>)> {
-        let file = TensorFile::open(path)?;
-        let params =
-            std::mem::replace(&mut self.params, ParamStore::init(self.dev, Vec::new(), 0)?);
-        let (params, loaded, fresh) = params.load_matching(self.dev, &file)?;
-        self.params = params;
-        Ok((loaded, fresh))
+        super::init_from(self.dev, &mut self.params, path)
     }
 
     fn check(&self, clouds: &[f32]) -> Result<()> {

@@ -144,6 +144,12 @@ impl<'d> ConceptDistiller<'d> {
         self.dev.read(&pred)
     }
 
+    /// Starts from a checkpoint (e.g. an earlier distillation): returns how many tensors
+    /// were loaded and the names left as initialised.
+    pub fn init_from(&mut self, path: &Path) -> Result<(usize, Vec<String>)> {
+        super::init_from(self.dev, &mut self.params, path)
+    }
+
     pub fn steps_taken(&self) -> u64 {
         self.opt.steps
     }
