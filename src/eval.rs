@@ -1,10 +1,12 @@
 //! `edge4d eval`: accuracy of a model on a clip dataset, with the reference metrics —
 //! per-clip accuracy and a per-class table for action recognition; framewise accuracy,
-//! segmental edit score and F1@{10,25,50} (MS-TCN) for action segmentation.
+//! segmental edit score and F1@{10,25,50} (MS-TCN) for action segmentation; per-class
+//! IoU and mIoU (Synthia 4D or HOI4D protocol) for semantic segmentation.
 
 use std::path::PathBuf;
 
 use clap::Args;
+use edge4d_runtime::models::synthia::SegmentationNet;
 use edge4d_runtime::models::{ModelKind, P4Transformer, P4TransformerConfig, ParamStore};
 use edge4d_runtime::{Device, TensorFile};
 use edge4d_trainer::dataset::{ClipDataset, Labels};
@@ -29,6 +31,16 @@ pub struct EvalArgs {
     /// One JSON object instead of tables.
     #[arg(long)]
     json: bool,
+    /// Semantic segmentation's mIoU: synthia (argmax over all classes, mean over all)
+    /// or hoi4d (argmax over classes 2.., mean over present classes except 0 and 1).
+    #[arg(long, value_enum, default_value_t = Miou::Synthia)]
+    miou: Miou,
+}
+
+#[derive(Clone, Copy, clap::ValueEnum)]
+pub enum Miou {
+    Synthia,
+    Hoi4d,
 }
 
 fn softmax(row: &[f32]) -> Vec<f64> {
@@ -41,10 +53,7 @@ fn softmax(row: &[f32]) -> Vec<f64> {
 pub fn run(dev: &Device, args: &EvalArgs) -> Result<(), Box<dyn std::error::Error>> {
     let cfg = P4TransformerConfig::load(&args.config)?;
     if cfg.model == ModelKind::Synthia {
-        return Err(
-            "eval covers action recognition and segmentation; use `infer` for the segmentation net"
-                .into(),
-        );
+        return segmentation(dev, args, cfg);
     }
     let model = P4Transformer::new(cfg.clone())?;
     let params = ParamStore::load(
@@ -112,6 +121,13 @@ pub fn run(dev: &Device, args: &EvalArgs) -> Result<(), Box<dyn std::error::Erro
                 }
             }
         }
+        Labels::PerPoint(_) => {
+            return Err(format!(
+                "{}: per-point labels need a segmentation model (p4transformer-synthia)",
+                args.data.display()
+            )
+            .into())
+        }
         Labels::PerFrame(labels) => {
             let frames_out = probs.len() / b;
             if frames_out != l {
@@ -153,6 +169,55 @@ pub fn run(dev: &Device, args: &EvalArgs) -> Result<(), Box<dyn std::error::Erro
                 println!("adapter: {}", dev.adapter());
                 println!("{b} sequences: Acc {acc:.1}  Edit {edit:.1}  F1@10 {:.1}  F1@25 {:.1}  F1@50 {:.1}", f1[0], f1[1], f1[2]);
             }
+        }
+    }
+    Ok(())
+}
+
+fn segmentation(
+    dev: &Device,
+    args: &EvalArgs,
+    cfg: P4TransformerConfig,
+) -> Result<(), Box<dyn std::error::Error>> {
+    use edge4d_trainer::segmentation::MiouProtocol;
+    let classes = cfg.num_classes;
+    let model = SegmentationNet::new(cfg)?;
+    let file = TensorFile::open(&args.weights)?;
+    let checkpoint = file.contains("trainer.step");
+    let params = ParamStore::load(dev, model.spec(), &file, "", checkpoint)?;
+    let data = ClipDataset::load(&args.data)?;
+    crate::finetune_seg::check_data(&data, &args.data, classes)?;
+    let protocol = match args.miou {
+        Miou::Synthia => MiouProtocol::Synthia,
+        Miou::Hoi4d => MiouProtocol::Hoi4d,
+    };
+    let iou = crate::finetune_seg::evaluate(
+        dev,
+        &model,
+        &params,
+        &data,
+        args.batch_size,
+        classes,
+        protocol,
+    )?;
+    let miou = edge4d_trainer::segmentation::miou(&iou, protocol);
+    let per_class = iou.per_class();
+    if args.json {
+        println!(
+            "{}",
+            serde_json::json!({"clips": data.len(), "miou": miou, "per_class_iou": per_class})
+        );
+    } else {
+        println!("adapter: {}", dev.adapter());
+        println!("{} clips: mIoU {:.1}%", data.len(), miou * 100.0);
+        println!("{:<16} {:>8}", "class", "IoU");
+        for (c, v) in per_class.iter().enumerate() {
+            let name = args
+                .class_names
+                .get(c)
+                .cloned()
+                .unwrap_or_else(|| c.to_string());
+            println!("{name:<16} {:>7.1}%", v * 100.0);
         }
     }
     Ok(())

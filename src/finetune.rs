@@ -21,6 +21,9 @@ pub enum Task {
     ActionRecognition,
     /// One label per frame (model p4transformer-actionseg).
     ActionSegmentation,
+    /// One label per point (model p4transformer-synthia): weighted, masked
+    /// cross-entropy; mIoU over the masked points.
+    SemanticSegmentation,
     /// One label per object (model point-mae with num_classes; --data is a folder of
     /// labelled RGB-D frames, as `edge4d data objects` writes).
     Classification,
@@ -161,10 +164,13 @@ pub fn run(dev: &Device, args: &FinetuneArgs) -> Result<(), Box<dyn std::error::
     if args.task == Task::Classification {
         return crate::concept::classify(dev, args.val.as_deref(), args.val_every, &args.train);
     }
+    if args.task == Task::SemanticSegmentation {
+        return crate::finetune_seg::run(dev, args.val.as_deref(), args.val_every, &args.train);
+    }
     let cfg = P4TransformerConfig::load(&args.train.config)?;
     let want = match args.task {
         Task::ActionRecognition => ModelKind::Msr,
-        Task::ActionSegmentation | Task::Classification => ModelKind::ActionSeg,
+        _ => ModelKind::ActionSeg,
     };
     if cfg.model != want {
         return Err(format!(
@@ -232,7 +238,7 @@ pub fn run(dev: &Device, args: &FinetuneArgs) -> Result<(), Box<dyn std::error::
                 for c in clips.chunks_exact_mut(l * n * 3) {
                     match task {
                         Task::ActionRecognition => augment::scale_axes(c, ft.rng(), 0.9, 1.1),
-                        Task::ActionSegmentation | Task::Classification => {
+                        _ => {
                             augment::scale_about_centre(c, n, ft.rng(), 0.8, 1.2);
                             augment::flip_x(c, n, ft.rng());
                         }
@@ -276,6 +282,22 @@ pub fn train_loop(
     what: &str,
     mut step: impl FnMut(&mut Finetuner<'_>, &[usize]) -> Result<edge4d_runtime::Tensor, Error>,
     mut epoch_end: impl FnMut(&Finetuner<'_>, bool) -> Result<EpochAccuracy, Error>,
+) -> Result<(), Box<dyn std::error::Error>> {
+    train_loop_with_metric(dev, t, ft, data, what, "acc", &mut step, &mut epoch_end)
+}
+
+/// [`train_loop`] whose per-epoch score is `metric` ("acc", "mIoU", …): it names the
+/// summary table's columns and is recorded in metrics.jsonl.
+#[allow(clippy::too_many_arguments)]
+pub fn train_loop_with_metric(
+    dev: &Device,
+    t: &TrainArgs,
+    ft: &mut Finetuner<'_>,
+    data: &ClipDataset,
+    what: &str,
+    metric: &str,
+    step: &mut dyn FnMut(&mut Finetuner<'_>, &[usize]) -> Result<edge4d_runtime::Tensor, Error>,
+    epoch_end: &mut dyn FnMut(&Finetuner<'_>, bool) -> Result<EpochAccuracy, Error>,
 ) -> Result<(), Box<dyn std::error::Error>> {
     if let Some(ckpt) = &t.resume {
         ft.load_checkpoint(ckpt)?;
@@ -345,7 +367,7 @@ pub fn train_loop(
         writeln!(
             metrics,
             "{}",
-            serde_json::json!({"epoch": ft.epoch, "train_loss": mean_loss, "train_accuracy": accuracy, "val_accuracy": val_accuracy})
+            serde_json::json!({"epoch": ft.epoch, "train_loss": mean_loss, "train_accuracy": accuracy, "val_accuracy": val_accuracy, "metric": metric})
         )?;
         ft.save_checkpoint(&t.out.join("checkpoint.safetensors"), meta.clone())?;
         ft.params
@@ -356,7 +378,10 @@ pub fn train_loop(
     bar.finish();
     println!(
         "{:>6} {:>10} {:>10} {:>10}",
-        "epoch", "loss", "train acc", "val acc"
+        "epoch",
+        "loss",
+        format!("train {metric}"),
+        format!("val {metric}")
     );
     for (e, loss, acc, val) in &summary {
         let val = val.map_or("-".to_string(), |v| format!("{:.1}%", v * 100.0));
@@ -437,6 +462,7 @@ fn subset(data: &ClipDataset, fraction: f64, seed: u64) -> Result<ClipDataset, E
             .as_ref()
             .map(|v| keep.iter().map(|&i| v[i]).collect()),
         partial: data.partial_batch(&keep),
+        ..Default::default()
     })
 }
 

@@ -7,6 +7,7 @@ mod data;
 mod demo;
 mod eval;
 mod finetune;
+mod finetune_seg;
 mod infer;
 mod pretrain;
 

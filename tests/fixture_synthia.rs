@@ -48,13 +48,8 @@ fn run(train: bool) {
     let (labels, _) = params_file.u32("input.label").unwrap();
     let mask = params_file.f32("input.mask").unwrap().data;
     let cw = params_file.f32("input.class_weight").unwrap().data;
-    let classes = cw.len();
     let rw = segmentation_row_weights(&labels, &mask, &cw).unwrap();
     let rows = rw.len();
-    let rw_grad: Vec<f32> = rw
-        .iter()
-        .flat_map(|&w| std::iter::repeat_n(w * rows as f32, classes))
-        .collect();
     let d = dev();
     let (txyz, trgb) = (
         d.upload(&xyz.data, &xyz.shape).unwrap(),
@@ -62,13 +57,12 @@ fn run(train: bool) {
     );
     let tl = d.upload_u32(&labels, &[rows]).unwrap();
     let trw = d.upload(&rw, &[rows]).unwrap();
-    let trwg = d.upload(&rw_grad, &[rows, classes]).unwrap();
     let one = d.upload(&[1.0], &[1]).unwrap();
 
     let (fwd, loss, back) = d
         .run(|s| {
             let fwd = net.forward(s, &params, &txyz, &trgb, train)?;
-            let (loss, g) = segmentation_loss(s, &fwd.logits, &tl, &trw, &trwg, &one)?;
+            let (loss, g) = segmentation_loss(s, &fwd.logits, &tl, &trw, &one)?;
             let back = if train {
                 Some(net.backward(s, &params, &fwd, &g)?)
             } else {

@@ -60,6 +60,21 @@ pub fn jitter(clip: &mut [f32], rng: &mut SplitMix64, sigma: f32, limit: f32) {
     }
 }
 
+/// Synthia 4D (`datasets/synthia.py`): rotation about the vertical (y) axis through the
+/// first frame's centre by an angle from U(0, 2π) — the intended range; the original
+/// `uniform(np.pi * 2)` draws from U(2π, 1), which covers the same circle.
+pub fn rotate_y(clip: &mut [f32], points: usize, rng: &mut SplitMix64) {
+    let c = first_frame_centre(clip, points);
+    let angle = rng.uniform(0.0, std::f32::consts::TAU);
+    let (sin, cos) = angle.sin_cos();
+    for p in clip.chunks_exact_mut(3) {
+        let (x, z) = (p[0] - c[0], p[2] - c[2]);
+        // Row vector times pyquaternion's rotation matrix about +y, as `np.dot(pc, R)`.
+        p[0] = c[0] + x * cos - z * sin;
+        p[2] = c[2] + x * sin + z * cos;
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -99,5 +114,16 @@ mod tests {
             .zip(&clip)
             .all(|(a, b)| (a - b).abs() <= 0.05 + 1e-6));
         assert!(j != clip);
+        let mut r = clip.clone();
+        rotate_y(&mut r, 4, &mut rng);
+        for (p, q) in r.chunks(3).zip(clip.chunks(3)) {
+            assert_eq!(p[1], q[1], "y is the axis");
+            let radius = |v: &[f32]| (v[0] - c[0]).hypot(v[2] - c[2]);
+            assert!(
+                (radius(p) - radius(q)).abs() < 1e-4,
+                "distance to the axis kept"
+            );
+        }
+        assert!(r != clip);
     }
 }

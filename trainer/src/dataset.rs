@@ -1,9 +1,15 @@
 //! The single-file clip dataset: one safetensors file holding `clip` (B, L, N, 3)
-//! float32 and `label` — (B) int64 for one label per clip, (B, L) for one per frame;
-//! absent for unlabelled pre-training data — and optionally `video` (B) int64, the
-//! video each clip was cut from (for video-level accuracy, which sums the clips'
-//! probabilities per video), and `partial` (B, L, N, 3), precomputed partial views of
-//! the clips for C2P pre-training.
+//! float32 and `label` — (B) int64 for one label per clip, (B, L) for one per frame,
+//! (B, L, N) for one per point; absent for unlabelled pre-training data — and
+//! optionally:
+//! - `video` (B) int64, the video each clip was cut from (for video-level accuracy,
+//!   which sums the clips' probabilities per video);
+//! - `partial` (B, L, N, 3), precomputed partial views of the clips for C2P;
+//! - for semantic segmentation: `rgb` (B, L, N, 3) point colours in [0, 1] (without
+//!   them the coordinates are the input features, as HOI4D's segmentation does),
+//!   `mask` (B, L, N) float32, 1 where a point counts in the loss and the metrics
+//!   (Synthia's half-crops and void points), and `class_weight` (classes) float32,
+//!   the loss's class weights.
 //! Loading validates everything a training run would otherwise trip over later.
 
 use std::path::Path;
@@ -12,18 +18,21 @@ use edge4d_runtime::tensor_file::{write_atomic, Stored};
 use edge4d_runtime::{Error, HostTensor, Result, TensorFile};
 
 /// Labels of a clip dataset.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Default)]
 pub enum Labels {
     /// One label per clip (action recognition).
     PerClip(Vec<u32>),
     /// One label per frame, (B, L) row-major (action segmentation).
     PerFrame(Vec<u32>),
+    /// One label per point, (B, L, N) row-major (semantic segmentation).
+    PerPoint(Vec<u32>),
     /// No labels (pre-training data).
+    #[default]
     None,
 }
 
 /// Clips and labels in host memory.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Default)]
 pub struct ClipDataset {
     /// (B, L, N, 3) row-major.
     pub clips: Vec<f32>,
@@ -33,6 +42,12 @@ pub struct ClipDataset {
     pub videos: Option<Vec<u32>>,
     /// Precomputed partial views, (B, L, N, 3) like `clips`.
     pub partial: Option<Vec<f32>>,
+    /// Point colours, (B, L, N, 3) like `clips`.
+    pub rgb: Option<Vec<f32>>,
+    /// Loss and metric mask, (B, L, N): 1 counts, 0 does not.
+    pub mask: Option<Vec<f32>>,
+    /// Class weights of the segmentation loss.
+    pub class_weight: Option<Vec<f32>>,
 }
 
 impl ClipDataset {
@@ -84,29 +99,66 @@ impl ClipDataset {
         } else {
             None
         };
-        if !f.contains("label") {
-            return Ok(Self {
-                clips: clip.data,
-                clips_shape: [s[0], s[1], s[2], s[3]],
-                labels: Labels::None,
-                videos: None,
-                partial,
-            });
-        }
-        let (raw, ls) = f.i64("label")?;
-        if let Some(&bad) = raw.iter().find(|&&v| v < 0 || v > u32::MAX as i64) {
-            return Err(err(format!("`label` holds {bad}, not a class index")));
-        }
-        let values: Vec<u32> = raw.iter().map(|&v| v as u32).collect();
-        let labels = match ls.as_slice() {
-            [b] if *b == s[0] => Labels::PerClip(values),
-            [b, l] if *b == s[0] && *l == s[1] => Labels::PerFrame(values),
-            other => {
+        let rgb = if f.contains("rgb") {
+            let c = f.f32("rgb")?;
+            if c.shape != s {
                 return Err(err(format!(
-                    "`label` has shape {other:?}; for clips {s:?} it must be [{}] (per clip) or [{}, {}] (per frame)",
-                    s[0], s[0], s[1]
-                )))
+                    "`rgb` has shape {:?}, it must match `clip` {s:?}",
+                    c.shape
+                )));
             }
+            finite("rgb", &c.data)?;
+            Some(c.data)
+        } else {
+            None
+        };
+        let mask = if f.contains("mask") {
+            let m = f.f32("mask")?;
+            if m.shape != s[..3] {
+                return Err(err(format!(
+                    "`mask` has shape {:?}, expected {:?} (one value per point)",
+                    m.shape,
+                    &s[..3]
+                )));
+            }
+            if let Some(bad) = m.data.iter().find(|v| !(0.0..=1.0).contains(*v)) {
+                return Err(err(format!("`mask` holds {bad}; it must be 0 or 1")));
+            }
+            Some(m.data)
+        } else {
+            None
+        };
+        let class_weight = if f.contains("class_weight") {
+            let w = f.f32("class_weight")?;
+            if w.shape.len() != 1 || w.data.iter().any(|v| !v.is_finite() || *v < 0.0) {
+                return Err(err(format!(
+                    "`class_weight` must be one finite, non-negative weight per class; got shape {:?}",
+                    w.shape
+                )));
+            }
+            Some(w.data)
+        } else {
+            None
+        };
+        let labels = if f.contains("label") {
+            let (raw, ls) = f.i64("label")?;
+            if let Some(&bad) = raw.iter().find(|&&v| v < 0 || v > u32::MAX as i64) {
+                return Err(err(format!("`label` holds {bad}, not a class index")));
+            }
+            let values: Vec<u32> = raw.iter().map(|&v| v as u32).collect();
+            match ls.as_slice() {
+                [b] if *b == s[0] => Labels::PerClip(values),
+                [b, l] if *b == s[0] && *l == s[1] => Labels::PerFrame(values),
+                [b, l, n] if [*b, *l, *n] == s[..3] => Labels::PerPoint(values),
+                other => {
+                    return Err(err(format!(
+                        "`label` has shape {other:?}; for clips {s:?} it must be [{}] (per clip), [{}, {}] (per frame) or [{}, {}, {}] (per point)",
+                        s[0], s[0], s[1], s[0], s[1], s[2]
+                    )))
+                }
+            }
+        } else {
+            Labels::None
         };
         let videos = if f.contains("video") {
             let (v, vs) = f.u32("video")?;
@@ -126,12 +178,15 @@ impl ClipDataset {
             labels,
             videos,
             partial,
+            rgb,
+            mask,
+            class_weight,
         })
     }
 
     /// Writes the dataset (atomically).
     pub fn save(&self, path: impl AsRef<Path>) -> Result<()> {
-        let [b, l, _, _] = self.clips_shape;
+        let [b, l, n, _] = self.clips_shape;
         let mut tensors = vec![(
             "clip".to_string(),
             Stored::F32(HostTensor::new(self.clips.clone(), &self.clips_shape)),
@@ -139,6 +194,7 @@ impl ClipDataset {
         let labels = match &self.labels {
             Labels::PerClip(v) => Some((v, vec![b])),
             Labels::PerFrame(v) => Some((v, vec![b, l])),
+            Labels::PerPoint(v) => Some((v, vec![b, l, n])),
             Labels::None => None,
         };
         if let Some((labels, shape)) = labels {
@@ -151,6 +207,30 @@ impl ClipDataset {
             tensors.push((
                 "partial".into(),
                 Stored::F32(HostTensor::new(p.clone(), &self.clips_shape)),
+            ));
+        }
+        if let Some(c) = &self.rgb {
+            tensors.push((
+                "rgb".into(),
+                Stored::F32(HostTensor::new(c.clone(), &self.clips_shape)),
+            ));
+        }
+        if let Some(m) = &self.mask {
+            tensors.push((
+                "mask".into(),
+                Stored::F32(HostTensor::new(m.clone(), &[b, l, n])),
+            ));
+        }
+        if let Some(w) = &self.class_weight {
+            tensors.push((
+                "class_weight".into(),
+                Stored::F32(HostTensor::new(w.clone(), &[w.len()])),
+            ));
+        }
+        if let Some(v) = &self.videos {
+            tensors.push((
+                "video".into(),
+                Stored::I64(v.iter().map(|&x| x as i64).collect(), vec![b]),
             ));
         }
         write_atomic(path, &tensors, Default::default())
@@ -167,7 +247,7 @@ impl ClipDataset {
     /// Largest label + 1.
     pub fn classes_seen(&self) -> usize {
         match &self.labels {
-            Labels::PerClip(v) | Labels::PerFrame(v) => {
+            Labels::PerClip(v) | Labels::PerFrame(v) | Labels::PerPoint(v) => {
                 v.iter().max().map_or(0, |&m| m as usize + 1)
             }
             Labels::None => 0,
@@ -198,6 +278,7 @@ impl ClipDataset {
             match &self.labels {
                 Labels::PerClip(v) => labels.push(v[i]),
                 Labels::PerFrame(v) => labels.extend_from_slice(&v[i * l..(i + 1) * l]),
+                Labels::PerPoint(v) => labels.extend_from_slice(&v[i * l * n..(i + 1) * l * n]),
                 Labels::None => {}
             }
         }

@@ -1,5 +1,6 @@
 //! Supervised fine-tuning of a P4Transformer (action recognition: one label per clip;
-//! action segmentation: one label per frame). One training step — forward, loss,
+//! action segmentation: one label per frame) or of the 4D semantic segmentation net
+//! (one label per point, weighted and masked). One training step — forward, loss,
 //! backward and the optimizer update of every parameter — is recorded into one GPU
 //! submission; the loss is read back only when the caller asks.
 //!
@@ -9,6 +10,7 @@
 use std::collections::HashMap;
 use std::path::Path;
 
+use edge4d_runtime::models::synthia::{segmentation_loss, SegmentationNet};
 use edge4d_runtime::models::{P4Transformer, ParamStore};
 use edge4d_runtime::ops::cross_entropy::{cross_entropy, cross_entropy_backward};
 use edge4d_runtime::ops::optim::{adamw_step, clip_grad_norm, sgd_step, AdamWConfig, SgdConfig};
@@ -77,10 +79,56 @@ enum OptState {
     },
 }
 
+/// The network a [`Finetuner`] trains.
+pub enum TrainModel {
+    /// A clip- or frame-level P4Transformer (also C2P's backbone).
+    P4(P4Transformer),
+    /// The 4D semantic segmentation net.
+    Segmentation(SegmentationNet),
+}
+
+impl From<P4Transformer> for TrainModel {
+    fn from(m: P4Transformer) -> Self {
+        Self::P4(m)
+    }
+}
+
+impl From<SegmentationNet> for TrainModel {
+    fn from(m: SegmentationNet) -> Self {
+        Self::Segmentation(m)
+    }
+}
+
+impl TrainModel {
+    /// The P4Transformer, or an error naming `op` for the segmentation net.
+    pub fn p4(&self, op: &'static str) -> Result<&P4Transformer> {
+        match self {
+            Self::P4(m) => Ok(m),
+            Self::Segmentation(_) => Err(Error::InvalidArgument {
+                op,
+                detail: "this step needs a P4Transformer; the trainer holds the segmentation net"
+                    .into(),
+            }),
+        }
+    }
+
+    /// The segmentation net, or an error naming `op` for a P4Transformer.
+    pub fn segmentation(&self, op: &'static str) -> Result<&SegmentationNet> {
+        match self {
+            Self::Segmentation(m) => Ok(m),
+            Self::P4(_) => Err(Error::InvalidArgument {
+                op,
+                detail: "this step needs the segmentation net; the trainer holds a P4Transformer"
+                    .into(),
+            }),
+        }
+    }
+}
+
 /// A model being fine-tuned, with its optimizer, schedule and data order.
 pub struct Finetuner<'d> {
     dev: &'d Device,
-    pub model: P4Transformer,
+    pub model: TrainModel,
     pub params: ParamStore,
     pub cfg: FinetuneConfig,
     pub schedule: Schedule,
@@ -100,7 +148,7 @@ impl<'d> Finetuner<'d> {
     /// A fine-tuner for `iters_per_epoch` steps per epoch (the schedule is in iterations).
     pub fn new(
         dev: &'d Device,
-        model: P4Transformer,
+        model: impl Into<TrainModel>,
         params: ParamStore,
         cfg: FinetuneConfig,
         iters_per_epoch: u64,
@@ -145,7 +193,7 @@ impl<'d> Finetuner<'d> {
         };
         Ok(Self {
             dev,
-            model,
+            model: model.into(),
             params,
             rng: SplitMix64::new(cfg.seed),
             cfg,
@@ -189,7 +237,8 @@ impl<'d> Finetuner<'d> {
     /// `labels` holds one label per clip or, for per-frame models, per output frame.
     pub fn train_step(&mut self, clip: &Tensor, labels: &Tensor) -> Result<Tensor> {
         let lr = self.lr() as f32;
-        let (model, params, one) = (&self.model, &self.params, &self.one);
+        let model = self.model.p4("finetune")?;
+        let (params, one) = (&self.params, &self.one);
         let (opt, trainable, cfg) = (&mut self.opt, &self.trainable, &self.cfg);
         let loss = self.dev.run(|s| {
             let fwd = model.forward(s, params, clip)?;
@@ -228,7 +277,7 @@ impl<'d> Finetuner<'d> {
                     .into(),
             });
         };
-        let (model, params) = (&self.model, &self.params);
+        let (model, params) = (self.model.p4("pretrain")?, &self.params);
         let (opt, trainable, cfg) = (&mut self.opt, &self.trainable, &self.cfg);
         let loss = self.dev.run(|s| {
             let fwd = objective.forward(s, model, params, partial, complete)?;
@@ -240,11 +289,38 @@ impl<'d> Finetuner<'d> {
         Ok(loss)
     }
 
+    /// Records and submits one semantic-segmentation step: `xyz` (B, L, N, 3), `rgb`
+    /// (B, L, 3, N), `labels` (B·L·N) U32 and `row_weight` (B·L·N), each point's loss
+    /// weight from [`edge4d_runtime::models::synthia::segmentation_row_weights`].
+    /// Returns the (device-side) loss.
+    pub fn segmentation_step(
+        &mut self,
+        xyz: &Tensor,
+        rgb: &Tensor,
+        labels: &Tensor,
+        row_weight: &Tensor,
+    ) -> Result<Tensor> {
+        let lr = self.lr() as f32;
+        let model = self.model.segmentation("finetune")?;
+        let (params, one) = (&self.params, &self.one);
+        let (opt, trainable, cfg) = (&mut self.opt, &self.trainable, &self.cfg);
+        let loss = self.dev.run(|s| {
+            let fwd = model.forward(s, params, xyz, rgb, true)?;
+            let (loss, g) = segmentation_loss(s, &fwd.logits, labels, row_weight, one)?;
+            let (grads, ..) = model.backward(s, params, &fwd, &g)?;
+            record_update(s, params, opt, trainable, cfg, &grads, lr)?;
+            Ok(loss)
+        })?;
+        self.step += 1;
+        Ok(loss)
+    }
+
     /// Logits (flattened to rows of classes) for a batch, without training.
     pub fn predict(&self, clip: &Tensor) -> Result<(Vec<f32>, usize)> {
+        let model = self.model.p4("predict")?;
         let logits = self
             .dev
-            .run(|s| Ok(self.model.forward(s, &self.params, clip)?.logits))?;
+            .run(|s| Ok(model.forward(s, &self.params, clip)?.logits))?;
         let classes = *logits.shape().last().unwrap_or(&1);
         Ok((self.dev.read(&logits)?, classes))
     }

@@ -19,4 +19,5 @@ pub mod plot;
 pub mod render;
 pub mod rng;
 pub mod schedule;
+pub mod segmentation;
 pub mod stream;

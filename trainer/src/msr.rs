@@ -128,7 +128,7 @@ pub fn clips(
         clips_shape: [labels.len(), frames, points, 3],
         labels: Labels::PerClip(labels),
         videos: Some(videos),
-        partial: None,
+        ..Default::default()
     })
 }
 

@@ -70,6 +70,10 @@ pub struct Prediction {
 pub struct ActionStream<'d> {
     dev: &'d Device,
     tuner: Finetuner<'d>,
+    /// The tuner's model config and tube features per window (kept here because the
+    /// tuner holds its model behind [`crate::finetune::TrainModel`]).
+    cfg: P4TransformerConfig,
+    tube_features_per_window: usize,
     stream: P4Stream,
     opts: StreamOptions,
     rng: SplitMix64,
@@ -134,9 +138,13 @@ impl<'d> ActionStream<'d> {
             cosine_epochs: None,
             clip_grad_norm: Some(10.0),
         };
+        let cfg = model.cfg.clone();
+        let tube_features_per_window = model.tube.frames_out(opts.window).unwrap_or(0);
         Ok(Self {
             dev,
             tuner: Finetuner::new(dev, model, params, tune, 1)?,
+            cfg,
+            tube_features_per_window,
             stream,
             rng: SplitMix64::new(opts.seed ^ 0x5743_4541_4D21),
             opts,
@@ -152,7 +160,7 @@ impl<'d> ActionStream<'d> {
     }
 
     pub fn num_classes(&self) -> usize {
-        self.tuner.model.cfg.num_classes
+        self.cfg.num_classes
     }
 
     /// Tube features computed for the latest prediction (the rest were reused).
@@ -167,11 +175,7 @@ impl<'d> ActionStream<'d> {
 
     /// Tube features (output frames of the tube embedding) in one window.
     pub fn tube_features_per_window(&self) -> usize {
-        self.tuner
-            .model
-            .tube
-            .frames_out(self.opts.window)
-            .unwrap_or(0)
+        self.tube_features_per_window
     }
 
     /// Frames pushed so far.
@@ -252,7 +256,7 @@ impl<'d> ActionStream<'d> {
         if !self.stream.ready() {
             return Ok(None);
         }
-        let (model, params) = (&self.tuner.model, &self.tuner.params);
+        let (model, params) = (self.tuner.model.p4("stream")?, &self.tuner.params);
         let stream = &mut self.stream;
         let logits = self.dev.run(|s| stream.forward(s, model, params))?;
         let logits = self.dev.read(&logits)?;
@@ -277,7 +281,7 @@ impl<'d> ActionStream<'d> {
     pub fn reset_window(&mut self) -> Result<()> {
         self.stream = P4Stream::new(
             self.dev,
-            &self.tuner.model,
+            self.tuner.model.p4("stream")?,
             self.opts.window,
             self.opts.points,
             self.opts.reuse,
@@ -311,7 +315,7 @@ impl<'d> ActionStream<'d> {
         if self.recent.len() < self.opts.window {
             return Ok(());
         }
-        let usable = match self.tuner.model.cfg.model {
+        let usable = match self.cfg.model {
             ModelKind::ActionSeg => self.recent.iter().all(|(_, l)| l.is_some()),
             _ => self.recent.iter().all(|(_, l)| *l == Some(label)),
         };
@@ -347,7 +351,7 @@ impl<'d> ActionStream<'d> {
                 detail: "no labelled window to fine-tune on: label at least one full window".into(),
             });
         }
-        if self.tuner.model.cfg.model != ModelKind::Msr {
+        if self.cfg.model != ModelKind::Msr {
             return Err(Error::InvalidArgument {
                 op: "stream",
                 detail: "on-device fine-tuning from streamed labels covers per-clip models (p4transformer-msr)".into(),

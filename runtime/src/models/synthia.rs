@@ -829,26 +829,39 @@ pub fn segmentation_row_weights(
 
 /// The weighted, masked segmentation loss and its gradient w.r.t. the logits.
 /// `logits` (…, classes) flattened to rows, `labels` (rows) U32, `row_weight` (rows)
-/// from [`segmentation_row_weights`], `row_weight_grad` the same weights times rows,
-/// broadcast over classes ((rows, classes), uploaded once per batch).
+/// from [`segmentation_row_weights`]. Everything stays on the device: the per-row
+/// weights scale the gradient's rows through a transposed trailing broadcast.
 pub fn segmentation_loss(
     s: &mut Step<'_>,
     logits: &Tensor,
     labels: &Tensor,
     row_weight: &Tensor,
-    row_weight_grad: &Tensor,
     one: &Tensor,
 ) -> Result<(Tensor, Tensor)> {
     use crate::ops::cross_entropy::{cross_entropy, cross_entropy_backward};
-    use crate::ops::elementwise::mul;
+    use crate::ops::elementwise::{mul, scale};
     use crate::ops::reduce::sum;
     let classes = *logits.shape().last().unwrap_or(&1);
-    let flat = logits.reshape(&[logits.numel() / classes, classes])?;
-    let (_, rows) = cross_entropy(s, &flat, labels)?;
-    let weighted = mul(s, &rows, row_weight)?;
-    let loss = sum(s, &weighted.reshape(&[weighted.numel(), 1])?, 0)?;
-    // cross_entropy_backward gives (softmax − onehot)/rows; rescale each row.
+    let rows = logits.numel() / classes;
+    if row_weight.shape() != [rows] || labels.numel() != rows {
+        return Err(Error::Shape {
+            op: "segmentation_loss",
+            detail: format!(
+                "{rows} logit rows need {rows} labels and row weights; got {} labels and weights {:?}",
+                labels.numel(),
+                row_weight.shape()
+            ),
+        });
+    }
+    let flat = logits.reshape(&[rows, classes])?;
+    let (_, per_row) = cross_entropy(s, &flat, labels)?;
+    let weighted = mul(s, &per_row, row_weight)?;
+    let loss = sum(s, &weighted.reshape(&[rows, 1])?, 0)?;
+    // cross_entropy_backward gives (softmax − onehot)/rows: rescale row r by w_r·rows.
     let g = cross_entropy_backward(s, &flat, labels, one)?;
-    let g = mul(s, &g, row_weight_grad)?;
+    let g_t = permute(s, &g, &[1, 0])?;
+    let w_rows = scale(s, row_weight, rows as f32)?;
+    let g_t = mul(s, &g_t, &w_rows)?;
+    let g = permute(s, &g_t, &[1, 0])?;
     Ok((loss, g.reshape(logits.shape())?))
 }

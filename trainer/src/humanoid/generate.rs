@@ -278,7 +278,6 @@ pub fn generate(
         clips,
         clips_shape: [labels.len(), cfg.frames, cfg.points, 3],
         labels: Labels::PerClip(labels),
-        videos: None,
-        partial: None,
+        ..Default::default()
     })
 }

@@ -1,0 +1,167 @@
+//! `edge4d finetune --task semantic-segmentation`: the 4D semantic segmentation net on
+//! a per-point-labelled dataset, with train-syn.py's weighted, masked loss and mIoU.
+
+use std::path::Path;
+
+use edge4d_runtime::models::synthia::SegmentationNet;
+use edge4d_runtime::models::{ModelKind, P4TransformerConfig, ParamStore};
+use edge4d_runtime::{Device, Error};
+use edge4d_trainer::dataset::{ClipDataset, Labels};
+use edge4d_trainer::finetune::Finetuner;
+use edge4d_trainer::metrics::IoU;
+use edge4d_trainer::segmentation::{self, MiouProtocol, SegBatch};
+
+use crate::finetune::{train_loop_with_metric, TrainArgs};
+
+/// Checks that `data` suits a segmentation net with `classes` outputs.
+pub fn check_data(data: &ClipDataset, path: &Path, classes: usize) -> Result<(), String> {
+    if !matches!(data.labels, Labels::PerPoint(_)) {
+        return Err(format!(
+            "{}: semantic segmentation needs one label per point (`label` (B, L, N))",
+            path.display()
+        ));
+    }
+    if data.classes_seen() > classes {
+        return Err(format!(
+            "{}: label {} is out of range for num_classes = {classes}",
+            path.display(),
+            data.classes_seen() - 1
+        ));
+    }
+    if let Some(w) = &data.class_weight {
+        if w.len() != classes {
+            return Err(format!(
+                "{}: `class_weight` has {} entries for num_classes = {classes}",
+                path.display(),
+                w.len()
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// Uploads a batch: (xyz, features, labels).
+fn upload(
+    dev: &Device,
+    b: &SegBatch,
+    shape: [usize; 3],
+) -> Result<(edge4d_runtime::Tensor, edge4d_runtime::Tensor), Error> {
+    let [clips, l, n] = shape;
+    Ok((
+        dev.upload(&b.xyz, &[clips, l, n, 3])?,
+        dev.upload(&b.features, &[clips, l, 3, n])?,
+    ))
+}
+
+/// The model's IoU counts on `data` (eval mode, masked points only).
+pub fn evaluate(
+    dev: &Device,
+    model: &SegmentationNet,
+    params: &ParamStore,
+    data: &ClipDataset,
+    batch: usize,
+    classes: usize,
+    protocol: MiouProtocol,
+) -> Result<IoU, Error> {
+    let [b, l, n, _] = data.clips_shape;
+    let mut iou = IoU::new(classes);
+    let all: Vec<usize> = (0..b).collect();
+    for chunk in all.chunks(batch.max(1)) {
+        let sb = segmentation::batch(data, chunk, None)?;
+        let (xyz, feats) = upload(dev, &sb, [chunk.len(), l, n])?;
+        let logits = dev.run(|s| Ok(model.forward(s, params, &xyz, &feats, false)?.logits))?;
+        segmentation::accumulate(&mut iou, &dev.read(&logits)?, classes, &sb, protocol);
+    }
+    Ok(iou)
+}
+
+pub fn run(
+    dev: &Device,
+    val_path: Option<&Path>,
+    val_every: u64,
+    t: &TrainArgs,
+) -> Result<(), Box<dyn std::error::Error>> {
+    let cfg = P4TransformerConfig::load(&t.config)?;
+    if cfg.model != ModelKind::Synthia {
+        return Err(format!(
+            "config {} builds {}, but semantic segmentation needs model = \"{}\"",
+            t.config.display(),
+            cfg.model.name(),
+            ModelKind::Synthia.name()
+        )
+        .into());
+    }
+    let classes = cfg.num_classes;
+    let data = ClipDataset::load(&t.data)?;
+    if data.is_empty() {
+        return Err(format!("{}: the dataset holds no clips", t.data.display()).into());
+    }
+    check_data(&data, &t.data, classes)?;
+    let val = val_path.map(ClipDataset::load).transpose()?;
+    if let (Some(v), Some(p)) = (&val, val_path) {
+        check_data(v, p, classes)?;
+    }
+    let model = SegmentationNet::new(cfg.clone())?;
+    let params = t.params(dev, model.spec())?;
+    let batch = t.batch_size.max(1);
+    let iters = data.len().div_ceil(batch) as u64;
+    let mut ft = Finetuner::new(dev, model, params, t.finetune_config(), iters)?;
+    let [_, l, n, _] = data.clips_shape;
+    let class_weight = data.class_weight.clone();
+    let augment = !t.no_augment;
+    let mut step = |ft: &mut Finetuner<'_>, chunk: &[usize]| {
+        let sb = segmentation::batch(&data, chunk, augment.then(|| ft.rng()))?;
+        let weights = segmentation::row_weights(&sb, class_weight.as_deref(), classes)?;
+        let (xyz, feats) = upload(dev, &sb, [chunk.len(), l, n])?;
+        let labels = dev.upload_u32(&sb.labels, &[sb.labels.len()])?;
+        let weights = dev.upload(&weights, &[weights.len()])?;
+        ft.segmentation_step(&xyz, &feats, &labels, &weights)
+    };
+    let mut epoch_end = |ft: &Finetuner<'_>, last: bool| {
+        let train = if last {
+            let model = ft.model.segmentation("finetune")?;
+            let iou = evaluate(
+                dev,
+                model,
+                &ft.params,
+                &data,
+                batch,
+                classes,
+                MiouProtocol::Synthia,
+            )?;
+            Some(iou.miou())
+        } else {
+            None
+        };
+        let val_due = ft.epoch % val_every.max(1) == 0 || last;
+        let val = match val.as_ref().filter(|_| val_due) {
+            Some(v) => {
+                let model = ft.model.segmentation("finetune")?;
+                Some(
+                    evaluate(
+                        dev,
+                        model,
+                        &ft.params,
+                        v,
+                        batch,
+                        classes,
+                        MiouProtocol::Synthia,
+                    )?
+                    .miou(),
+                )
+            }
+            None => None,
+        };
+        Ok((train, val))
+    };
+    train_loop_with_metric(
+        dev,
+        t,
+        &mut ft,
+        &data,
+        cfg.model.name(),
+        "mIoU",
+        &mut step,
+        &mut epoch_end,
+    )
+}
