@@ -11,9 +11,16 @@ use edge4d_trainer::humanoid::generate::{generate, Assets, GenConfig, Split, ACT
 pub enum DataCommand {
     /// DeepMimic motion capture on the pybullet humanoid, seen by a virtual depth camera.
     Humanoid(HumanoidArgs),
-    /// MSR-Action3D from its raw `aAA_sSS_eEE_sdepth.bin` files (subjects 1–5 train,
-    /// 6–10 test), as MeteorNet's preprocessing and P4Transformer's dataset read it.
+    /// MSR-Action3D from its raw `aAA_sSS_eEE_sdepth.bin` files or MeteorNet's
+    /// preprocessed `aAA_sSS_eEE_sdepth.npz` (subjects 1–5 train, 6–10 test), as
+    /// P4Transformer's dataset reads them.
     Msr(MsrArgs),
+    /// Synthia 4D from MeteorNet's preprocessed per-frame `.npz` files: two half-crop
+    /// clips per listed frame, with colours, per-point labels, loss masks and weights.
+    Synthia(SynthiaArgs),
+    /// HOI4D from the reference repositories' `.h5` files: action segmentation (one
+    /// label per frame) or semantic segmentation (3-frame clips, one label per point).
+    Hoi4d(Hoi4dArgs),
     /// Synthetic RGB-D scans of six object classes (colour + depth PNGs, intrinsics,
     /// labels): paired image + point data for concept distillation and classification.
     Objects(crate::concept::ObjectsArgs),
@@ -21,7 +28,7 @@ pub enum DataCommand {
 
 #[derive(Args)]
 pub struct MsrArgs {
-    /// Folder holding the raw `*_sdepth.bin` files.
+    /// Folder holding the raw `*_sdepth.bin` or preprocessed `*_sdepth.npz` files.
     #[arg(long)]
     dir: PathBuf,
     /// Output folder: train.safetensors and test.safetensors.
@@ -36,6 +43,61 @@ pub struct MsrArgs {
     /// Start a clip at every this many frames.
     #[arg(long, default_value_t = 1)]
     stride: usize,
+    #[arg(long, default_value_t = 0)]
+    seed: u64,
+}
+
+#[derive(Args)]
+pub struct SynthiaArgs {
+    /// Folder of `<SEQ>-<frame:06d>.npz` files (the reference's `data/pc`).
+    #[arg(long)]
+    root: PathBuf,
+    /// Split list, e.g. trainval_raw.txt or test_raw.txt.
+    #[arg(long)]
+    list: PathBuf,
+    /// labelweights.npz (key `labelweights`): the loss's class weights.
+    #[arg(long)]
+    labelweights: Option<PathBuf>,
+    /// Test split: uniform class weights, as the reference evaluates.
+    #[arg(long)]
+    test: bool,
+    /// Output dataset file.
+    #[arg(long)]
+    out: PathBuf,
+    /// Points per frame (the reference: 16384).
+    #[arg(long, default_value_t = 16384)]
+    points: usize,
+    /// Frames per clip (the reference: 3).
+    #[arg(long, default_value_t = 3)]
+    frames: usize,
+    /// Read only the first this many listed frames.
+    #[arg(long)]
+    limit: Option<usize>,
+    #[arg(long, default_value_t = 0)]
+    seed: u64,
+}
+
+#[derive(Clone, Copy, clap::ValueEnum)]
+pub enum Hoi4dTask {
+    /// `pcd` (n, T, P, 3) + `label` (n, T).
+    ActionSegmentation,
+    /// `pcd` (n, 300, P, 3) + `semantic` (n, 300, P).
+    SemanticSegmentation,
+}
+
+#[derive(Args)]
+pub struct Hoi4dArgs {
+    #[arg(long, value_enum)]
+    task: Hoi4dTask,
+    /// The .h5 files, concatenated in this order.
+    #[arg(long, num_args = 1.., required = true)]
+    files: Vec<PathBuf>,
+    /// Output dataset file.
+    #[arg(long)]
+    out: PathBuf,
+    /// Resample every frame to this many points (default: keep the file's).
+    #[arg(long)]
+    points: Option<usize>,
     #[arg(long, default_value_t = 0)]
     seed: u64,
 }
@@ -71,6 +133,8 @@ pub fn run(cmd: &DataCommand) -> Result<(), Box<dyn std::error::Error>> {
     let args = match cmd {
         DataCommand::Humanoid(args) => args,
         DataCommand::Msr(args) => return msr(args),
+        DataCommand::Synthia(args) => return synthia(args),
+        DataCommand::Hoi4d(args) => return hoi4d(args),
         DataCommand::Objects(args) => return crate::concept::objects(args),
     };
     let assets = match &args.motions {
@@ -142,5 +206,51 @@ fn msr(args: &MsrArgs) -> Result<(), Box<dyn std::error::Error>> {
             path.display()
         );
     }
+    Ok(())
+}
+
+fn synthia(args: &SynthiaArgs) -> Result<(), Box<dyn std::error::Error>> {
+    use edge4d_trainer::synthia::{load, SynthiaConfig};
+    let cfg = SynthiaConfig {
+        frames: args.frames,
+        points: args.points,
+        limit: args.limit,
+        seed: args.seed,
+        ..SynthiaConfig::default()
+    };
+    let data = load(
+        &args.root,
+        &args.list,
+        args.labelweights.as_deref(),
+        !args.test,
+        &cfg,
+    )?;
+    data.save(&args.out)?;
+    println!(
+        "{} half-crop clips of {} frames x {} points -> {}",
+        data.len(),
+        args.frames,
+        args.points,
+        args.out.display()
+    );
+    Ok(())
+}
+
+fn hoi4d(args: &Hoi4dArgs) -> Result<(), Box<dyn std::error::Error>> {
+    use edge4d_trainer::hoi4d;
+    let data = match args.task {
+        Hoi4dTask::ActionSegmentation => {
+            hoi4d::action_segmentation(&args.files, args.points, args.seed)?
+        }
+        Hoi4dTask::SemanticSegmentation => {
+            hoi4d::semantic_segmentation(&args.files, 3, args.points, args.seed)?
+        }
+    };
+    data.save(&args.out)?;
+    let [b, l, n, _] = data.clips_shape;
+    println!(
+        "{b} clips of {l} frames x {n} points -> {}",
+        args.out.display()
+    );
     Ok(())
 }

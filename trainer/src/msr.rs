@@ -1,8 +1,13 @@
-//! MSR-Action3D from its raw depth files (reference-spec §9.1): `aAA_sSS_eEE_sdepth.bin`
-//! holds a uint32 header (frames, width, height) then frames·height·width uint32 depths
-//! (mm). Each pixel with depth > 0 becomes `x = (u − W/2)/280·z, y = (v − H/2)/280·z,
-//! z = depth`, as MeteorNet's preprocessing does; coordinates are then divided by 300 as
-//! the P4Transformer dataset does. Label = AA − 1; subjects 1–5 train, 6–10 test.
+//! MSR-Action3D (reference-spec §9.1), from either form the reference code uses:
+//! - the raw depth files `aAA_sSS_eEE_sdepth.bin`: a uint32 header (frames, width,
+//!   height) then frames·height·width uint32 depths (mm). Each pixel with depth > 0
+//!   becomes `x = (u − W/2)/280·z, y = (v − H/2)/280·z, z = depth`, as MeteorNet's
+//!   preprocessing does;
+//! - MeteorNet's preprocessed `aAA_sSS_eEE_sdepth.npz`, whose `point_clouds` is a
+//!   pickled object array of per-frame (n_t, 3) arrays in those millimetres.
+//!
+//! Coordinates are then divided by 300 and each frame resampled to N points as the
+//! P4Transformer dataset does. Label = AA − 1; subjects 1–5 train, 6–10 test.
 
 use std::path::Path;
 
@@ -20,9 +25,11 @@ fn err(path: &Path, detail: String) -> Error {
     }
 }
 
-/// (action 1–20, subject, episode) from `aAA_sSS_eEE_sdepth.bin`.
+/// (action 1–20, subject, episode) from `aAA_sSS_eEE_sdepth.bin` or `.npz`.
 pub fn parse_name(name: &str) -> Option<(u32, u32, u32)> {
-    let stem = name.strip_suffix("_sdepth.bin")?;
+    let stem = name
+        .strip_suffix("_sdepth.bin")
+        .or_else(|| name.strip_suffix("_sdepth.npz"))?;
     let mut parts = stem.split('_');
     let num = |p: Option<&str>, c: char| {
         p.and_then(|s| s.strip_prefix(c))
@@ -77,6 +84,62 @@ pub fn read_depth_bin(path: &Path) -> Result<Vec<Vec<[f32; 3]>>> {
         .collect())
 }
 
+/// Per-frame point clouds (mm, camera frame) of one preprocessed `.npz` file.
+pub fn read_point_clouds_npz(path: &Path) -> Result<Vec<Vec<[f32; 3]>>> {
+    let array = crate::npy::Npz::open(path)?.array("point_clouds")?;
+    let crate::npy::Values::Object(frames) = &array.values else {
+        return Err(err(
+            path,
+            "`point_clouds` is not an object array of per-frame clouds".into(),
+        ));
+    };
+    frames
+        .iter()
+        .enumerate()
+        .map(|(t, f)| {
+            let xyz = f.to_f32().filter(|_| f.shape.len() == 2 && f.shape[1] == 3);
+            let xyz = xyz.ok_or_else(|| {
+                err(
+                    path,
+                    format!(
+                        "frame {t} of `point_clouds` is {:?}, not (n, 3) numbers",
+                        f.shape
+                    ),
+                )
+            })?;
+            if let Some(bad) = xyz.iter().find(|v| !v.is_finite()) {
+                return Err(err(
+                    path,
+                    format!("frame {t} holds a non-finite coordinate {bad}"),
+                ));
+            }
+            Ok(xyz.chunks_exact(3).map(|p| [p[0], p[1], p[2]]).collect())
+        })
+        .collect()
+}
+
+/// `points` indices into a frame of `n` as P4Transformer's `datasets/msr.py` draws them:
+/// without replacement when the frame has more, otherwise every point `points / n`
+/// times plus a random `points % n` of them.
+pub fn resample_indices(n: usize, points: usize, rng: &mut SplitMix64) -> Vec<usize> {
+    let mut pick = |count: usize| {
+        let mut all: Vec<usize> = (0..n).collect();
+        // A partial Fisher–Yates shuffle: the first `count` are a uniform sample.
+        for i in 0..count {
+            let j = i + (rng.next_u64() % (n - i) as u64) as usize;
+            all.swap(i, j);
+        }
+        all.truncate(count);
+        all
+    };
+    if n > points {
+        return pick(points);
+    }
+    let mut idx: Vec<usize> = (0..points / n).flat_map(|_| 0..n).collect();
+    idx.extend(pick(points % n));
+    idx
+}
+
 /// Clips of `frames` consecutive frames (every `stride`-th start) from the videos of
 /// `dir` on one side of the subject split, `points` per frame resampled with a seeded
 /// RNG, coordinates ÷ 300. Frames without points are an error naming the file.
@@ -94,20 +157,25 @@ pub fn clips(
         .filter(|n| parse_name(n).is_some_and(|(_, s, _)| (s <= 5) == train))
         .collect();
     names.sort();
+    // A folder holding both forms of one recording reads it once, from the raw file.
+    names.dedup_by(|b, a| b.strip_suffix(".npz") == a.strip_suffix(".bin"));
     let mut rng = SplitMix64::new(seed);
     let (mut data, mut labels, mut videos) = (Vec::new(), Vec::new(), Vec::new());
     for (video_index, name) in names.iter().enumerate() {
         let (action, _, _) = parse_name(name).expect("filtered");
         let path = dir.join(name);
-        let video = read_depth_bin(&path)?;
+        let video = if name.ends_with(".npz") {
+            read_point_clouds_npz(&path)?
+        } else {
+            read_depth_bin(&path)?
+        };
         if let Some(f) = video.iter().position(Vec::is_empty) {
-            return Err(err(&path, format!("frame {f} has no depth pixel")));
+            return Err(err(&path, format!("frame {f} has no point")));
         }
         for start in (0..video.len().saturating_sub(frames - 1)).step_by(stride.max(1)) {
             for frame in &video[start..start + frames] {
-                for _ in 0..points {
-                    let p = frame[(rng.next_u64() % frame.len() as u64) as usize];
-                    data.extend(p.iter().map(|v| v / 300.0));
+                for i in resample_indices(frame.len(), points, &mut rng) {
+                    data.extend(frame[i].iter().map(|v| v / 300.0));
                 }
             }
             labels.push(action - 1);
