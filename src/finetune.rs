@@ -269,6 +269,11 @@ pub fn run(dev: &Device, args: &FinetuneArgs) -> Result<(), Box<dyn std::error::
 
 /// Per-epoch accuracies a run reports: (train, val), each when measured.
 pub type EpochAccuracy = (Option<f64>, Option<f64>);
+/// Records one optimizer step on a batch (clip indices); returns the device-side loss.
+pub type StepFn<'a> =
+    dyn FnMut(&mut Finetuner<'_>, &[usize]) -> Result<edge4d_runtime::Tensor, Error> + 'a;
+/// Measures (train, val) after an epoch; the flag says whether it is the last.
+pub type EpochEndFn<'a> = dyn FnMut(&Finetuner<'_>, bool) -> Result<EpochAccuracy, Error> + 'a;
 
 /// The training loop `finetune` and `pretrain` share: resume, epochs of shuffled
 /// batches (`step` records one optimizer step and returns the device-side loss), a
@@ -296,8 +301,8 @@ pub fn train_loop_with_metric(
     data: &ClipDataset,
     what: &str,
     metric: &str,
-    step: &mut dyn FnMut(&mut Finetuner<'_>, &[usize]) -> Result<edge4d_runtime::Tensor, Error>,
-    epoch_end: &mut dyn FnMut(&Finetuner<'_>, bool) -> Result<EpochAccuracy, Error>,
+    step: &mut StepFn<'_>,
+    epoch_end: &mut EpochEndFn<'_>,
 ) -> Result<(), Box<dyn std::error::Error>> {
     if let Some(ckpt) = &t.resume {
         ft.load_checkpoint(ckpt)?;

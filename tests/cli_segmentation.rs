@@ -221,7 +221,7 @@ fn a_short_run_learns_and_eval_reports_miou() {
         .unwrap()
         .lines()
         .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok()?["val_accuracy"].as_f64())
-        .last()
+        .next_back()
         .unwrap();
     assert!(
         (miou - last_val).abs() < 1e-12,

@@ -10,6 +10,7 @@
 //!   `mask` (B, L, N) float32, 1 where a point counts in the loss and the metrics
 //!   (Synthia's half-crops and void points), and `class_weight` (classes) float32,
 //!   the loss's class weights.
+//!
 //! Loading validates everything a training run would otherwise trip over later.
 
 use std::path::Path;
