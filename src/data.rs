@@ -125,6 +125,10 @@ pub struct HumanoidArgs {
     /// Render without depth noise.
     #[arg(long)]
     no_noise: bool,
+    /// Label every point with its body part (torso, head, right/left arm, right/left
+    /// leg) for semantic segmentation, instead of each clip with its action.
+    #[arg(long)]
+    body_parts: bool,
     #[arg(long, default_value_t = 0)]
     seed: u64,
 }
@@ -144,6 +148,7 @@ pub fn run(cmd: &DataCommand) -> Result<(), Box<dyn std::error::Error>> {
     let mut cfg = GenConfig {
         frames: args.frames,
         points: args.points,
+        body_part_labels: args.body_parts,
         ..GenConfig::default()
     };
     if args.no_noise {
@@ -170,6 +175,8 @@ pub fn run(cmd: &DataCommand) -> Result<(), Box<dyn std::error::Error>> {
     }
     let split = serde_json::json!({
         "actions": ACTIONS,
+        "labels": if args.body_parts { "body part per point" } else { "action per clip" },
+        "body_parts": edge4d_trainer::humanoid::body::BODY_PARTS,
         "units": "camera frame, millimetres / 300 (MSR-Action3D)",
         "camera": {"width": cfg.intrinsics.width, "height": cfg.intrinsics.height, "focal_px": cfg.intrinsics.focal,
                    "noise": if args.no_noise { "none" } else { "sigma(z) = 0.0012 + 0.0019 (z - 0.4)^2 m" }},

@@ -31,6 +31,10 @@ pub struct EvalArgs {
     /// One JSON object instead of tables.
     #[arg(long)]
     json: bool,
+    /// Write the predicted classes as a NumPy int64 array: (clips,) per clip, (clips,
+    /// frames) per frame — the HOI4D challenge's `pred.npy` — or (clips, frames, points).
+    #[arg(long)]
+    predictions: Option<PathBuf>,
     /// Semantic segmentation's mIoU: synthia (argmax over all classes, mean over all)
     /// or hoi4d (argmax over classes 2.., mean over present classes except 0 and 1).
     #[arg(long, value_enum, default_value_t = Miou::Synthia)]
@@ -74,6 +78,16 @@ pub fn run(dev: &Device, args: &EvalArgs) -> Result<(), Box<dyn std::error::Erro
         let classes = *logits.shape().last().unwrap_or(&1);
         probs.extend(dev.read(&logits)?.chunks(classes).map(softmax));
     }
+    let rows = probs.len() / b.max(1);
+    let argmaxes: Vec<usize> = probs
+        .iter()
+        .map(|p| edge4d_trainer::metrics::argmax(p))
+        .collect();
+    write_predictions(
+        args,
+        &argmaxes,
+        &if rows == 1 { vec![b] } else { vec![b, rows] },
+    )?;
     let name = |c: usize| {
         args.class_names
             .get(c)
@@ -191,7 +205,7 @@ fn segmentation(
         Miou::Synthia => MiouProtocol::Synthia,
         Miou::Hoi4d => MiouProtocol::Hoi4d,
     };
-    let iou = crate::finetune_seg::evaluate(
+    let (iou, predictions) = crate::finetune_seg::evaluate(
         dev,
         &model,
         &params,
@@ -200,6 +214,8 @@ fn segmentation(
         classes,
         protocol,
     )?;
+    let [b, l, n, _] = data.clips_shape;
+    write_predictions(args, &predictions, &[b, l, n])?;
     let miou = edge4d_trainer::segmentation::miou(&iou, protocol);
     let per_class = iou.per_class();
     if args.json {
@@ -220,5 +236,21 @@ fn segmentation(
             println!("{name:<16} {:>7.1}%", v * 100.0);
         }
     }
+    Ok(())
+}
+
+/// Writes `--predictions` (when given) as an int64 `.npy` of `shape`.
+fn write_predictions(
+    args: &EvalArgs,
+    predictions: &[usize],
+    shape: &[usize],
+) -> Result<(), Box<dyn std::error::Error>> {
+    let Some(path) = &args.predictions else {
+        return Ok(());
+    };
+    use edge4d_trainer::npy::{i64_bytes, to_npy_bytes};
+    let values: Vec<i64> = predictions.iter().map(|&p| p as i64).collect();
+    let bytes = to_npy_bytes("<i8", shape, &i64_bytes(&values));
+    edge4d_runtime::tensor_file::write_bytes_atomic(path, &bytes)?;
     Ok(())
 }

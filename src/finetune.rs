@@ -477,6 +477,7 @@ pub fn plot(
     png: &std::path::Path,
 ) -> Result<(), Box<dyn std::error::Error>> {
     let (mut losses, mut train, mut val) = (Vec::new(), Vec::new(), Vec::new());
+    let mut score = "acc".to_string();
     for line in std::fs::read_to_string(metrics)?.lines() {
         let v: serde_json::Value = serde_json::from_str(line)?;
         if let (Some(s), Some(l)) = (v["step"].as_f64(), v["loss"].as_f64()) {
@@ -492,8 +493,11 @@ pub fn plot(
             if let Some(a) = v["val_accuracy"].as_f64() {
                 val.push((e, a));
             }
+            if let Some(m) = v["metric"].as_str() {
+                score = m.to_lowercase();
+            }
         }
     }
-    edge4d_trainer::plot::training_curves(png, &losses, &train, &val)?;
+    edge4d_trainer::plot::training_curves_of(png, &losses, &train, &val, &score)?;
     Ok(())
 }

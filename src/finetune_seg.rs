@@ -53,7 +53,8 @@ fn upload(
     ))
 }
 
-/// The model's IoU counts on `data` (eval mode, masked points only).
+/// The model's IoU counts on `data` (eval mode, masked points only) and its predicted
+/// class of every point (B·L·N).
 pub fn evaluate(
     dev: &Device,
     model: &SegmentationNet,
@@ -62,17 +63,24 @@ pub fn evaluate(
     batch: usize,
     classes: usize,
     protocol: MiouProtocol,
-) -> Result<IoU, Error> {
+) -> Result<(IoU, Vec<usize>), Error> {
     let [b, l, n, _] = data.clips_shape;
     let mut iou = IoU::new(classes);
+    let mut predictions = Vec::with_capacity(b * l * n);
     let all: Vec<usize> = (0..b).collect();
     for chunk in all.chunks(batch.max(1)) {
         let sb = segmentation::batch(data, chunk, None)?;
         let (xyz, feats) = upload(dev, &sb, [chunk.len(), l, n])?;
         let logits = dev.run(|s| Ok(model.forward(s, params, &xyz, &feats, false)?.logits))?;
-        segmentation::accumulate(&mut iou, &dev.read(&logits)?, classes, &sb, protocol);
+        predictions.extend(segmentation::accumulate(
+            &mut iou,
+            &dev.read(&logits)?,
+            classes,
+            &sb,
+            protocol,
+        ));
     }
-    Ok(iou)
+    Ok((iou, predictions))
 }
 
 pub fn run(
@@ -128,7 +136,8 @@ pub fn run(
                 batch,
                 classes,
                 MiouProtocol::Synthia,
-            )?;
+            )?
+            .0;
             Some(iou.miou())
         } else {
             None
@@ -147,6 +156,7 @@ pub fn run(
                         classes,
                         MiouProtocol::Synthia,
                     )?
+                    .0
                     .miou(),
                 )
             }

@@ -395,6 +395,35 @@ fn eval_reports_accuracy_per_class_and_segmentation_metrics() {
         let x = v[key].as_f64().unwrap();
         assert!((0.0..=100.0).contains(&x), "{key} = {x}");
     }
+    // The HOI4D challenge's pred.npy: (sequences, frames) int64 whose agreement with
+    // the labels is the reported accuracy.
+    let pred = dir.path().join("pred.npy");
+    ok(&edge4d(&[
+        "eval",
+        "--config",
+        &s(&seg),
+        "--weights",
+        &s(&train.join("model.safetensors")),
+        "--data",
+        &s(&frames),
+        "--predictions",
+        &s(&pred),
+    ]));
+    let pred = edge4d_trainer::npy::read(&pred).unwrap();
+    assert_eq!(pred.shape, vec![2, 6]);
+    let labels = [0, 0, 1, 1, 1, 2, 3, 3, 3, 3, 4, 4];
+    let hits = pred
+        .to_i64()
+        .unwrap()
+        .iter()
+        .zip(labels)
+        .filter(|(p, y)| **p == *y)
+        .count();
+    let acc = v["accuracy"].as_f64().unwrap();
+    assert!(
+        (hits as f64 / 12.0 * 100.0 - acc).abs() < 1e-9,
+        "{hits}/12 vs {acc}"
+    );
 }
 
 #[test]

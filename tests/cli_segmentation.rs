@@ -211,7 +211,13 @@ fn a_short_run_learns_and_eval_reports_miou() {
         "--data",
         &s(&data),
         "--json",
+        "--predictions",
+        &s(&out.join("pred.npy")),
     ]);
+    // Predictions as NumPy int64, one per point.
+    let pred = edge4d_trainer::npy::read(&out.join("pred.npy")).unwrap();
+    assert_eq!(pred.shape, vec![4, 3, 256]);
+    assert!(pred.to_i64().unwrap().iter().all(|&c| (0..5).contains(&c)));
     let v: serde_json::Value =
         serde_json::from_str(json.lines().find(|l| l.starts_with('{')).unwrap()).unwrap();
     let miou = v["miou"].as_f64().unwrap();

@@ -163,6 +163,17 @@ pub fn training_curves(
     train_acc: &[(f64, f64)],
     val_acc: &[(f64, f64)],
 ) -> Result<()> {
+    training_curves_of(path, losses, train_acc, val_acc, "acc")
+}
+
+/// [`training_curves`] with the per-epoch score named `score` (e.g. "miou").
+pub fn training_curves_of(
+    path: &Path,
+    losses: &[(f64, f64)],
+    train_acc: &[(f64, f64)],
+    val_acc: &[(f64, f64)],
+    score: &str,
+) -> Result<()> {
     let mut cv = Canvas {
         px: vec![255; W * H * 3],
     };
@@ -178,7 +189,7 @@ pub fn training_curves(
     panel(
         &mut cv,
         W as f64 / 2.0 + 60.0,
-        "acc % - epoch",
+        &format!("{score} % - epoch"),
         &[(&va, [40, 80, 200]), (&tr, [40, 160, 60])],
         Some((0.0, 100.0)),
     );

@@ -95,14 +95,15 @@ pub enum MiouProtocol {
     Hoi4d,
 }
 
-/// Adds one batch's logits ((B·L·N) rows of `classes`) to `iou`, masked points only.
+/// Adds one batch's logits ((B·L·N) rows of `classes`) to `iou`, masked points only;
+/// returns the predicted classes.
 pub fn accumulate(
     iou: &mut IoU,
     logits: &[f32],
     classes: usize,
     batch: &SegBatch,
     protocol: MiouProtocol,
-) {
+) -> Vec<usize> {
     let pred: Vec<usize> = logits
         .chunks(classes)
         .map(|row| {
@@ -116,6 +117,7 @@ pub fn accumulate(
     let label: Vec<usize> = batch.labels.iter().map(|&y| y as usize).collect();
     let mask: Vec<bool> = batch.mask.iter().map(|&m| m > 0.5).collect();
     iou.add(&pred, &label, Some(&mask));
+    pred
 }
 
 /// The protocol's mIoU of an accumulated `iou`.

@@ -1,7 +1,7 @@
 //! The human-motion data pipeline: motion clips, forward kinematics, the depth camera,
 //! back-projection and the labelled split. CPU only.
 
-use edge4d_trainer::humanoid::body::{ray_hit, Shape};
+use edge4d_trainer::humanoid::body::{ray_hit, Shape, BODY_PARTS};
 use edge4d_trainer::humanoid::camera::{back_project, DepthCamera, DepthNoise, Intrinsics};
 use edge4d_trainer::humanoid::generate::{
     generate, render_clip, Assets, GenConfig, Split, View, ACTIONS,
@@ -162,8 +162,21 @@ fn generation_is_deterministic_labelled_and_split_by_view() {
         speed: 1.0,
         start: 0.0,
     };
-    let clip = render_clip(&assets, 1, &view, &cfg, &mut rng).unwrap();
+    let (clip, parts) = render_clip(&assets, 1, &view, &cfg, &mut rng).unwrap();
     assert_eq!(clip.len(), 4 * 64 * 3);
+    assert_eq!(parts.len(), 4 * 64);
+    // Body parts: the head sees the camera from above the legs (image y points down).
+    let mean_y = |part: u32| {
+        let ys: Vec<f32> = (0..parts.len())
+            .filter(|&i| parts[i] == part)
+            .map(|i| clip[i * 3 + 1])
+            .collect();
+        assert!(!ys.is_empty(), "part {part} is seen");
+        ys.iter().sum::<f32>() / ys.len() as f32
+    };
+    assert!(parts.iter().all(|&p| (p as usize) < BODY_PARTS.len()));
+    assert!(mean_y(1) < mean_y(0), "head above torso");
+    assert!(mean_y(0) < mean_y(4).min(mean_y(5)), "torso above legs");
 }
 
 #[test]

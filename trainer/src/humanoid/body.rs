@@ -44,6 +44,43 @@ pub struct Body {
     pub links: Vec<Link>,
 }
 
+/// Body parts for per-point labels, in label order.
+pub const BODY_PARTS: [&str; 6] = [
+    "torso",
+    "head",
+    "right arm",
+    "left arm",
+    "right leg",
+    "left leg",
+];
+
+/// The body part (index into [`BODY_PARTS`]) a humanoid.urdf link belongs to.
+pub fn body_part(link: &str) -> u32 {
+    let side = |right: u32| {
+        if link.starts_with("left_") {
+            right + 1
+        } else {
+            right
+        }
+    };
+    match link {
+        "neck" => 1,
+        l if l.ends_with("_shoulder") || l.ends_with("_elbow") || l.ends_with("_wrist") => side(2),
+        l if l.ends_with("_hip") || l.ends_with("_knee") || l.ends_with("_ankle") => side(4),
+        _ => 0,
+    }
+}
+
+impl Body {
+    /// The body part of every shape, in [`Body::posed_shapes`] order.
+    pub fn shape_parts(&self) -> Vec<u32> {
+        self.links
+            .iter()
+            .flat_map(|l| std::iter::repeat_n(body_part(&l.name), l.shapes.len()))
+            .collect()
+    }
+}
+
 fn floats(s: &str) -> Vec<f32> {
     s.split_whitespace()
         .filter_map(|x| x.parse().ok())

@@ -57,6 +57,9 @@ impl DepthNoise {
     pub const NONE: Self = Self { a: 0.0, b: 0.0 };
 }
 
+/// The hit index of a pixel that sees nothing.
+pub const NO_HIT: u32 = u32::MAX;
+
 /// A camera at `eye` looking at `target` with world up +Y (image x right, y down).
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct DepthCamera {
@@ -77,6 +80,16 @@ impl DepthCamera {
 
     /// Renders a depth image in millimetres (0 = no return), row-major (height, width).
     pub fn render(&self, shapes: &[(Shape, Affine3A)], rng: &mut SplitMix64) -> Vec<u16> {
+        self.render_with_hits(shapes, rng).0
+    }
+
+    /// [`Self::render`], plus the index into `shapes` of the surface each pixel sees
+    /// ([`NO_HIT`] where none).
+    pub fn render_with_hits(
+        &self,
+        shapes: &[(Shape, Affine3A)],
+        rng: &mut SplitMix64,
+    ) -> (Vec<u16>, Vec<u32>) {
         let Intrinsics {
             width,
             height,
@@ -99,13 +112,14 @@ impl DepthCamera {
             })
             .collect();
         let mut depth = vec![0u16; width * height];
+        let mut hits = vec![NO_HIT; width * height];
         for v in 0..height {
             for u in 0..width {
                 let x = (u as f32 - width as f32 / 2.0) / focal;
                 let y = (v as f32 - height as f32 / 2.0) / focal;
                 let dir = (right * x + down * y + forward).normalize();
-                let mut best = f32::INFINITY;
-                for (shape, inv, centre, bound) in &prepared {
+                let (mut best, mut best_shape) = (f32::INFINITY, NO_HIT);
+                for (index, (shape, inv, centre, bound)) in prepared.iter().enumerate() {
                     let oc = self.eye - *centre;
                     let b = oc.dot(dir);
                     if b * b - (oc.length_squared() - bound * bound) < 0.0 {
@@ -113,8 +127,9 @@ impl DepthCamera {
                     }
                     let o = inv.transform_point3(self.eye);
                     let d = inv.transform_vector3(dir);
-                    if let Some(t) = ray_hit(shape, o, d) {
-                        best = best.min(t);
+                    if let Some(t) = ray_hit(shape, o, d).filter(|&t| t < best) {
+                        best = t;
+                        best_shape = index as u32;
                     }
                 }
                 if best.is_finite() {
@@ -122,10 +137,11 @@ impl DepthCamera {
                     let sigma = self.noise.a + self.noise.b * (z - 0.4) * (z - 0.4);
                     let z = z + sigma * if sigma > 0.0 { rng.normal() } else { 0.0 };
                     depth[v * width + u] = (z * 1000.0).round().clamp(1.0, u16::MAX as f32) as u16;
+                    hits[v * width + u] = best_shape;
                 }
             }
         }
-        depth
+        (depth, hits)
     }
 }
 

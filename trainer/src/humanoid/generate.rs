@@ -97,6 +97,9 @@ pub struct GenConfig {
     pub noise: DepthNoise,
     /// Multiplies millimetre coordinates (MSR-Action3D pipelines divide by 300).
     pub coordinate_scale: f32,
+    /// Label every point with its body part (semantic segmentation) instead of each
+    /// clip with its action.
+    pub body_part_labels: bool,
 }
 
 impl Default for GenConfig {
@@ -108,6 +111,7 @@ impl Default for GenConfig {
             intrinsics: Intrinsics::MSR_HALF,
             noise: DepthNoise::KINECT,
             coordinate_scale: 1.0 / 300.0,
+            body_part_labels: false,
         }
     }
 }
@@ -143,25 +147,44 @@ impl View {
     }
 }
 
-/// Renders one clip: (L·N·3) coordinates. Frames with no body pixel are an error.
+/// Renders one clip: (L·N·3) coordinates and each point's body part (L·N). Frames
+/// with no body pixel are an error.
 pub fn render_clip(
     assets: &Assets,
     action: usize,
     view: &View,
     cfg: &GenConfig,
     rng: &mut SplitMix64,
-) -> Result<Vec<f32>> {
+) -> Result<(Vec<f32>, Vec<u32>)> {
     let mut out = Vec::with_capacity(cfg.frames * cfg.points * 3);
-    render_depth_clip(assets, action, view, cfg, rng, |_, image, rng| {
-        let pts = back_project(&image, cfg.intrinsics);
-        out.extend(resample(&pts, cfg.points, cfg.coordinate_scale, rng));
-        Ok(())
-    })?;
-    Ok(out)
+    let mut parts = Vec::with_capacity(cfg.frames * cfg.points);
+    render_depth_clip(
+        assets,
+        action,
+        view,
+        cfg,
+        rng,
+        |_, image, pixel_parts, rng| {
+            let pts = back_project(&image, cfg.intrinsics);
+            // back_project keeps the pixels with depth, in order.
+            let labels: Vec<u32> = pixel_parts
+                .iter()
+                .zip(&image)
+                .filter(|(_, &d)| d > 0)
+                .map(|(&p, _)| p)
+                .collect();
+            let (xyz, l) = resample_labelled(&pts, &labels, cfg.points, cfg.coordinate_scale, rng);
+            out.extend(xyz);
+            parts.extend(l);
+            Ok(())
+        },
+    )?;
+    Ok((out, parts))
 }
 
 /// Renders one clip as the depth camera sees it, handing each frame's depth image
-/// (millimetres, row-major, `cfg.intrinsics` size) to `each(frame, image, rng)` as it is
+/// (millimetres, row-major, `cfg.intrinsics` size) and the body part each pixel sees
+/// (meaningless where the depth is 0) to `each(frame, image, parts, rng)` as it is
 /// made. The camera aims at the subject's first pose; a frame with no body pixel is an
 /// error.
 pub fn render_depth_clip(
@@ -170,8 +193,9 @@ pub fn render_depth_clip(
     view: &View,
     cfg: &GenConfig,
     rng: &mut SplitMix64,
-    mut each: impl FnMut(usize, Vec<u16>, &mut SplitMix64) -> Result<()>,
+    mut each: impl FnMut(usize, Vec<u16>, Vec<u32>, &mut SplitMix64) -> Result<()>,
 ) -> Result<()> {
+    let shape_parts = assets.body.shape_parts();
     let motion = &assets.motions[action];
     let span = (cfg.frames.saturating_sub(1)) as f32 * view.speed / cfg.fps;
     // Non-looping clips start early enough to fit.
@@ -208,14 +232,19 @@ pub fn render_depth_clip(
             0.0
         };
         pose.root_pos -= travel * along;
-        let depth = camera.render(&assets.body.posed_shapes(&pose, view.scale), rng);
+        let (depth, hits) =
+            camera.render_with_hits(&assets.body.posed_shapes(&pose, view.scale), rng);
+        let parts = hits
+            .iter()
+            .map(|&h| shape_parts.get(h as usize).copied().unwrap_or(0))
+            .collect();
         if depth.iter().all(|&d| d == 0) {
             return Err(Error::InvalidArgument {
                 op: "humanoid",
                 detail: format!("{} frame {f}: the body is not in view", ACTIONS[action]),
             });
         }
-        each(f, depth, rng)?;
+        each(f, depth, parts, rng)?;
     }
     Ok(())
 }
@@ -224,21 +253,34 @@ pub fn render_depth_clip(
 /// frame has at least `n` points, else every point plus random repeats (as the
 /// reference loaders resample). An empty frame gives an empty vector.
 pub fn resample(pts: &[[f32; 3]], n: usize, scale: f32, rng: &mut SplitMix64) -> Vec<f32> {
+    resample_labelled(pts, &vec![0; pts.len()], n, scale, rng).0
+}
+
+/// [`resample`] carrying a label per point along.
+pub fn resample_labelled(
+    pts: &[[f32; 3]],
+    labels: &[u32],
+    n: usize,
+    scale: f32,
+    rng: &mut SplitMix64,
+) -> (Vec<f32>, Vec<u32>) {
     if pts.is_empty() {
-        return Vec::new();
+        return (Vec::new(), Vec::new());
     }
     let mut order: Vec<usize> = (0..pts.len()).collect();
     rng.shuffle(&mut order);
     let mut out = Vec::with_capacity(n * 3);
+    let mut out_labels = Vec::with_capacity(n);
     for i in 0..n {
-        let p = if i < pts.len() {
-            pts[order[i]]
+        let k = if i < pts.len() {
+            order[i]
         } else {
-            pts[(rng.next_u64() % pts.len() as u64) as usize]
+            (rng.next_u64() % pts.len() as u64) as usize
         };
-        out.extend(p.iter().map(|v| v * scale));
+        out.extend(pts[k].iter().map(|v| v * scale));
+        out_labels.push(labels[k]);
     }
-    out
+    (out, out_labels)
 }
 
 /// `clips_per_action` clips of every action from one side of the split, in action-major
@@ -259,10 +301,11 @@ pub fn generate(
     );
     let mut clips = Vec::new();
     let mut labels = Vec::new();
+    let mut point_labels = Vec::new();
     for action in 0..ACTIONS.len() {
         for _ in 0..clips_per_action {
             let mut tries = 0;
-            let clip = loop {
+            let (clip, parts) = loop {
                 let view = View::sample(split, &assets.motions[action], &mut rng);
                 match render_clip(assets, action, &view, cfg, &mut rng) {
                     Ok(c) => break c,
@@ -272,12 +315,17 @@ pub fn generate(
             };
             clips.extend(clip);
             labels.push(action as u32);
+            point_labels.extend(parts);
         }
     }
     Ok(ClipDataset {
         clips,
         clips_shape: [labels.len(), cfg.frames, cfg.points, 3],
-        labels: Labels::PerClip(labels),
+        labels: if cfg.body_part_labels {
+            Labels::PerPoint(point_labels)
+        } else {
+            Labels::PerClip(labels)
+        },
         ..Default::default()
     })
 }

@@ -47,7 +47,7 @@ pub fn perform(
             start: rng.uniform(0.0, 1.0) * motion.duration(),
             ..*view
         };
-        render_depth_clip(assets, action, &view, &cfg, rng, |_, depth, _| {
+        render_depth_clip(assets, action, &view, &cfg, rng, |_, depth, _, _| {
             each(frame, depth, action)?;
             frame += 1;
             Ok(())
