@@ -72,6 +72,10 @@ fn msr_npz_object_arrays_become_clips_of_the_reference_points() {
             }
         }
     }
+    assert!(
+        edge4d_trainer::msr::clips(&dir, true, 0, 4, 1, 0).is_err(),
+        "zero frames"
+    );
     let test = edge4d_trainer::msr::clips(&dir, false, 4, 2, 1, 0).unwrap();
     assert_eq!(
         test.labels,
@@ -229,6 +233,11 @@ fn hoi4d_h5_files_become_frame_and_point_labelled_clips() {
             .expect("a point of the same frame");
         assert_eq!(small_labels[i], semantic[frame * 4 + src]);
     }
+    assert!(
+        edge4d_trainer::hoi4d::semantic_segmentation(&[dir.join("test1_right.h5")], 0, None, 0)
+            .is_err(),
+        "zero frames"
+    );
     // Not an HDF5 file, and a file without the task's datasets: named errors.
     let e = edge4d_trainer::hoi4d::action_segmentation(&[root().join("expected.json")], None, 0)
         .unwrap_err()

@@ -55,6 +55,18 @@ fn open(path: &Path) -> Result<hdf5_pure::File> {
     hdf5_pure::File::open(path).map_err(|e| err(path, format!("is not a readable HDF5 file: {e}")))
 }
 
+fn check_sizes(frames: usize, points: Option<usize>) -> Result<()> {
+    if frames == 0 || points == Some(0) {
+        return Err(Error::InvalidArgument {
+            op: "hoi4d",
+            detail: format!(
+                "clips need at least one frame and one point per frame (got {frames} frames, {points:?} points)"
+            ),
+        });
+    }
+    Ok(())
+}
+
 /// Checks `pcd` (n, T, P, 3) and that every coordinate is finite.
 fn check_points(path: &Path, pcd: &[f32], shape: &[usize]) -> Result<()> {
     if shape.len() != 4 || shape[3] != 3 || shape.contains(&0) {
@@ -116,6 +128,7 @@ pub fn action_segmentation(
     points: Option<usize>,
     seed: u64,
 ) -> Result<ClipDataset> {
+    check_sizes(1, points)?;
     let mut rng = SplitMix64::new(seed);
     let (mut clips, mut all_labels, mut shape) = (Vec::new(), Vec::new(), None::<[usize; 3]>);
     let mut count = 0;
@@ -167,6 +180,7 @@ pub fn semantic_segmentation(
     points: Option<usize>,
     seed: u64,
 ) -> Result<ClipDataset> {
+    check_sizes(frames, points)?;
     let mut rng = SplitMix64::new(seed);
     let (mut clips, mut all_labels, mut shape) = (Vec::new(), Vec::new(), None::<usize>);
     let mut count = 0;

@@ -151,6 +151,14 @@ pub fn clips(
     stride: usize,
     seed: u64,
 ) -> Result<ClipDataset> {
+    if frames == 0 || points == 0 {
+        return Err(Error::InvalidArgument {
+            op: "msr",
+            detail: format!(
+                "clips need at least one frame and one point (got {frames} frames of {points} points)"
+            ),
+        });
+    }
     let mut names: Vec<String> = std::fs::read_dir(dir)
         .map_err(|e| err(dir, format!("cannot list: {e}")))?
         .filter_map(|e| e.ok().map(|e| e.file_name().to_string_lossy().to_string()))

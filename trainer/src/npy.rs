@@ -174,7 +174,10 @@ pub fn parse(bytes: &[u8], what: &str) -> Result<Array> {
         .collect::<std::result::Result<Vec<_>, _>>()
         .map_err(|_| bad(format!("has an unreadable shape {shape_text}")))?;
     let data = &bytes[start + hlen..];
-    let count = shape.iter().product::<usize>();
+    let count = shape
+        .iter()
+        .try_fold(1usize, |a, &d| a.checked_mul(d))
+        .ok_or_else(|| bad(format!("has a shape {shape:?} too large to address")))?;
     let mut chars = descr.chars();
     let order = chars.next().unwrap_or('|');
     let kind = chars.next().unwrap_or('?');
@@ -319,7 +322,8 @@ impl Npz {
                 format!("has no array `{name}` (it holds: {names})"),
             )
         })?;
-        let mut bytes = Vec::with_capacity(member.size() as usize);
+        // The member's stated size is not trusted for the allocation.
+        let mut bytes = Vec::new();
         member
             .read_to_end(&mut bytes)
             .map_err(|e| err(&what, format!("cannot be decompressed: {e}")))?;

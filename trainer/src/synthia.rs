@@ -205,6 +205,15 @@ pub fn load(
     train: bool,
     cfg: &SynthiaConfig,
 ) -> Result<ClipDataset> {
+    if cfg.frames == 0 || cfg.points == 0 {
+        return Err(Error::InvalidArgument {
+            op: "synthia",
+            detail: format!(
+                "clips need at least one frame and one point (got {} frames of {} points)",
+                cfg.frames, cfg.points
+            ),
+        });
+    }
     let mut meta = read_list(list)?;
     if let Some(limit) = cfg.limit {
         meta.truncate(limit);
