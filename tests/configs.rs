@@ -5,14 +5,15 @@ use edge4d_runtime::models::{ModelKind, P4Transformer, P4TransformerConfig};
 
 #[test]
 fn shipped_configs_build_their_models() {
-    for name in [
-        "p4transformer-msr",
-        "p4transformer-actionseg",
-        "p4transformer-synthia",
+    for (name, model) in [
+        ("p4transformer-msr", "p4transformer-msr"),
+        ("p4transformer-actionseg", "p4transformer-actionseg"),
+        ("p4transformer-synthia", "p4transformer-synthia"),
+        ("humanoid-parts", "p4transformer-synthia"),
     ] {
         let path = format!("{}/configs/{name}.toml", env!("CARGO_MANIFEST_DIR"));
         let cfg = P4TransformerConfig::load(&path).unwrap();
-        assert_eq!(cfg.model.name(), name);
+        assert_eq!(cfg.model.name(), model);
         let params = if cfg.model == ModelKind::Synthia {
             SegmentationNet::new(cfg).unwrap().spec().len()
         } else {
