@@ -14,6 +14,9 @@ pub enum BenchOp {
     P4transformer,
     /// Farthest point sampling and ball query at the paper's sizes.
     PointOps,
+    /// The 4D semantic segmentation net: forward (eval, train) and forward+backward per
+    /// clip (--configs humanoid-parts,paper-synthia).
+    Segmentation,
     /// Per-frame latency of the live stream (the stream_depth job), with and without
     /// reuse of the tube features of frames already seen.
     Stream,
@@ -42,7 +45,9 @@ pub struct BenchArgs {
     /// One JSON object per line instead of a table.
     #[arg(long)]
     json: bool,
-    /// p4transformer: model configurations to time (fixture, humanoid-small, paper-msr).
+    /// Model configurations to time: p4transformer (fixture, humanoid-small, paper-msr);
+    /// segmentation (humanoid-parts, paper-synthia or a .toml file; default
+    /// humanoid-parts).
     #[arg(long, value_delimiter = ',', default_values_t = ["fixture".to_string(), "paper-msr".to_string()])]
     configs: Vec<String>,
 }
@@ -58,6 +63,24 @@ pub fn run(dev: &Device, args: &BenchArgs) -> Result<(), Box<dyn std::error::Err
                 args.repeats,
                 args.json,
             )
+        }
+        BenchOp::Segmentation => {
+            let configs: Vec<String> = if args
+                .configs
+                .iter()
+                .any(|c| c.contains("parts") || c.contains("synthia"))
+            {
+                args.configs.clone()
+            } else {
+                vec!["humanoid-parts".into()]
+            };
+            return crate::bench_p4::segmentation(
+                dev,
+                &configs,
+                args.warmup,
+                args.repeats,
+                args.json,
+            );
         }
         BenchOp::PointOps => {
             return crate::bench_p4::point_ops(dev, args.warmup, args.repeats, args.json)

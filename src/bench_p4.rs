@@ -219,3 +219,116 @@ pub fn point_ops(dev: &Device, warmup: usize, repeats: usize, json: bool) -> Box
     );
     Ok(())
 }
+
+/// `edge4d bench segmentation`: the 4D semantic segmentation net's forward (eval and
+/// train mode) and forward + weighted loss + backward, per clip.
+pub fn segmentation(
+    dev: &Device,
+    configs: &[String],
+    warmup: usize,
+    repeats: usize,
+    json: bool,
+) -> BoxResult<()> {
+    use edge4d_runtime::models::synthia::{segmentation_loss, SegmentationNet};
+    // (name, TOML, batch, frames, points); a name that is a .toml file is timed at the
+    // humanoid-parts clip size.
+    let mut cases: Vec<(String, String, usize, usize, usize)> = Vec::new();
+    for name in configs {
+        match name.as_str() {
+            "humanoid-parts" => cases.push((
+                name.clone(),
+                include_str!("../configs/humanoid-parts.toml").into(),
+                8,
+                3,
+                512,
+            )),
+            "paper-synthia" => cases.push((
+                name.clone(),
+                include_str!("../configs/p4transformer-synthia.toml").into(),
+                1,
+                3,
+                16384,
+            )),
+            path if path.ends_with(".toml") => {
+                cases.push((name.clone(), std::fs::read_to_string(path)?, 8, 3, 512))
+            }
+            other => {
+                return Err(format!(
+                    "unknown segmentation config {other:?}: humanoid-parts, paper-synthia or a .toml file"
+                )
+                .into())
+            }
+        }
+    }
+    let adapter = dev.adapter();
+    for (name, toml, b, l, n) in &cases {
+        let (b, l, n) = (*b, *l, *n);
+        let cfg = P4TransformerConfig::parse(toml, name)?;
+        let model = SegmentationNet::new(cfg.clone())?;
+        let params = ParamStore::init(dev, model.spec(), 1)?;
+        let xyz = clip(dev, &[b, l, n, 3])?;
+        let rgb = clip(dev, &[b, l, 3, n])?;
+        let rows = b * l * n;
+        let labels = dev.upload_u32(&vec![0; rows], &[rows])?;
+        let weights = dev.upload(&vec![1.0 / (rows as f32 + 1.0); rows], &[rows])?;
+        let one = dev.upload(&[1.0], &[1])?;
+        let mut time = |train: bool, backward: bool| {
+            median_ms(dev, warmup, repeats, || {
+                dev.run(|s| {
+                    let f = model.forward(s, &params, &xyz, &rgb, train)?;
+                    if backward {
+                        let (_, g) = segmentation_loss(s, &f.logits, &labels, &weights, &one)?;
+                        model.backward(s, &params, &f, &g)?;
+                    }
+                    Ok(())
+                })
+            })
+        };
+        let (eval_ms, k) = time(false, false)?;
+        let (train_fwd_ms, _) = time(true, false)?;
+        let (train_ms, _) = time(true, true)?;
+        print_profile(dev, name);
+        let per = |ms: f64| round3(ms / b as f64);
+        if json {
+            println!(
+                "{}",
+                serde_json::json!({
+                    "op": "segmentation",
+                    "config": name,
+                    "clip": [b, l, n, 3],
+                    "backend": adapter.backend, "adapter": adapter.name, "device_type": adapter.device_type,
+                    "repeats": k,
+                    "eval_forward_ms_per_clip": per(eval_ms),
+                    "train_forward_ms_per_clip": per(train_fwd_ms),
+                    "forward_backward_ms_per_clip": per(train_ms),
+                })
+            );
+        } else {
+            println!(
+                "{:<15} clip {:?}: eval forward {:.1} ms/clip, train forward {:.1}, forward+backward {:.1} ({adapter})",
+                name,
+                [b, l, n, 3],
+                eval_ms / b as f64,
+                train_fwd_ms / b as f64,
+                train_ms / b as f64
+            );
+        }
+    }
+    Ok(())
+}
+
+/// Under `EDGE4D_PROFILE`, the kernels' share of everything timed so far (stderr).
+pub fn print_profile(dev: &Device, what: &str) {
+    let Some(rows) = dev.profile() else {
+        return;
+    };
+    let total: f64 = rows.iter().map(|r| r.2).sum();
+    eprintln!("profile of {what} (every dispatch waited for; {total:.2} s in all):");
+    for (kernel, n, secs) in rows.iter().take(15) {
+        eprintln!(
+            "  {kernel:<40} {n:>7} dispatches {:>9.1} ms {:>5.1}%",
+            secs * 1e3,
+            secs / total.max(1e-12) * 100.0
+        );
+    }
+}

@@ -149,6 +149,10 @@ pub struct Device {
     device_error: Arc<Mutex<Option<String>>>,
     /// Serialises this device's GL calls (see [`Device::serial`]).
     gl_serial: Option<Arc<parking_lot::ReentrantMutex<()>>>,
+    /// With `EDGE4D_PROFILE` set: every dispatch is submitted and waited for on its
+    /// own, and its wall time added here per (shader, entry). A diagnostic mode: it
+    /// serialises the GPU and costs a submission per dispatch.
+    pub(crate) profile: Option<Mutex<HashMap<(&'static str, &'static str), (u64, f64)>>>,
 }
 
 /// Orders adapters: real GPUs before virtual or software ones; native APIs before GL.
@@ -267,7 +271,24 @@ impl Device {
             bind_groups: Mutex::new(HashMap::new()),
             device_error,
             gl_serial,
+            profile: std::env::var_os("EDGE4D_PROFILE").map(|_| Mutex::new(HashMap::new())),
         })
+    }
+
+    /// Per-kernel wall time gathered under `EDGE4D_PROFILE`: ("shader:entry",
+    /// dispatches, seconds), slowest first; None when profiling is off.
+    pub fn profile(&self) -> Option<Vec<(String, u64, f64)>> {
+        let table = self
+            .profile
+            .as_ref()?
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
+        let mut rows: Vec<(String, u64, f64)> = table
+            .iter()
+            .map(|((shader, entry), (n, secs))| (format!("{shader}:{entry}"), *n, *secs))
+            .collect();
+        rows.sort_by(|a, b| b.2.total_cmp(&a.2));
+        Some(rows)
     }
 
     /// The adapter this device runs on.

@@ -49,6 +49,8 @@ pub(crate) struct BindKey {
 const BIND_GROUP_CACHE: usize = 16384;
 
 struct Dispatch {
+    /// (shader, entry), for profiles.
+    kernel: (&'static str, &'static str),
     pipeline: Arc<Pipeline>,
     buffers: Vec<(u32, Arc<PooledBuffer>, u64)>,
     uniform_slot: u32,
@@ -160,6 +162,7 @@ impl<'d> Step<'d> {
             .extend_from_slice(bytemuck::cast_slice(params));
         self.uniforms.resize(offset + size, 0);
         self.dispatches.push(Dispatch {
+            kernel: (shader.name, entry),
             pipeline,
             buffers: binds
                 .iter()
@@ -243,6 +246,32 @@ impl<'d> Step<'d> {
             })
             .collect();
         drop(cache);
+        if let Some(profile) = &dev.profile {
+            for (d, bg) in self.dispatches.iter().zip(&bind_groups) {
+                let started = std::time::Instant::now();
+                let mut encoder =
+                    dev.device
+                        .create_command_encoder(&wgpu::CommandEncoderDescriptor {
+                            label: Some("edge4d profiled dispatch"),
+                        });
+                {
+                    let mut pass = encoder.begin_compute_pass(&wgpu::ComputePassDescriptor {
+                        label: Some("edge4d profiled dispatch"),
+                        timestamp_writes: None,
+                    });
+                    pass.set_pipeline(&d.pipeline.pipeline);
+                    pass.set_bind_group(0, bg, &[]);
+                    pass.dispatch_workgroups(d.groups[0], d.groups[1], d.groups[2]);
+                }
+                dev.queue.submit([encoder.finish()]);
+                let _ = dev.device.poll(wgpu::PollType::wait_indefinitely());
+                let mut table = profile.lock().unwrap_or_else(|e| e.into_inner());
+                let entry = table.entry(d.kernel).or_insert((0, 0.0));
+                entry.0 += 1;
+                entry.1 += started.elapsed().as_secs_f64();
+            }
+            return;
+        }
         let mut encoder = dev
             .device
             .create_command_encoder(&wgpu::CommandEncoderDescriptor {
