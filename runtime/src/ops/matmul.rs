@@ -287,7 +287,53 @@ pub fn matmul_backward(
             &[g.batch, g.k, g.m],
         )?
     };
-    let gb = if !trans_b {
+    let (_, col_tile, row_tile) = kernel.shader();
+    let parts = if !trans_a && g.batch == 1 {
+        split_k(
+            g.m,
+            g.k.div_ceil(row_tile) * g.n.div_ceil(col_tile),
+            g.k * g.n,
+        )
+    } else {
+        1
+    };
+    let gb = if parts > 1 {
+        // The weight gradient of a long, narrow product (e.g. a per-neighbour MLP over
+        // B·L·n·k rows): one workgroup per output tile would walk every row alone, so
+        // the rows are cut into `parts` chunks whose partial products are summed in a
+        // fixed order.
+        let chunk = g.m / parts;
+        let a_parts = a.reshape(&[parts, chunk, g.k])?;
+        let g_parts = grad.reshape(&[parts, chunk, g.n])?;
+        let partial = if trans_b {
+            let gg = geometry("matmul_backward", &g_parts, &a_parts, true, false)?;
+            record(
+                s,
+                kernel,
+                &g_parts,
+                &a_parts,
+                None,
+                gg,
+                true,
+                false,
+                &[parts, g.n, g.k],
+            )?
+        } else {
+            let gg = geometry("matmul_backward", &a_parts, &g_parts, true, false)?;
+            record(
+                s,
+                kernel,
+                &a_parts,
+                &g_parts,
+                None,
+                gg,
+                true,
+                false,
+                &[parts, g.k, g.n],
+            )?
+        };
+        colsum(s, &partial, parts, g.k * g.n)?
+    } else if !trans_b {
         let gg = geometry("matmul_backward", &a3, &gc, !trans_a, false)?;
         record(
             s,
@@ -333,6 +379,18 @@ pub fn matmul_backward(
         b: gb,
         bias: gbias,
     })
+}
+
+/// How many chunks to cut a weight gradient's reduction of `m` rows into: more than
+/// one only when the output has few tiles (`tiles`) to spread over workgroups and the
+/// reduction is long; chunks of at least 512 rows, at most 64 of them, and partial
+/// products of at most 16 MiB (`out_elems` floats each).
+fn split_k(m: usize, tiles: usize, out_elems: usize) -> usize {
+    if tiles >= 32 || m < 2048 {
+        return 1;
+    }
+    let most = (m / 512).min(64).min((4 << 20) / out_elems.max(1));
+    (2..=most).rev().find(|p| m % p == 0).unwrap_or(1)
 }
 
 /// Records one product with a chosen rung (for the benchmark ladder and its tests).

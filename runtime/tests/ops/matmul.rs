@@ -76,6 +76,20 @@ fn cases() -> Vec<Case> {
             tb,
             bias: false,
         });
+        // Long and narrow, as a per-neighbour MLP: the weight gradient's reduction over
+        // m is split into chunks (4096 = 8 chunks) or, for a prime m, is not.
+        for m in [4096, 2053] {
+            out.push(Case {
+                batch_a: None,
+                batch_b: None,
+                m,
+                k: 5,
+                n: 7,
+                ta,
+                tb,
+                bias: true,
+            });
+        }
     }
     out
 }
