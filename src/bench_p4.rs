@@ -272,7 +272,7 @@ pub fn segmentation(
         let labels = dev.upload_u32(&vec![0; rows], &[rows])?;
         let weights = dev.upload(&vec![1.0 / (rows as f32 + 1.0); rows], &[rows])?;
         let one = dev.upload(&[1.0], &[1])?;
-        let mut time = |train: bool, backward: bool| {
+        let time = |train: bool, backward: bool| {
             median_ms(dev, warmup, repeats, || {
                 dev.run(|s| {
                     let f = model.forward(s, &params, &xyz, &rgb, train)?;

@@ -40,7 +40,7 @@ pub fn check_data(data: &ClipDataset, path: &Path, classes: usize) -> Result<(),
     Ok(())
 }
 
-/// Uploads a batch: (xyz, features, labels).
+/// Uploads a batch's points and features: (xyz (B, L, N, 3), features (B, L, 3, N)).
 fn upload(
     dev: &Device,
     b: &SegBatch,

@@ -234,17 +234,18 @@ pub fn load(
     };
     let (mut rgb, mut labels, mut mask) = (Vec::new(), Vec::new(), Vec::new());
     for (seq, f) in &meta {
-        let mut clip: Vec<&Frame> = Vec::with_capacity(l);
+        // (source frame number, frame) per clip frame.
+        let mut clip: Vec<(i64, &Frame)> = Vec::with_capacity(l);
         let mut recent = *f;
         for diff in 0..l as i64 {
             if frames.contains_key(&(seq.clone(), f - diff)) {
                 recent = f - diff;
             }
-            clip.push(&frames[&(seq.clone(), recent)]);
+            clip.push((recent, &frames[&(seq.clone(), recent)]));
         }
-        let cz = clip[0].center[2];
+        let cz = clip[0].1.center[2];
         for half in 0..2 {
-            for (t, frame) in clip.iter().enumerate() {
+            for &(source, frame) in &clip {
                 let keep: Vec<usize> = (0..frame.pc.len())
                     .filter(|&i| {
                         let z = frame.pc[i][2];
@@ -257,7 +258,7 @@ pub fn load(
                     .collect();
                 if keep.is_empty() {
                     return Err(err(
-                        &root.join(format!("{seq}-{:06}.npz", f - t as i64)),
+                        &root.join(format!("{seq}-{source:06}.npz")),
                         format!("has no point in half-crop {half} of the clip of frame {f}"),
                     ));
                 }
