@@ -125,41 +125,25 @@ pub fn run(
         let weights = dev.upload(&weights, &[weights.len()])?;
         ft.segmentation_step(&xyz, &feats, &labels, &weights)
     };
+    let miou = |ft: &Finetuner<'_>, d: &ClipDataset| -> Result<f64, Error> {
+        let model = ft.model.segmentation("finetune")?;
+        let (iou, _) = evaluate(
+            dev,
+            model,
+            &ft.params,
+            d,
+            batch,
+            classes,
+            MiouProtocol::Synthia,
+        )?;
+        Ok(iou.miou())
+    };
     let mut epoch_end = |ft: &Finetuner<'_>, last: bool| {
-        let train = if last {
-            let model = ft.model.segmentation("finetune")?;
-            let iou = evaluate(
-                dev,
-                model,
-                &ft.params,
-                &data,
-                batch,
-                classes,
-                MiouProtocol::Synthia,
-            )?
-            .0;
-            Some(iou.miou())
-        } else {
-            None
-        };
+        // The training set's mIoU costs a full extra pass: only at the end of the run.
+        let train = if last { Some(miou(ft, &data)?) } else { None };
         let val_due = ft.epoch % val_every.max(1) == 0 || last;
         let val = match val.as_ref().filter(|_| val_due) {
-            Some(v) => {
-                let model = ft.model.segmentation("finetune")?;
-                Some(
-                    evaluate(
-                        dev,
-                        model,
-                        &ft.params,
-                        v,
-                        batch,
-                        classes,
-                        MiouProtocol::Synthia,
-                    )?
-                    .0
-                    .miou(),
-                )
-            }
+            Some(v) => Some(miou(ft, v)?),
             None => None,
         };
         Ok((train, val))

@@ -35,24 +35,32 @@ fn losses(metrics: &Path) -> Vec<f64> {
         .collect()
 }
 
-#[test]
-fn distillation_then_classification_fine_tuning() {
-    let dir = tempfile::tempdir().unwrap();
-    let d = dir.path();
+/// `edge4d data objects` into `d/objects`: `train` scans per class (1 for testing) of
+/// `side` pixels.
+fn objects(d: &std::path::Path, train: usize, side: usize) -> std::path::PathBuf {
     let data = d.join("objects");
+    let (train, side) = (train.to_string(), side.to_string());
     let (ok, out) = edge4d(&[
         "data",
         "objects",
         "--out",
         data.to_str().unwrap(),
         "--train-per-class",
-        "2",
+        &train,
         "--test-per-class",
         "1",
         "--side",
-        "48",
+        &side,
     ]);
     assert!(ok, "{out}");
+    data
+}
+
+#[test]
+fn distillation_then_classification_fine_tuning() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let data = objects(d, 2, 48);
     let config = tiny_config(d, 16);
     let run = d.join("distill");
     let train = data.join("train");
@@ -132,20 +140,7 @@ fn distillation_then_classification_fine_tuning() {
 fn bad_teacher_and_bad_images_fail_before_training() {
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
-    let data = d.join("objects");
-    let (ok, out) = edge4d(&[
-        "data",
-        "objects",
-        "--out",
-        data.to_str().unwrap(),
-        "--train-per-class",
-        "1",
-        "--test-per-class",
-        "1",
-        "--side",
-        "32",
-    ]);
-    assert!(ok, "{out}");
+    let data = objects(d, 1, 32);
     let train = data.join("train");
     let pretrain = |config: &str, teacher: &str| {
         edge4d(&[

@@ -89,21 +89,8 @@ fn one_fixture_step(dir: &Path, extra: &[&str]) -> (TensorFile, TensorFile) {
         &weights,
         "--out",
         &out_s,
-        "--epochs",
-        "1",
-        "--batch-size",
-        "2",
-        "--optimizer",
-        "sgd",
-        "--lr",
-        "1",
-        "--momentum",
-        "0",
-        "--weight-decay",
-        "0",
-        "--no-shuffle",
-        "--no-augment",
     ];
+    args.extend_from_slice(&ONE_PLAIN_SGD_STEP);
     args.extend_from_slice(extra);
     ok(&edge4d(&args));
     let trained = TensorFile::open(out.join("model.safetensors")).unwrap();

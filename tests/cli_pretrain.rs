@@ -47,33 +47,25 @@ fn one_pretraining_step_with_lr_one_gives_w_minus_grad() {
     ];
     write_atomic(&d.join("data.safetensors"), &data, Default::default()).unwrap();
     let s = |p: &Path| p.to_str().unwrap().to_string();
-    let (ok, out) = edge4d(&[
-        "pretrain",
-        "--method",
-        "c2p",
-        "--config",
-        &s(&config),
-        "--data",
-        &s(&d.join("data.safetensors")),
-        "--init",
-        &s(&d.join("init.safetensors")),
-        "--out",
-        &s(&d.join("run")),
-        "--epochs",
-        "1",
-        "--batch-size",
-        "2",
-        "--optimizer",
-        "sgd",
-        "--lr",
-        "1",
-        "--momentum",
-        "0",
-        "--weight-decay",
-        "0",
-        "--no-shuffle",
-        "--no-augment",
-    ]);
+    let (ok, out) = edge4d(
+        &[
+            &[
+                "pretrain",
+                "--method",
+                "c2p",
+                "--config",
+                &s(&config),
+                "--data",
+                &s(&d.join("data.safetensors")),
+                "--init",
+                &s(&d.join("init.safetensors")),
+                "--out",
+                &s(&d.join("run")),
+            ][..],
+            &ONE_PLAIN_SGD_STEP[..],
+        ]
+        .concat(),
+    );
     assert!(ok, "{out}");
     let trained = TensorFile::open(d.join("run/model.safetensors")).unwrap();
     let grads: Vec<String> = f

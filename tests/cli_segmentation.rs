@@ -62,32 +62,22 @@ fn one_sgd_step_with_lr_one_gives_w_minus_grad() {
     let (params, config, weights, data) = fixture_files(dir.path());
     let out = s(&dir.path().join("run"));
     ok(&[
-        "finetune",
-        "--task",
-        "semantic-segmentation",
-        "--config",
-        &config,
-        "--data",
-        &data,
-        "--init",
-        &weights,
-        "--out",
-        &out,
-        "--epochs",
-        "1",
-        "--batch-size",
-        "2",
-        "--optimizer",
-        "sgd",
-        "--lr",
-        "1",
-        "--momentum",
-        "0",
-        "--weight-decay",
-        "0",
-        "--no-shuffle",
-        "--no-augment",
-    ]);
+        &[
+            "finetune",
+            "--task",
+            "semantic-segmentation",
+            "--config",
+            &config,
+            "--data",
+            &data,
+            "--init",
+            &weights,
+            "--out",
+            &out,
+        ][..],
+        &ONE_PLAIN_SGD_STEP[..],
+    ]
+    .concat());
     let trained = TensorFile::open(dir.path().join("run/model.safetensors")).unwrap();
     let golden = fixture("p4transformer/synthia_mini_train.safetensors");
     let grads: Vec<String> = golden

@@ -246,50 +246,48 @@ impl<'d> Step<'d> {
             })
             .collect();
         drop(cache);
-        if let Some(profile) = &dev.profile {
-            for (d, bg) in self.dispatches.iter().zip(&bind_groups) {
-                let started = std::time::Instant::now();
-                let mut encoder =
-                    dev.device
-                        .create_command_encoder(&wgpu::CommandEncoderDescriptor {
-                            label: Some("edge4d profiled dispatch"),
-                        });
-                {
-                    let mut pass = encoder.begin_compute_pass(&wgpu::ComputePassDescriptor {
-                        label: Some("edge4d profiled dispatch"),
-                        timestamp_writes: None,
-                    });
-                    pass.set_pipeline(&d.pipeline.pipeline);
-                    pass.set_bind_group(0, bg, &[]);
-                    pass.dispatch_workgroups(d.groups[0], d.groups[1], d.groups[2]);
-                }
-                dev.queue.submit([encoder.finish()]);
-                let _ = dev.device.poll(wgpu::PollType::wait_indefinitely());
-                let mut table = profile.lock().unwrap_or_else(|e| e.into_inner());
-                let entry = table.entry(d.kernel).or_insert((0, 0.0));
-                entry.0 += 1;
-                entry.1 += started.elapsed().as_secs_f64();
-            }
+        let work = self.dispatches.iter().zip(&bind_groups);
+        let Some(profile) = &dev.profile else {
+            dev.queue.submit([encode(dev, work, "edge4d step")]);
             return;
+        };
+        for (d, bg) in work {
+            let started = std::time::Instant::now();
+            dev.queue.submit([encode(
+                dev,
+                std::iter::once((d, bg)),
+                "edge4d profiled dispatch",
+            )]);
+            let _ = dev.device.poll(wgpu::PollType::wait_indefinitely());
+            let mut table = profile.lock().unwrap_or_else(|e| e.into_inner());
+            let entry = table.entry(d.kernel).or_insert((0, 0.0));
+            entry.0 += 1;
+            entry.1 += started.elapsed().as_secs_f64();
         }
-        let mut encoder = dev
-            .device
-            .create_command_encoder(&wgpu::CommandEncoderDescriptor {
-                label: Some("edge4d step"),
-            });
-        {
-            let mut pass = encoder.begin_compute_pass(&wgpu::ComputePassDescriptor {
-                label: Some("edge4d step"),
-                timestamp_writes: None,
-            });
-            for (d, bg) in self.dispatches.iter().zip(&bind_groups) {
-                pass.set_pipeline(&d.pipeline.pipeline);
-                pass.set_bind_group(0, bg, &[]);
-                pass.dispatch_workgroups(d.groups[0], d.groups[1], d.groups[2]);
-            }
-        }
-        dev.queue.submit([encoder.finish()]);
     }
+}
+
+/// One command buffer holding `work` in one compute pass.
+fn encode<'a>(
+    dev: &Device,
+    work: impl Iterator<Item = (&'a Dispatch, &'a wgpu::BindGroup)>,
+    label: &str,
+) -> wgpu::CommandBuffer {
+    let mut encoder = dev
+        .device
+        .create_command_encoder(&wgpu::CommandEncoderDescriptor { label: Some(label) });
+    {
+        let mut pass = encoder.begin_compute_pass(&wgpu::ComputePassDescriptor {
+            label: Some(label),
+            timestamp_writes: None,
+        });
+        for (d, bg) in work {
+            pass.set_pipeline(&d.pipeline.pipeline);
+            pass.set_bind_group(0, bg, &[]);
+            pass.dispatch_workgroups(d.groups[0], d.groups[1], d.groups[2]);
+        }
+    }
+    encoder.finish()
 }
 
 impl Device {

@@ -247,3 +247,22 @@ pub fn assert_buffers_after(
         }
     }
 }
+
+/// Flags of one plain SGD step on a 2-clip batch (lr 1, no momentum, decay, shuffle or
+/// augmentation): the trained weights are then exactly `w − grad`.
+pub const ONE_PLAIN_SGD_STEP: [&str; 14] = [
+    "--epochs",
+    "1",
+    "--batch-size",
+    "2",
+    "--optimizer",
+    "sgd",
+    "--lr",
+    "1",
+    "--momentum",
+    "0",
+    "--weight-decay",
+    "0",
+    "--no-shuffle",
+    "--no-augment",
+];

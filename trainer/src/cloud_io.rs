@@ -3,7 +3,8 @@
 
 use std::path::Path;
 
-use edge4d_runtime::{Error, Result};
+use crate::file_error as err;
+use edge4d_runtime::Result;
 use pcd_rs::{DataKind, DynReader, DynRecord, DynWriter, Field, Schema, ValueKind, WriterInit};
 use ply_rs_bw::parser::Parser;
 use ply_rs_bw::ply::{
@@ -11,13 +12,6 @@ use ply_rs_bw::ply::{
     ScalarType,
 };
 use ply_rs_bw::writer::Writer;
-
-fn err(path: &Path, detail: String) -> Error {
-    Error::TensorFile {
-        path: path.display().to_string(),
-        detail,
-    }
-}
 
 /// Reads the `vertex` element's x, y, z of a PLY file (ascii or binary).
 pub fn read_ply(path: &Path) -> Result<Vec<[f32; 3]>> {

@@ -7,7 +7,8 @@
 
 use std::path::Path;
 
-use edge4d_runtime::{Error, Result};
+use crate::file_error as err;
+use edge4d_runtime::Result;
 use serde_json::Value;
 
 /// Pinhole intrinsics of a depth stream.
@@ -21,13 +22,6 @@ pub struct DepthIntrinsics {
     pub cy: f32,
     /// Metres per depth unit.
     pub depth_scale: f32,
-}
-
-fn err(path: &Path, detail: String) -> Error {
-    Error::TensorFile {
-        path: path.display().to_string(),
-        detail,
-    }
 }
 
 impl DepthIntrinsics {

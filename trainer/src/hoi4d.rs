@@ -14,15 +14,9 @@ use std::path::{Path, PathBuf};
 use edge4d_runtime::{Error, Result};
 
 use crate::dataset::{ClipDataset, Labels};
+use crate::file_error as err;
 use crate::msr::resample_indices;
 use crate::rng::SplitMix64;
-
-fn err(path: &Path, detail: String) -> Error {
-    Error::TensorFile {
-        path: path.display().to_string(),
-        detail,
-    }
-}
 
 /// One dataset of an HDF5 file: (values, shape).
 fn read<T: hdf5_pure::H5Element>(

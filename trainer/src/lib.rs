@@ -25,3 +25,11 @@ pub mod schedule;
 pub mod segmentation;
 pub mod stream;
 pub mod synthia;
+
+/// An error naming the file `path` and what is wrong with it.
+pub(crate) fn file_error(path: &std::path::Path, detail: String) -> edge4d_runtime::Error {
+    edge4d_runtime::Error::TensorFile {
+        path: path.display().to_string(),
+        detail,
+    }
+}

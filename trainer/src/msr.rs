@@ -12,18 +12,12 @@
 use std::path::Path;
 
 use crate::dataset::{ClipDataset, Labels};
+use crate::file_error as err;
 use crate::rng::SplitMix64;
 use edge4d_runtime::{Error, Result};
 
 /// The focal length MeteorNet's preprocessing uses.
 pub const FOCAL: f32 = 280.0;
-
-fn err(path: &Path, detail: String) -> Error {
-    Error::TensorFile {
-        path: path.display().to_string(),
-        detail,
-    }
-}
 
 /// (action 1–20, subject, episode) from `aAA_sSS_eEE_sdepth.bin` or `.npz`.
 pub fn parse_name(name: &str) -> Option<(u32, u32, u32)> {

@@ -15,6 +15,7 @@ use std::path::Path;
 use edge4d_runtime::{Error, Result};
 
 use crate::dataset::{ClipDataset, Labels};
+use crate::file_error as err;
 use crate::npy::Npz;
 use crate::rng::SplitMix64;
 
@@ -68,13 +69,6 @@ struct Frame {
     rgb: Vec<[f32; 3]>,
     label: Vec<i32>,
     center: [f32; 3],
-}
-
-fn err(path: &Path, detail: String) -> Error {
-    Error::TensorFile {
-        path: path.display().to_string(),
-        detail,
-    }
 }
 
 fn triples(path: &Path, name: &str, v: Option<Vec<f32>>, shape: &[usize]) -> Result<Vec<[f32; 3]>> {

@@ -16,7 +16,7 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use edge4d_runtime::tensor_file::write_bytes_atomic;
-use edge4d_runtime::{Error, Result};
+use edge4d_runtime::Result;
 
 use super::objects::{self, CLASSES};
 use crate::cloud_io::{read_pcd, read_ply};
@@ -38,13 +38,6 @@ pub struct PairedDataset {
     /// Class names in label order (empty without labels).
     pub classes: Vec<String>,
     pub points_per_cloud: usize,
-}
-
-fn err(path: &Path, detail: String) -> Error {
-    Error::TensorFile {
-        path: path.display().to_string(),
-        detail,
-    }
 }
 
 /// Point-MAE's `pc_norm`: centroid to the origin, then scale the farthest point to 1.
@@ -260,4 +253,5 @@ pub fn write_objects(dir: &Path, per_class: usize, side: usize, seed: u64) -> Re
     Ok(count)
 }
 
+use crate::file_error as err;
 use image::ImageEncoder as _;

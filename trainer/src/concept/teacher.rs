@@ -6,11 +6,12 @@
 
 use std::path::{Path, PathBuf};
 
-use edge4d_runtime::{Error, Result};
+use edge4d_runtime::Result;
 use sha2::{Digest, Sha256};
 use tract_onnx::prelude::*;
 
 use super::preprocess::{clip_preprocess, CLIP_SIZE};
+use crate::file_error as err;
 
 /// A loaded, optimised teacher.
 pub struct Teacher {
@@ -28,13 +29,6 @@ pub fn sha256_hex(bytes: &[u8]) -> String {
         .iter()
         .map(|b| format!("{b:02x}"))
         .collect()
-}
-
-fn err(path: &Path, detail: String) -> Error {
-    Error::TensorFile {
-        path: path.display().to_string(),
-        detail,
-    }
 }
 
 impl Teacher {
