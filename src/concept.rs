@@ -284,7 +284,7 @@ pub fn distill(dev: &Device, teacher_path: &Path, cache: Option<&Path>, t: &Trai
 
 /// (accuracy, per-class accuracy, confusion) of `clf` on `data`.
 fn evaluate(
-    clf: &ObjectClassifier<'_>,
+    clf: &ObjectClassifier,
     data: &PairedDataset,
     classes: usize,
 ) -> Res<(f64, Vec<(usize, usize)>)> {

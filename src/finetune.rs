@@ -271,9 +271,9 @@ pub fn run(dev: &Device, args: &FinetuneArgs) -> Result<(), Box<dyn std::error::
 pub type EpochAccuracy = (Option<f64>, Option<f64>);
 /// Records one optimizer step on a batch (clip indices); returns the device-side loss.
 pub type StepFn<'a> =
-    dyn FnMut(&mut Finetuner<'_>, &[usize]) -> Result<edge4d_runtime::Tensor, Error> + 'a;
+    dyn FnMut(&mut Finetuner, &[usize]) -> Result<edge4d_runtime::Tensor, Error> + 'a;
 /// Measures (train, val) after an epoch; the flag says whether it is the last.
-pub type EpochEndFn<'a> = dyn FnMut(&Finetuner<'_>, bool) -> Result<EpochAccuracy, Error> + 'a;
+pub type EpochEndFn<'a> = dyn FnMut(&Finetuner, bool) -> Result<EpochAccuracy, Error> + 'a;
 
 /// The training loop `finetune` and `pretrain` share: resume, epochs of shuffled
 /// batches (`step` records one optimizer step and returns the device-side loss), a
@@ -282,11 +282,11 @@ pub type EpochEndFn<'a> = dyn FnMut(&Finetuner<'_>, bool) -> Result<EpochAccurac
 pub fn train_loop(
     dev: &Device,
     t: &TrainArgs,
-    ft: &mut Finetuner<'_>,
+    ft: &mut Finetuner,
     data: &ClipDataset,
     what: &str,
-    mut step: impl FnMut(&mut Finetuner<'_>, &[usize]) -> Result<edge4d_runtime::Tensor, Error>,
-    mut epoch_end: impl FnMut(&Finetuner<'_>, bool) -> Result<EpochAccuracy, Error>,
+    mut step: impl FnMut(&mut Finetuner, &[usize]) -> Result<edge4d_runtime::Tensor, Error>,
+    mut epoch_end: impl FnMut(&Finetuner, bool) -> Result<EpochAccuracy, Error>,
 ) -> Result<(), Box<dyn std::error::Error>> {
     train_loop_with_metric(dev, t, ft, data, what, "acc", &mut step, &mut epoch_end)
 }
@@ -297,7 +297,7 @@ pub fn train_loop(
 pub fn train_loop_with_metric(
     dev: &Device,
     t: &TrainArgs,
-    ft: &mut Finetuner<'_>,
+    ft: &mut Finetuner,
     data: &ClipDataset,
     what: &str,
     metric: &str,
@@ -405,7 +405,7 @@ pub fn train_loop_with_metric(
 /// Accuracy on `data` (per clip, or per frame), in eval passes of `batch` clips.
 fn accuracy(
     dev: &Device,
-    ft: &Finetuner<'_>,
+    ft: &Finetuner,
     data: &ClipDataset,
     batch: usize,
 ) -> Result<f64, Error> {

@@ -117,7 +117,7 @@ pub fn run(
     let [_, l, n, _] = data.clips_shape;
     let class_weight = data.class_weight.clone();
     let augment = !t.no_augment;
-    let mut step = |ft: &mut Finetuner<'_>, chunk: &[usize]| {
+    let mut step = |ft: &mut Finetuner, chunk: &[usize]| {
         let sb = segmentation::batch(&data, chunk, augment.then(|| ft.rng()))?;
         let weights = segmentation::row_weights(&sb, class_weight.as_deref(), classes)?;
         let (xyz, feats) = upload(dev, &sb, [chunk.len(), l, n])?;
@@ -125,7 +125,7 @@ pub fn run(
         let weights = dev.upload(&weights, &[weights.len()])?;
         ft.segmentation_step(&xyz, &feats, &labels, &weights)
     };
-    let miou = |ft: &Finetuner<'_>, d: &ClipDataset| -> Result<f64, Error> {
+    let miou = |ft: &Finetuner, d: &ClipDataset| -> Result<f64, Error> {
         let model = ft.model.segmentation("finetune")?;
         let (iou, _) = evaluate(
             dev,
@@ -138,7 +138,7 @@ pub fn run(
         )?;
         Ok(iou.miou())
     };
-    let mut epoch_end = |ft: &Finetuner<'_>, last: bool| {
+    let mut epoch_end = |ft: &Finetuner, last: bool| {
         // The training set's mIoU costs a full extra pass: only at the end of the run.
         let train = if last { Some(miou(ft, &data)?) } else { None };
         let val_due = ft.epoch % val_every.max(1) == 0 || last;

@@ -15,13 +15,19 @@ use clap::{Parser, Subcommand};
 use edge4d_runtime::{BackendChoice, Device, DeviceOptions};
 
 /// Run and train 4D point-cloud-sequence networks on any GPU (Vulkan, Metal, DX12, GL),
-/// with every kernel written in WGSL.
+/// with every kernel written in WGSL, or natively on the CPU.
 #[derive(Parser)]
 #[command(name = "edge4d", version, about, long_about = None)]
 struct Cli {
-    /// GPU backend: auto, vulkan, metal, dx12 or gl. Overrides EDGE4D_BACKEND.
+    /// Backend: auto (a real GPU, else cpu), vulkan, metal, dx12, gl or cpu (native
+    /// kernels). Mesa's software GPUs (lavapipe, llvmpipe) run only when named (vulkan,
+    /// gl). Overrides EDGE4D_BACKEND.
     #[arg(long, global = true, env = "EDGE4D_BACKEND", default_value = "auto")]
     backend: String,
+
+    /// Threads of the cpu backend (default: every core). Overrides EDGE4D_THREADS.
+    #[arg(long, global = true, env = "EDGE4D_THREADS", value_parser = clap::value_parser!(u16).range(1..=1024))]
+    threads: Option<u16>,
 
     #[command(subcommand)]
     command: Command,
@@ -29,7 +35,8 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
-    /// List the GPU adapters edge4d can use and their limits.
+    /// List the backends edge4d can use (GPU adapters, the native CPU backend with its
+    /// threads and SIMD level) and their limits, and the one selected.
     Info,
     /// Measure kernels; prints one JSON object per line with --json.
     Bench(bench::BenchArgs),
@@ -79,9 +86,10 @@ fn main() {
     }
 }
 
-fn open(backend: &str) -> Result<Device, edge4d_runtime::Error> {
+fn open(backend: &str, threads: Option<u16>) -> Result<Device, edge4d_runtime::Error> {
     Device::new(&DeviceOptions {
         backend: BackendChoice::parse(backend)?,
+        threads: threads.map(usize::from),
     })
 }
 
@@ -94,7 +102,12 @@ fn run(cli: Cli) -> Result<(), Box<dyn std::error::Error>> {
                 println!("no adapters found for backend {}", cli.backend);
             }
             for (summary, limits) in adapters {
-                println!("{summary}");
+                let note = if summary.is_cpu && summary.backend != "cpu" {
+                    "  [software rasteriser: used only when named]"
+                } else {
+                    ""
+                };
+                println!("{summary}{note}");
                 println!(
                     "  storage buffers/stage {}, max binding {} MiB, workgroup memory {} KiB, invocations/workgroup {}",
                     limits.max_storage_buffers_per_shader_stage,
@@ -103,22 +116,22 @@ fn run(cli: Cli) -> Result<(), Box<dyn std::error::Error>> {
                     limits.max_compute_invocations_per_workgroup
                 );
             }
-            match open(&cli.backend) {
+            match open(&cli.backend, cli.threads) {
                 Ok(dev) => println!("selected: {}", dev.adapter()),
                 Err(e) => println!("selected: none\n{e}"),
             }
             Ok(())
         }
-        Command::Bench(args) => bench::run(&open(&cli.backend)?, &args),
-        Command::Demo(args) => demo::run(&open(&cli.backend)?, &args),
-        Command::Infer(args) => infer::run(&open(&cli.backend)?, &args),
-        Command::Finetune(args) => finetune::run(&open(&cli.backend)?, &args),
-        Command::Pretrain(args) => pretrain::run(&open(&cli.backend)?, &args),
+        Command::Bench(args) => bench::run(&open(&cli.backend, cli.threads)?, &args),
+        Command::Demo(args) => demo::run(&open(&cli.backend, cli.threads)?, &args),
+        Command::Infer(args) => infer::run(&open(&cli.backend, cli.threads)?, &args),
+        Command::Finetune(args) => finetune::run(&open(&cli.backend, cli.threads)?, &args),
+        Command::Pretrain(args) => pretrain::run(&open(&cli.backend, cli.threads)?, &args),
         Command::Data(cmd) => data::run(&cmd),
         Command::Plot { metrics, png } => finetune::plot(&metrics, &png),
-        Command::Eval(args) => eval::run(&open(&cli.backend)?, &args),
+        Command::Eval(args) => eval::run(&open(&cli.backend, cli.threads)?, &args),
         Command::Stream(args) => {
-            edge4d_trainer::live::run(&open(&cli.backend)?, &args)?;
+            edge4d_trainer::live::run(&open(&cli.backend, cli.threads)?, &args)?;
             Ok(())
         }
     }

@@ -210,7 +210,7 @@ pub fn run(dev: &Device, args: &PretrainArgs) -> Result<(), Box<dyn std::error::
             }
         );
     }
-    let step = |ft: &mut Finetuner<'_>, chunk: &[usize]| -> Result<Tensor, Error> {
+    let step = |ft: &mut Finetuner, chunk: &[usize]| -> Result<Tensor, Error> {
         let (complete, _) = data.batch(chunk);
         let b = chunk.len();
         let shape = [b, l, n, 3];

@@ -15,7 +15,7 @@
 mod status;
 
 use std::ffi::c_char;
-use std::sync::{Arc, Mutex, TryLockError};
+use std::sync::{Mutex, TryLockError};
 
 use edge4d_runtime::models::{P4Transformer, P4TransformerConfig, ParamStore};
 use edge4d_runtime::{BackendChoice, Device, DeviceOptions};
@@ -26,16 +26,35 @@ pub use status::Edge4dStatus;
 use status::{fail, guard, non_null, path_arg, Failure};
 use Edge4dStatus::*;
 
-/// Which GPU API to open.
+/// Which backend to open: the values `edge4d_runtime_create` takes.
 #[repr(C)]
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Edge4dBackend {
-    /// `EDGE4D_BACKEND` from the environment, else the best adapter found.
+    /// `EDGE4D_BACKEND` from the environment, else a real GPU, else the native CPU
+    /// backend.
     EDGE4D_BACKEND_AUTO = 0,
     EDGE4D_BACKEND_VULKAN = 1,
     EDGE4D_BACKEND_METAL = 2,
     EDGE4D_BACKEND_DX12 = 3,
     EDGE4D_BACKEND_GL = 4,
+    /// Native kernels on the host's cores (`EDGE4D_THREADS` sets the threads).
+    EDGE4D_BACKEND_CPU = 5,
+}
+
+impl Edge4dBackend {
+    /// The backend a C caller's integer names, if any.
+    fn from_raw(value: u32) -> Option<Self> {
+        [
+            Self::EDGE4D_BACKEND_AUTO,
+            Self::EDGE4D_BACKEND_VULKAN,
+            Self::EDGE4D_BACKEND_METAL,
+            Self::EDGE4D_BACKEND_DX12,
+            Self::EDGE4D_BACKEND_GL,
+            Self::EDGE4D_BACKEND_CPU,
+        ]
+        .into_iter()
+        .find(|b| *b as u32 == value)
+    }
 }
 
 /// Pinhole intrinsics of a depth frame: pixel (u, v) with depth d becomes
@@ -65,29 +84,26 @@ pub struct Edge4dPrediction {
     pub confidence: f32,
 }
 
-/// A GPU device (opaque). Thread-safe.
+/// A device (opaque): a GPU or the native CPU backend. Thread-safe.
 pub struct Edge4dRuntime {
-    device: Arc<Device>,
+    device: Device,
 }
 
 /// A loaded model (opaque): config and weights. Immutable and thread-safe; each stream
 /// opened from it gets its own copy of the weights.
 pub struct Edge4dModel {
-    device: Arc<Device>,
+    device: Device,
     config: P4TransformerConfig,
     params: ParamStore,
 }
 
 /// A live stream (opaque). One thread at a time.
 pub struct Edge4dStream {
-    // Declared before `device` so it is dropped first: it borrows the device.
     state: Mutex<StreamState>,
-    #[allow(dead_code)] // only kept alive for `state`
-    device: Arc<Device>,
 }
 
 enum StreamState {
-    Open(Box<ActionStream<'static>>),
+    Open(Box<ActionStream>),
     Closed,
 }
 
@@ -113,26 +129,34 @@ unsafe fn put<T>(out: *mut T, value: T) {
     unsafe { out.write(value) }
 }
 
-/// Opens a runtime on `backend` and writes its handle to `*out`. Destroy it with
+/// Opens a runtime on `backend` (an `Edge4dBackend` value; any other value is
+/// `EDGE4D_INVALID_ARGUMENT`) and writes its handle to `*out`. Destroy it with
 /// `edge4d_runtime_destroy`.
 ///
 /// # Safety
 /// `out` must be null or writable for one pointer.
 #[no_mangle]
 pub unsafe extern "C" fn edge4d_runtime_create(
-    backend: Edge4dBackend,
+    backend: u32,
     out: *mut *mut Edge4dRuntime,
 ) -> Edge4dStatus {
     guard("edge4d_runtime_create", || {
         non_null(out, "out")?;
+        let Some(backend) = Edge4dBackend::from_raw(backend) else {
+            return fail(
+                EDGE4D_INVALID_ARGUMENT,
+                format!("backend {backend} is not an Edge4dBackend value (0 to 5)"),
+            );
+        };
         let backend = match backend {
             Edge4dBackend::EDGE4D_BACKEND_AUTO => BackendChoice::from_env()?,
             Edge4dBackend::EDGE4D_BACKEND_VULKAN => BackendChoice::Vulkan,
             Edge4dBackend::EDGE4D_BACKEND_METAL => BackendChoice::Metal,
             Edge4dBackend::EDGE4D_BACKEND_DX12 => BackendChoice::Dx12,
             Edge4dBackend::EDGE4D_BACKEND_GL => BackendChoice::Gl,
+            Edge4dBackend::EDGE4D_BACKEND_CPU => BackendChoice::Cpu,
         };
-        let device = Arc::new(Device::new(&DeviceOptions { backend })?);
+        let device = Device::new(&DeviceOptions::with_backend(backend))?;
         // SAFETY: checked non-null; writable per the contract.
         unsafe { put(out, Box::into_raw(Box::new(Edge4dRuntime { device }))) };
         Ok(())
@@ -283,11 +307,7 @@ pub unsafe extern "C" fn edge4d_stream_open(
         non_null(out, "out")?;
         // SAFETY: checked non-null; live per the contract.
         let model = unsafe { &*model };
-        let device = model.device.clone();
-        // SAFETY: the stream borrows the device for as long as the Edge4dStream that
-        // holds both lives: `device` is an Arc kept in the same struct, and `state`
-        // is dropped before it.
-        let dev: &'static Device = unsafe { &*Arc::as_ptr(&device) };
+        let dev = &model.device;
         let p4 = P4Transformer::new(model.config.clone())?;
         let params = model.params.duplicate(dev)?;
         let stream = ActionStream::new(
@@ -303,7 +323,6 @@ pub unsafe extern "C" fn edge4d_stream_open(
         )?;
         let handle = Edge4dStream {
             state: Mutex::new(StreamState::Open(Box::new(stream))),
-            device,
         };
         // SAFETY: checked non-null; writable per the contract.
         unsafe { put(out, Box::into_raw(Box::new(handle))) };
@@ -317,7 +336,7 @@ pub unsafe extern "C" fn edge4d_stream_open(
 /// `stream` must be null or a live handle.
 unsafe fn with_stream(
     stream: *const Edge4dStream,
-    f: impl FnOnce(&mut ActionStream<'static>) -> Result<(), Failure>,
+    f: impl FnOnce(&mut ActionStream) -> Result<(), Failure>,
 ) -> Result<(), Failure> {
     non_null(stream, "stream")?;
     // SAFETY: checked non-null; live per the contract.

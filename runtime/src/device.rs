@@ -1,26 +1,29 @@
-//! Adapter selection and the device context: queue, pipeline cache, buffer pool.
+//! Backend selection and the device handle: a GPU through wgpu (`gpu.rs`) or the native
+//! CPU backend (`cpu/`), each with its buffer pool.
 
-use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
-use edge4d_shaders::Shader;
-
+use crate::cpu::Cpu;
+use crate::gpu::Gpu;
 use crate::pool::BufferPool;
 use crate::{Error, Result};
 
-/// Which wgpu backend to use (`EDGE4D_BACKEND`).
+/// Which backend to use (`EDGE4D_BACKEND`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum BackendChoice {
-    /// Prefer a real GPU, then any adapter (including Mesa's lavapipe and llvmpipe).
+    /// A real GPU (Vulkan, Metal, DX12, then GL), else the native CPU backend. Mesa's
+    /// software adapters (lavapipe, llvmpipe) are used only when named.
     Auto,
     Vulkan,
     Metal,
     Dx12,
     Gl,
+    /// Native Rust kernels on the host's cores.
+    Cpu,
 }
 
 impl BackendChoice {
-    /// Parses `auto|vulkan|metal|dx12|gl` (case-insensitive).
+    /// Parses `auto|vulkan|metal|dx12|gl|cpu` (case-insensitive).
     pub fn parse(s: &str) -> Result<Self> {
         match s.trim().to_ascii_lowercase().as_str() {
             "" | "auto" => Ok(Self::Auto),
@@ -28,6 +31,7 @@ impl BackendChoice {
             "metal" => Ok(Self::Metal),
             "dx12" | "d3d12" => Ok(Self::Dx12),
             "gl" | "gles" | "opengl" => Ok(Self::Gl),
+            "cpu" | "native" => Ok(Self::Cpu),
             _ => Err(Error::UnknownBackend(s.to_string())),
         }
     }
@@ -37,7 +41,7 @@ impl BackendChoice {
         Self::parse(&std::env::var("EDGE4D_BACKEND").unwrap_or_default())
     }
 
-    fn backends(self) -> wgpu::Backends {
+    pub(crate) fn backends(self) -> wgpu::Backends {
         match self {
             Self::Auto => {
                 wgpu::Backends::VULKAN
@@ -49,32 +53,45 @@ impl BackendChoice {
             Self::Metal => wgpu::Backends::METAL,
             Self::Dx12 => wgpu::Backends::DX12,
             Self::Gl => wgpu::Backends::GL,
+            Self::Cpu => wgpu::Backends::empty(),
         }
     }
 
-    fn name(self) -> &'static str {
+    pub fn name(self) -> &'static str {
         match self {
             Self::Auto => "auto",
             Self::Vulkan => "vulkan",
             Self::Metal => "metal",
             Self::Dx12 => "dx12",
             Self::Gl => "gl",
+            Self::Cpu => "cpu",
         }
     }
 }
 
-/// What the caller asks of adapter selection.
+/// What the caller asks of backend selection.
 #[derive(Debug, Clone)]
 pub struct DeviceOptions {
     pub backend: BackendChoice,
+    /// Threads of the CPU backend; None: `EDGE4D_THREADS`, else every core.
+    pub threads: Option<usize>,
 }
 
 impl DeviceOptions {
-    /// Options from the environment (`EDGE4D_BACKEND`).
+    /// Options from the environment (`EDGE4D_BACKEND`, `EDGE4D_THREADS`).
     pub fn from_env() -> Result<Self> {
         Ok(Self {
             backend: BackendChoice::from_env()?,
+            threads: None,
         })
+    }
+
+    /// These options on another backend.
+    pub fn with_backend(backend: BackendChoice) -> Self {
+        Self {
+            backend,
+            threads: None,
+        }
     }
 }
 
@@ -85,11 +102,12 @@ pub struct AdapterSummary {
     pub backend: String,
     pub device_type: String,
     pub driver: String,
+    /// A software or host adapter (lavapipe, llvmpipe, the native CPU backend).
     pub is_cpu: bool,
 }
 
 impl AdapterSummary {
-    fn of(info: &wgpu::AdapterInfo) -> Self {
+    pub(crate) fn of(info: &wgpu::AdapterInfo) -> Self {
         Self {
             name: info.name.clone(),
             backend: format!("{:?}", info.backend).to_lowercase(),
@@ -97,7 +115,7 @@ impl AdapterSummary {
             driver: format!("{} {}", info.driver, info.driver_info)
                 .trim()
                 .to_string(),
-            is_cpu: info.device_type == wgpu::DeviceType::Cpu,
+            is_cpu: is_software(info),
         }
     }
 }
@@ -112,166 +130,148 @@ impl std::fmt::Display for AdapterSummary {
     }
 }
 
-/// How a storage buffer is bound.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub(crate) enum Access {
-    Read,
-    ReadWrite,
+/// Mesa's and others' software rasterisers: a CPU behind a GPU API.
+fn is_software(info: &wgpu::AdapterInfo) -> bool {
+    let name = info.name.to_ascii_lowercase();
+    info.device_type == wgpu::DeviceType::Cpu
+        || ["llvmpipe", "lavapipe", "softpipe", "swiftshader", "warp"]
+            .iter()
+            .any(|s| name.contains(s))
 }
 
-#[derive(Clone, PartialEq, Eq, Hash)]
-struct PipelineKey {
-    shader: &'static str,
-    entry: &'static str,
-    layout: Vec<Option<Access>>,
+/// What executes the recorded steps.
+pub(crate) enum Backend {
+    Gpu(Gpu),
+    Cpu(Cpu),
 }
 
-pub(crate) struct Pipeline {
-    pub(crate) pipeline: wgpu::ComputePipeline,
-    pub(crate) layout: wgpu::BindGroupLayout,
-}
-
-/// An open GPU device: the adapter, queue, compiled pipelines and pooled buffers.
-///
-/// Cheap to share across threads (`Send + Sync`); pipelines are compiled once per
-/// device on first use and cached.
-pub struct Device {
-    pub(crate) device: wgpu::Device,
-    pub(crate) queue: wgpu::Queue,
+/// The state behind a [`Device`] handle.
+pub struct DeviceState {
+    pub(crate) backend: Backend,
     pub(crate) summary: AdapterSummary,
     pub(crate) limits: wgpu::Limits,
     pub(crate) pool: Arc<BufferPool>,
-    modules: Mutex<HashMap<&'static str, wgpu::ShaderModule>>,
-    pipelines: Mutex<HashMap<PipelineKey, Arc<Pipeline>>>,
-    /// Bind groups of recent dispatches, so a steady loop (same pipelines, same pooled
-    /// buffers) creates none after its first step.
-    pub(crate) bind_groups: Mutex<HashMap<crate::step::BindKey, wgpu::BindGroup>>,
-    device_error: Arc<Mutex<Option<String>>>,
-    /// Serialises this device's GL calls (see [`Device::serial`]).
-    gl_serial: Option<Arc<parking_lot::ReentrantMutex<()>>>,
-    /// With `EDGE4D_PROFILE` set: every dispatch is submitted and waited for on its
-    /// own, and its wall time added here per (shader, entry). A diagnostic mode: it
-    /// serialises the GPU and costs a submission per dispatch.
-    pub(crate) profile: Option<Mutex<HashMap<(&'static str, &'static str), (u64, f64)>>>,
+    /// With `EDGE4D_PROFILE` set: every dispatch runs and is waited for on its own, and
+    /// its wall time added here per (shader, entry). A diagnostic mode: it serialises
+    /// the work and costs a submission per dispatch.
+    pub(crate) profile: Option<Mutex<std::collections::HashMap<(&'static str, &'static str), (u64, f64)>>>,
 }
 
-/// Orders adapters: real GPUs before virtual or software ones; native APIs before GL.
-fn preference(info: &wgpu::AdapterInfo) -> (u8, u8) {
-    let kind = match info.device_type {
-        wgpu::DeviceType::DiscreteGpu => 0,
-        wgpu::DeviceType::IntegratedGpu => 1,
-        wgpu::DeviceType::VirtualGpu => 2,
-        wgpu::DeviceType::Other => 3,
-        wgpu::DeviceType::Cpu => 4,
-    };
-    let api = if info.backend == wgpu::Backend::Gl {
-        1
-    } else {
-        0
-    };
-    (kind, api)
+/// An open device: a GPU adapter through wgpu, or the native CPU backend, with its
+/// compiled kernels and pooled buffers.
+///
+/// A cheap handle: clones share one device (`Send + Sync`), so trainers, streams and
+/// the C ABI hold it by value. Pipelines are compiled once per device on first use.
+#[derive(Clone)]
+pub struct Device {
+    state: Arc<DeviceState>,
+}
+
+impl std::ops::Deref for Device {
+    type Target = DeviceState;
+    fn deref(&self) -> &DeviceState {
+        &self.state
+    }
+}
+
+impl std::fmt::Debug for Device {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Device({})", self.summary)
+    }
 }
 
 const NO_ADAPTER_HINT: &str =
-    "install a GPU driver, or Mesa's software drivers for a CPU-only machine: \
+    "use the native CPU backend (EDGE4D_BACKEND=cpu, or auto), install a GPU driver, or \
+    Mesa's software drivers to run the WGSL kernels on a CPU-only machine: \
     `apt-get install mesa-vulkan-drivers libvulkan1` (Vulkan, lavapipe) or \
     `apt-get install libegl1 libgl1-mesa-dri` (GL, llvmpipe), then set EDGE4D_BACKEND=vulkan or gl";
 
+fn profiling() -> Option<Mutex<std::collections::HashMap<(&'static str, &'static str), (u64, f64)>>> {
+    std::env::var_os("EDGE4D_PROFILE").map(|_| Mutex::new(Default::default()))
+}
+
 impl Device {
-    /// Opens a device chosen by `EDGE4D_BACKEND` (default `auto`).
+    /// Opens a device chosen by `EDGE4D_BACKEND` (default `auto`) and `EDGE4D_THREADS`.
     pub fn from_env() -> Result<Self> {
         Self::new(&DeviceOptions::from_env()?)
     }
 
-    /// Opens the most preferred adapter that yields a working device.
+    /// Opens the backend the options name; `auto` takes a real GPU, else the CPU.
     pub fn new(options: &DeviceOptions) -> Result<Self> {
-        let mut desc = wgpu::InstanceDescriptor::new_without_display_handle();
-        desc.backends = options.backend.backends();
-        let instance = wgpu::Instance::new(desc);
-        let mut adapters =
-            pollster::block_on(instance.enumerate_adapters(options.backend.backends()));
-        adapters.sort_by_key(|a| preference(&a.get_info()));
+        match options.backend {
+            BackendChoice::Cpu => Self::cpu(options.threads),
+            BackendChoice::Auto => match Self::gpu(options.backend, false) {
+                Ok(dev) => Ok(dev),
+                Err(e) => {
+                    log::info!("no real GPU ({e}); using the native CPU backend");
+                    Self::cpu(options.threads)
+                }
+            },
+            named => Self::gpu(named, true),
+        }
+    }
+
+    /// The native CPU backend with `threads` threads (None: `EDGE4D_THREADS`, else
+    /// every core).
+    pub fn cpu(threads: Option<usize>) -> Result<Self> {
+        let threads = match threads {
+            Some(t) => t,
+            None => crate::cpu::threads_from_env()?,
+        };
+        let cpu = Cpu::new(threads)?;
+        let summary = cpu.summary();
+        log::info!("edge4d device: {summary}");
+        Ok(Self::from_state(DeviceState {
+            summary,
+            limits: crate::cpu::limits(),
+            pool: Arc::new(BufferPool::host()),
+            backend: Backend::Cpu(cpu),
+            profile: profiling(),
+        }))
+    }
+
+    fn from_state(state: DeviceState) -> Self {
+        Self {
+            state: Arc::new(state),
+        }
+    }
+
+    /// The most preferred GPU adapter that yields a working device; software adapters
+    /// only when `allow_software`.
+    fn gpu(choice: BackendChoice, allow_software: bool) -> Result<Self> {
+        let adapters = crate::gpu::adapters(choice);
         let mut tried = Vec::new();
         if adapters.is_empty() {
-            tried.push(format!(
-                "backends {:?}: no adapter found",
-                options.backend.backends()
-            ));
+            tried.push(format!("backends {:?}: no adapter found", choice.backends()));
         }
         for adapter in adapters {
             let info = adapter.get_info();
             let summary = AdapterSummary::of(&info);
-            if !adapter
-                .get_downlevel_capabilities()
-                .flags
-                .contains(wgpu::DownlevelFlags::COMPUTE_SHADERS)
-            {
-                tried.push(format!("{summary}: no compute shader support"));
+            if summary.is_cpu && !allow_software {
+                tried.push(format!(
+                    "{summary}: a software rasteriser, used only when named (EDGE4D_BACKEND={})",
+                    summary.backend
+                ));
                 continue;
             }
-            match Self::open(&adapter, summary.clone()) {
-                Ok(device) => {
+            match Gpu::open(&adapter) {
+                Ok((gpu, limits, pool)) => {
                     log::info!("edge4d device: {summary}");
-                    return Ok(device);
+                    return Ok(Self::from_state(DeviceState {
+                        backend: Backend::Gpu(gpu),
+                        summary,
+                        limits,
+                        pool,
+                        profile: profiling(),
+                    }));
                 }
                 Err(e) => tried.push(format!("{summary}: {e}")),
             }
         }
         Err(Error::NoAdapter {
-            requested: options.backend.name().into(),
+            requested: choice.name().into(),
             tried,
             hint: NO_ADAPTER_HINT.into(),
-        })
-    }
-
-    fn open(adapter: &wgpu::Adapter, summary: AdapterSummary) -> Result<Self> {
-        // Ask for WebGPU's default limits so every kernel provably fits them; fall back
-        // to what the adapter offers (some GL drivers miss a graphics-only default).
-        let supported = adapter.limits();
-        let wanted = wgpu::Limits::default();
-        let limits = if wanted.check_limits(&supported) {
-            wanted
-        } else {
-            wanted
-                .using_resolution(supported.clone())
-                .using_alignment(supported.clone())
-        };
-        let limits = if limits.check_limits(&supported) {
-            limits
-        } else {
-            supported
-        };
-        let (device, queue) = pollster::block_on(adapter.request_device(&wgpu::DeviceDescriptor {
-            label: Some("edge4d"),
-            required_features: wgpu::Features::empty(),
-            required_limits: limits.clone(),
-            ..Default::default()
-        }))
-        .map_err(|e| Error::Device(e.to_string()))?;
-        let device_error = Arc::new(Mutex::new(None::<String>));
-        let sink = device_error.clone();
-        device.on_uncaptured_error(Arc::new(move |e: wgpu::Error| {
-            log::error!("wgpu: {e}");
-            let mut slot = sink.lock().unwrap_or_else(|p| p.into_inner());
-            slot.get_or_insert_with(|| e.to_string());
-        }));
-        // wgpu's GL backend shares one context behind a lock that panics after a short
-        // wait; queueing our own calls keeps that lock uncontended across threads.
-        let gl_serial =
-            (summary.backend == "gl").then(|| Arc::new(parking_lot::ReentrantMutex::new(())));
-        let pool = Arc::new(BufferPool::new(device.clone(), gl_serial.clone()));
-        Ok(Self {
-            device,
-            queue,
-            summary,
-            limits,
-            pool,
-            modules: Mutex::new(HashMap::new()),
-            pipelines: Mutex::new(HashMap::new()),
-            bind_groups: Mutex::new(HashMap::new()),
-            device_error,
-            gl_serial,
-            profile: std::env::var_os("EDGE4D_PROFILE").map(|_| Mutex::new(HashMap::new())),
         })
     }
 
@@ -296,162 +296,56 @@ impl Device {
         &self.summary
     }
 
-    /// The limits the device was opened with.
+    /// True on the native CPU backend.
+    pub fn is_native_cpu(&self) -> bool {
+        matches!(self.backend, Backend::Cpu(_))
+    }
+
+    /// The limits the device was opened with (the native CPU backend keeps WebGPU's
+    /// defaults, so every backend refuses the same sizes).
     pub fn limits(&self) -> &wgpu::Limits {
         &self.limits
     }
 
-    /// Lists every adapter wgpu can see, for `edge4d info`.
+    /// Lists every backend edge4d can use, for `edge4d info`: the GPU adapters wgpu
+    /// sees, then the native CPU backend.
     pub fn enumerate(backend: BackendChoice) -> Vec<(AdapterSummary, wgpu::Limits)> {
-        let mut desc = wgpu::InstanceDescriptor::new_without_display_handle();
-        desc.backends = backend.backends();
-        let instance = wgpu::Instance::new(desc);
-        let mut adapters = pollster::block_on(instance.enumerate_adapters(backend.backends()));
-        adapters.sort_by_key(|a| preference(&a.get_info()));
-        adapters
+        let mut out: Vec<(AdapterSummary, wgpu::Limits)> = crate::gpu::adapters(backend)
             .iter()
             .map(|a| (AdapterSummary::of(&a.get_info()), a.limits()))
-            .collect()
-    }
-
-    /// Held around every call into wgpu that touches the GL context (a no-op elsewhere).
-    pub(crate) fn serial(&self) -> Option<parking_lot::ReentrantMutexGuard<'_, ()>> {
-        self.gl_serial.as_ref().map(|m| m.lock())
-    }
-
-    /// Runs `f` inside a validation error scope (scopes are per thread, so concurrent
-    /// callers see only their own errors).
-    pub(crate) fn scoped<T>(&self, f: impl FnOnce() -> T) -> Result<T> {
-        let _serial = self.serial();
-        let scope = self.device.push_error_scope(wgpu::ErrorFilter::Validation);
-        let out = f();
-        match pollster::block_on(scope.pop()) {
-            Some(e) => Err(Error::Device(e.to_string())),
-            None => self.take_error().map(|_| out),
-        }
-    }
-
-    /// Returns (and clears) the first uncaptured error (out of memory, device lost).
-    pub(crate) fn take_error(&self) -> Result<()> {
-        let mut slot = self.device_error.lock().unwrap_or_else(|p| p.into_inner());
-        match slot.take() {
-            Some(msg) => Err(Error::Device(msg)),
-            None => Ok(()),
-        }
-    }
-
-    /// The compute pipeline for `shader`'s `entry`, whose storage bindings are
-    /// `layout[slot]` (None: unused slot) and whose uniform is at `uniform_slot`,
-    /// compiled on first use.
-    pub(crate) fn pipeline(
-        &self,
-        shader: &Shader,
-        entry: &'static str,
-        layout: &[Option<Access>],
-        uniform_slot: u32,
-    ) -> Result<Arc<Pipeline>> {
-        let key = PipelineKey {
-            shader: shader.path,
-            entry,
-            layout: layout.to_vec(),
-        };
-        if let Some(p) = self
-            .pipelines
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .get(&key)
-        {
-            return Ok(p.clone());
-        }
-        let _serial = self.serial();
-        let scope = self.device.push_error_scope(wgpu::ErrorFilter::Validation);
-        let module = {
-            let mut modules = self.modules.lock().unwrap_or_else(|p| p.into_inner());
-            modules
-                .entry(shader.path)
-                .or_insert_with(|| {
-                    self.device
-                        .create_shader_module(wgpu::ShaderModuleDescriptor {
-                            label: Some(shader.path),
-                            source: wgpu::ShaderSource::Wgsl(shader.source.into()),
-                        })
-                })
-                .clone()
-        };
-        let mut entries: Vec<wgpu::BindGroupLayoutEntry> = layout
-            .iter()
-            .enumerate()
-            .filter_map(|(i, access)| access.map(|a| (i, a)))
-            .map(|(i, access)| wgpu::BindGroupLayoutEntry {
-                binding: i as u32,
-                visibility: wgpu::ShaderStages::COMPUTE,
-                ty: wgpu::BindingType::Buffer {
-                    ty: wgpu::BufferBindingType::Storage {
-                        read_only: access == Access::Read,
-                    },
-                    has_dynamic_offset: false,
-                    min_binding_size: None,
-                },
-                count: None,
-            })
             .collect();
-        entries.push(wgpu::BindGroupLayoutEntry {
-            binding: uniform_slot,
-            visibility: wgpu::ShaderStages::COMPUTE,
-            ty: wgpu::BindingType::Buffer {
-                ty: wgpu::BufferBindingType::Uniform,
-                has_dynamic_offset: false,
-                min_binding_size: None,
-            },
-            count: None,
-        });
-        let bgl = self
-            .device
-            .create_bind_group_layout(&wgpu::BindGroupLayoutDescriptor {
-                label: Some(entry),
-                entries: &entries,
-            });
-        let pl = self
-            .device
-            .create_pipeline_layout(&wgpu::PipelineLayoutDescriptor {
-                label: Some(entry),
-                bind_group_layouts: &[Some(&bgl)],
-                immediate_size: 0,
-            });
-        let pipeline = self
-            .device
-            .create_compute_pipeline(&wgpu::ComputePipelineDescriptor {
-                label: Some(&format!("{}::{}", shader.path, entry)),
-                layout: Some(&pl),
-                module: &module,
-                entry_point: Some(entry),
-                compilation_options: Default::default(),
-                cache: None,
-            });
-        if let Some(e) = pollster::block_on(scope.pop()) {
-            return Err(Error::Device(format!("{}::{entry}: {e}", shader.path)));
+        if matches!(backend, BackendChoice::Auto | BackendChoice::Cpu) {
+            if let Ok(threads) = crate::cpu::threads_from_env() {
+                out.push((crate::cpu::summary(threads), crate::cpu::limits()));
+            }
         }
-        let p = Arc::new(Pipeline {
-            pipeline,
-            layout: bgl,
-        });
-        self.pipelines
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .insert(key, p.clone());
-        Ok(p)
+        out
     }
 
-    /// Number of bind groups cached (for tests of the cache).
+    /// Number of bind groups cached (for tests of the cache; 0 on the CPU backend).
     pub fn cached_bind_groups(&self) -> usize {
-        self.bind_groups.lock().map(|c| c.len()).unwrap_or(0)
+        match &self.backend {
+            Backend::Gpu(g) => g.bind_groups.lock().map(|c| c.len()).unwrap_or(0),
+            Backend::Cpu(_) => 0,
+        }
     }
 
-    /// Number of compute pipelines compiled so far.
+    /// Number of compute pipelines compiled so far (native kernels on the CPU backend).
     pub fn compiled_pipelines(&self) -> usize {
-        self.pipelines
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .len()
+        match &self.backend {
+            Backend::Gpu(g) => g.compiled_pipelines(),
+            Backend::Cpu(c) => c.kernels_used(),
+        }
+    }
+
+    /// Bytes of pooled buffers on loan now and the most on loan at once since the
+    /// device opened or the last [`Device::reset_peak_bytes`].
+    pub fn memory_in_use(&self) -> (u64, u64) {
+        self.pool.usage()
+    }
+
+    /// Starts a new peak measurement at the current use.
+    pub fn reset_peak_bytes(&self) {
+        self.pool.reset_peak()
     }
 }

@@ -1,5 +1,6 @@
-//! edge4d-runtime: the GPU device, tensors, and ops with forward and backward passes,
-//! all computed by hand-written WGSL kernels through wgpu.
+//! edge4d-runtime: the device, tensors, and ops with forward and backward passes,
+//! computed by hand-written WGSL kernels through wgpu on a GPU, or by their native Rust
+//! twins on the CPU backend (`EDGE4D_BACKEND=cpu`, or `auto` without a GPU).
 //!
 //! ```no_run
 //! use edge4d_runtime::{ops, Device};
@@ -14,8 +15,10 @@
 //! # Ok::<(), edge4d_runtime::Error>(())
 //! ```
 
+pub mod cpu;
 pub mod device;
 pub mod error;
+mod gpu;
 pub mod models;
 pub mod ops;
 mod pool;
@@ -23,6 +26,7 @@ pub mod reference;
 pub mod step;
 pub mod tensor;
 pub mod tensor_file;
+mod transfer;
 
 pub use device::{AdapterSummary, BackendChoice, Device, DeviceOptions};
 pub use error::{Error, Result};

@@ -1,7 +1,9 @@
-//! Reuses GPU buffers across steps: a freed buffer returns to a free list keyed by
-//! its size class and usage, so a training loop allocates only on its first step.
+//! Reuses buffers across steps: a freed buffer returns to a free list keyed by its size
+//! class and usage, so a training loop or a stream allocates only on its first step.
+//! GPU devices pool wgpu buffers; the native CPU backend pools host memory the same way.
 
 use std::collections::HashMap;
+use std::ptr::NonNull;
 use std::sync::{Arc, Mutex};
 
 /// What a pooled buffer is used for (its wgpu usage flags).
@@ -38,23 +40,87 @@ pub(crate) fn size_class(bytes: u64) -> u64 {
     bytes.next_multiple_of(step)
 }
 
+/// Host memory of the CPU backend: 32-bit words, zeroed on creation. Kernels reach it
+/// through raw pointers while the device's execution lock is held (see `cpu::exec`).
+pub(crate) struct HostBuffer {
+    ptr: NonNull<u32>,
+    words: usize,
+}
+
+// The words are only touched under the owning device's execution lock.
+unsafe impl Send for HostBuffer {}
+unsafe impl Sync for HostBuffer {}
+
+impl HostBuffer {
+    fn new(words: usize) -> Self {
+        let boxed: Box<[u32]> = vec![0u32; words.max(1)].into_boxed_slice();
+        let words = boxed.len();
+        let ptr = NonNull::new(Box::into_raw(boxed) as *mut u32).expect("box is non-null");
+        Self { ptr, words }
+    }
+
+    /// The first word; valid for `words()` words while the buffer lives.
+    pub(crate) fn ptr(&self) -> *mut u32 {
+        self.ptr.as_ptr()
+    }
+
+    pub(crate) fn words(&self) -> usize {
+        self.words
+    }
+}
+
+impl Drop for HostBuffer {
+    fn drop(&mut self) {
+        // Rebuilds the box made in `new`.
+        unsafe {
+            drop(Box::from_raw(std::ptr::slice_from_raw_parts_mut(
+                self.ptr.as_ptr(),
+                self.words,
+            )));
+        }
+    }
+}
+
+/// Where a pool's buffers live.
+enum Memory {
+    Gpu {
+        device: wgpu::Device,
+        serial: Option<Arc<parking_lot::ReentrantMutex<()>>>,
+    },
+    Host,
+}
+
+enum Buffer {
+    Gpu(wgpu::Buffer),
+    Host(HostBuffer),
+}
+
 pub(crate) struct BufferPool {
-    device: wgpu::Device,
-    serial: Option<Arc<parking_lot::ReentrantMutex<()>>>,
-    free: Mutex<HashMap<(u64, BufferKind), Vec<wgpu::Buffer>>>,
+    memory: Memory,
+    free: Mutex<HashMap<(u64, BufferKind), Vec<Buffer>>>,
     created: Mutex<u64>,
+    /// Bytes of every live (loaned) buffer by size class, and the most ever live.
+    in_use: Mutex<(u64, u64)>,
 }
 
 impl BufferPool {
-    pub(crate) fn new(
+    pub(crate) fn gpu(
         device: wgpu::Device,
         serial: Option<Arc<parking_lot::ReentrantMutex<()>>>,
     ) -> Self {
+        Self::with(Memory::Gpu { device, serial })
+    }
+
+    pub(crate) fn host() -> Self {
+        Self::with(Memory::Host)
+    }
+
+    fn with(memory: Memory) -> Self {
         Self {
-            device,
-            serial,
+            memory,
             free: Mutex::new(HashMap::new()),
             created: Mutex::new(0),
+            in_use: Mutex::new((0, 0)),
         }
     }
 
@@ -68,15 +134,25 @@ impl BufferPool {
             .get_mut(&(class, kind))
             .and_then(Vec::pop);
         let buffer = reused.unwrap_or_else(|| {
-            let _serial = self.serial.as_ref().map(|m| m.lock());
             *self.created.lock().unwrap_or_else(|p| p.into_inner()) += 1;
-            self.device.create_buffer(&wgpu::BufferDescriptor {
-                label: Some("edge4d pooled"),
-                size: class,
-                usage: kind.usage(),
-                mapped_at_creation: false,
-            })
+            match &self.memory {
+                Memory::Gpu { device, serial } => {
+                    let _serial = serial.as_ref().map(|m| m.lock());
+                    Buffer::Gpu(device.create_buffer(&wgpu::BufferDescriptor {
+                        label: Some("edge4d pooled"),
+                        size: class,
+                        usage: kind.usage(),
+                        mapped_at_creation: false,
+                    }))
+                }
+                Memory::Host => Buffer::Host(HostBuffer::new((class / 4) as usize)),
+            }
         });
+        {
+            let mut use_ = self.in_use.lock().unwrap_or_else(|p| p.into_inner());
+            use_.0 += class;
+            use_.1 = use_.1.max(use_.0);
+        }
         Arc::new(PooledBuffer {
             buffer: Some(buffer),
             class,
@@ -89,27 +165,52 @@ impl BufferPool {
     pub(crate) fn created(&self) -> u64 {
         *self.created.lock().unwrap_or_else(|p| p.into_inner())
     }
+
+    /// (bytes of buffers on loan now, the most ever on loan at once).
+    pub(crate) fn usage(&self) -> (u64, u64) {
+        *self.in_use.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Restarts the peak at the current use.
+    pub(crate) fn reset_peak(&self) {
+        let mut use_ = self.in_use.lock().unwrap_or_else(|p| p.into_inner());
+        use_.1 = use_.0;
+    }
 }
 
 /// A buffer on loan from the pool; it goes back when the last handle drops.
 pub(crate) struct PooledBuffer {
-    buffer: Option<wgpu::Buffer>,
+    buffer: Option<Buffer>,
     class: u64,
     kind: BufferKind,
     pool: Arc<BufferPool>,
 }
 
 impl PooledBuffer {
+    /// The wgpu buffer; only called on GPU devices, whose pools hold nothing else.
     pub(crate) fn buffer(&self) -> &wgpu::Buffer {
-        self.buffer
-            .as_ref()
-            .expect("pooled buffer is present until drop")
+        match self.buffer.as_ref() {
+            Some(Buffer::Gpu(b)) => b,
+            _ => unreachable!("a GPU device's pool holds only wgpu buffers"),
+        }
+    }
+
+    /// The host memory; only called on the CPU backend, whose pool holds nothing else.
+    pub(crate) fn host(&self) -> &HostBuffer {
+        match self.buffer.as_ref() {
+            Some(Buffer::Host(b)) => b,
+            _ => unreachable!("the CPU backend's pool holds only host buffers"),
+        }
     }
 }
 
 impl Drop for PooledBuffer {
     fn drop(&mut self) {
         if let Some(buffer) = self.buffer.take() {
+            {
+                let mut use_ = self.pool.in_use.lock().unwrap_or_else(|p| p.into_inner());
+                use_.0 = use_.0.saturating_sub(self.class);
+            }
             self.pool
                 .free
                 .lock()

@@ -126,8 +126,8 @@ impl TrainModel {
 }
 
 /// A model being fine-tuned, with its optimizer, schedule and data order.
-pub struct Finetuner<'d> {
-    dev: &'d Device,
+pub struct Finetuner {
+    dev: Device,
     pub model: TrainModel,
     pub params: ParamStore,
     pub cfg: FinetuneConfig,
@@ -144,10 +144,10 @@ pub struct Finetuner<'d> {
     c2p: Option<C2pObjective>,
 }
 
-impl<'d> Finetuner<'d> {
+impl Finetuner {
     /// A fine-tuner for `iters_per_epoch` steps per epoch (the schedule is in iterations).
     pub fn new(
-        dev: &'d Device,
+        dev: &Device,
         model: impl Into<TrainModel>,
         params: ParamStore,
         cfg: FinetuneConfig,
@@ -192,7 +192,7 @@ impl<'d> Finetuner<'d> {
             }),
         };
         Ok(Self {
-            dev,
+            dev: dev.clone(),
             model: model.into(),
             params,
             rng: SplitMix64::new(cfg.seed),
@@ -327,7 +327,7 @@ impl<'d> Finetuner<'d> {
 
     /// Writes model, optimizer state, schedule position and RNG atomically.
     pub fn save_checkpoint(&self, path: &Path, metadata: HashMap<String, String>) -> Result<()> {
-        let mut tensors = self.params.stored(self.dev)?;
+        let mut tensors = self.params.stored(&self.dev)?;
         let read = |t: &Tensor| -> Result<Stored> {
             Ok(Stored::F32(HostTensor::new(self.dev.read(t)?, t.shape())))
         };
@@ -366,7 +366,7 @@ impl<'d> Finetuner<'d> {
     /// Restores everything `save_checkpoint` wrote (the model must match).
     pub fn load_checkpoint(&mut self, path: &Path) -> Result<()> {
         let f = TensorFile::open(path)?;
-        self.params = ParamStore::load(self.dev, self.params.spec().clone(), &f, "", true)?;
+        self.params = ParamStore::load(&self.dev, self.params.spec().clone(), &f, "", true)?;
         let scalar = |name: &str| -> Result<i64> {
             let (v, _) = f.i64(name)?;
             v.first().copied().ok_or_else(|| Error::TensorFile {

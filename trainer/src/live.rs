@@ -115,7 +115,7 @@ fn class_name(c: usize, classes: usize) -> String {
 /// Pushes one depth frame, prints its line, optionally renders it and (when `label`)
 /// labels it for fine-tuning.
 fn push_frame(
-    stream: &mut ActionStream<'_>,
+    stream: &mut ActionStream,
     args: &LiveArgs,
     frame: usize,
     depth: &[u16],
@@ -218,7 +218,7 @@ pub fn summarize(title: &str, results: &[FrameResult], silent: bool) -> Option<f
 
 /// Streams one humanoid performance: `labelled` frames are labelled for fine-tuning.
 fn stream_performance(
-    stream: &mut ActionStream<'_>,
+    stream: &mut ActionStream,
     args: &LiveArgs,
     assets: &Assets,
     view: &View,
@@ -266,7 +266,7 @@ fn stream_performance(
 
 /// Streams a folder of 16-bit PNG depth frames.
 fn stream_folder(
-    stream: &mut ActionStream<'_>,
+    stream: &mut ActionStream,
     args: &LiveArgs,
     dir: &Path,
 ) -> Result<Vec<FrameResult>, BoxError> {

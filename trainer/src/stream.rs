@@ -67,9 +67,9 @@ pub struct Prediction {
 }
 
 /// One live stream on a device, with its own copy of the model's weights.
-pub struct ActionStream<'d> {
-    dev: &'d Device,
-    tuner: Finetuner<'d>,
+pub struct ActionStream {
+    dev: Device,
+    tuner: Finetuner,
     /// The tuner's model config and tube features per window (kept here because the
     /// tuner holds its model behind [`crate::finetune::TrainModel`]).
     cfg: P4TransformerConfig,
@@ -100,10 +100,10 @@ pub fn load_model(
     Ok((model, params))
 }
 
-impl<'d> ActionStream<'d> {
+impl ActionStream {
     /// A stream running `model` with `params` (a per-clip or per-frame action model).
     pub fn new(
-        dev: &'d Device,
+        dev: &Device,
         model: P4Transformer,
         params: ParamStore,
         opts: StreamOptions,
@@ -141,7 +141,7 @@ impl<'d> ActionStream<'d> {
         let cfg = model.cfg.clone();
         let tube_features_per_window = model.tube.frames_out(opts.window).unwrap_or(0);
         Ok(Self {
-            dev,
+            dev: dev.clone(),
             tuner: Finetuner::new(dev, model, params, tune, 1)?,
             cfg,
             tube_features_per_window,
@@ -248,7 +248,7 @@ impl<'d> ActionStream<'d> {
             self.opts.units_per_metre,
             &mut self.rng,
         );
-        self.stream.push(self.dev, &frame)?;
+        self.stream.push(&self.dev, &frame)?;
         self.recent.push_back((frame, None));
         if self.recent.len() > self.opts.window {
             self.recent.pop_front();
@@ -280,7 +280,7 @@ impl<'d> ActionStream<'d> {
     /// Starts a new window (e.g. a new scene), keeping the weights and labelled windows.
     pub fn reset_window(&mut self) -> Result<()> {
         self.stream = P4Stream::new(
-            self.dev,
+            &self.dev,
             self.tuner.model.p4("stream")?,
             self.opts.window,
             self.opts.points,
@@ -391,6 +391,6 @@ impl<'d> ActionStream<'d> {
     /// Saves the stream's current weights (a state_dict under PyTorch's names),
     /// atomically.
     pub fn save(&self, path: &Path) -> Result<()> {
-        self.tuner.params.save(self.dev, path, Default::default())
+        self.tuner.params.save(&self.dev, path, Default::default())
     }
 }

@@ -30,7 +30,7 @@ fn dev() -> &'static Device {
     DEV.get_or_init(|| Device::from_env().expect("a GPU adapter"))
 }
 
-fn stream(reuse: bool) -> ActionStream<'static> {
+fn stream(reuse: bool) -> ActionStream {
     let model = P4Transformer::new(P4TransformerConfig::parse(CONFIG, "test").unwrap()).unwrap();
     let params = ParamStore::init(dev(), model.spec(), 11).unwrap();
     ActionStream::new(

@@ -13,8 +13,8 @@ use edge4d_runtime::{Device, Error, Result, Tensor};
 use super::adamw::GroupedAdamW;
 use crate::rng::SplitMix64;
 
-pub struct ObjectClassifier<'d> {
-    dev: &'d Device,
+pub struct ObjectClassifier {
+    dev: Device,
     pub model: PointMaeClassifier,
     pub params: ParamStore,
     opt: GroupedAdamW,
@@ -24,9 +24,9 @@ pub struct ObjectClassifier<'d> {
     pub batch: usize,
 }
 
-impl<'d> ObjectClassifier<'d> {
+impl ObjectClassifier {
     pub fn new(
-        dev: &'d Device,
+        dev: &Device,
         cfg: PointMaeConfig,
         batch: usize,
         points: usize,
@@ -37,7 +37,7 @@ impl<'d> ObjectClassifier<'d> {
         let params = ParamStore::init(dev, model.spec(), seed)?;
         let opt = GroupedAdamW::new(dev, &params, weight_decay)?;
         Ok(Self {
-            dev,
+            dev: dev.clone(),
             model,
             params,
             opt,
@@ -51,7 +51,7 @@ impl<'d> ObjectClassifier<'d> {
     /// Starts from a distillation (or any Point-MAE) checkpoint: returns how many
     /// tensors were loaded and the names left as initialised (the classification head).
     pub fn init_from(&mut self, path: &Path) -> Result<(usize, Vec<String>)> {
-        super::init_from(self.dev, &mut self.params, path)
+        super::init_from(&self.dev, &mut self.params, path)
     }
 
     fn check(&self, clouds: &[f32]) -> Result<()> {
@@ -106,6 +106,6 @@ impl<'d> ObjectClassifier<'d> {
     }
 
     pub fn save(&self, path: &Path, metadata: HashMap<String, String>) -> Result<()> {
-        self.params.save(self.dev, path, metadata)
+        self.params.save(&self.dev, path, metadata)
     }
 }

@@ -19,8 +19,8 @@ use crate::rng::SplitMix64;
 /// encoder's keep Point-MAE's names, so fine-tuning loads the file as it is.
 pub const HEAD_PREFIX: &str = "head.";
 
-pub struct ConceptDistiller<'d> {
-    dev: &'d Device,
+pub struct ConceptDistiller {
+    dev: Device,
     pub encoder: PointMae,
     pub head: ConceptHead,
     pub params: ParamStore,
@@ -70,9 +70,9 @@ pub fn scale_and_translate(cloud: &mut [f32], rng: &mut SplitMix64) {
     }
 }
 
-impl<'d> ConceptDistiller<'d> {
+impl ConceptDistiller {
     pub fn new(
-        dev: &'d Device,
+        dev: &Device,
         cfg: PointMaeConfig,
         batch: usize,
         points: usize,
@@ -87,7 +87,7 @@ impl<'d> ConceptDistiller<'d> {
         let params = ParamStore::init(dev, spec, seed)?;
         let opt = GroupedAdamW::new(dev, &params, weight_decay)?;
         Ok(Self {
-            dev,
+            dev: dev.clone(),
             points: dev.zeros(&[batch, points, 3])?,
             prefix: dev.zeros(&[batch, cc.prefix_length, cc.prefix_dim])?,
             one: dev.upload(&[1.0], &[1])?,
@@ -147,7 +147,7 @@ impl<'d> ConceptDistiller<'d> {
     /// Starts from a checkpoint (e.g. an earlier distillation): returns how many tensors
     /// were loaded and the names left as initialised.
     pub fn init_from(&mut self, path: &Path) -> Result<(usize, Vec<String>)> {
-        super::init_from(self.dev, &mut self.params, path)
+        super::init_from(&self.dev, &mut self.params, path)
     }
 
     pub fn steps_taken(&self) -> u64 {
@@ -156,6 +156,6 @@ impl<'d> ConceptDistiller<'d> {
 
     /// Encoder (Point-MAE names) and head (`head.*`) weights, atomically.
     pub fn save(&self, path: &Path, metadata: HashMap<String, String>) -> Result<()> {
-        self.params.save(self.dev, path, metadata)
+        self.params.save(&self.dev, path, metadata)
     }
 }

@@ -1,0 +1,98 @@
+//! Twin of `shaders/wgsl/dense/`: every rung of the matmul ladder has the same bindings
+//! and `Params` (`matmul_common.wgsl`), so one native product serves them all, through
+//! the `gemm` crate (packed, SIMD micro-kernels, multithreaded on rayon). Operand
+//! transposes and batch broadcasts become strides; the bias is the destination's
+//! starting value, so each element is dot + bias as on the GPU.
+
+use bytemuck::{Pod, Zeroable};
+use gemm::Parallelism;
+use rayon::prelude::*;
+
+use super::{Args, KernelFn};
+
+pub(super) fn twin(name: &str, entry: &str) -> Option<KernelFn> {
+    match (name, entry) {
+        ("matmul_naive" | "matmul_tiled" | "matmul_regblock" | "matmul_regblock8", "main") => {
+            Some(matmul)
+        }
+        _ => None,
+    }
+}
+
+#[repr(C)]
+#[derive(Clone, Copy, Pod, Zeroable)]
+struct MatmulParams {
+    batch: u32,
+    m: u32,
+    n: u32,
+    k: u32,
+    trans_a: u32,
+    trans_b: u32,
+    a_batch_stride: u32,
+    b_batch_stride: u32,
+    has_bias: u32,
+    _pad: [u32; 3],
+}
+
+fn matmul(args: &Args<'_>) {
+    let p: MatmulParams = args.params();
+    let [batch, m, n, k, a_stride, b_stride] =
+        [p.batch, p.m, p.n, p.k, p.a_batch_stride, p.b_batch_stride].map(|v| v as usize);
+    let (a, b, bias) = (args.f32(0), args.f32(1), args.f32(2));
+    let c = &mut args.f32_mut(3)[..batch * m * n];
+    let has_bias = p.has_bias != 0;
+    // gemm reads through raw pointers: every operand must cover what it will read.
+    assert!(
+        a.len() >= (batch - 1) * a_stride + m * k
+            && b.len() >= (batch - 1) * b_stride + k * n
+            && (!has_bias || bias.len() >= n),
+        "matmul operands shorter than their geometry"
+    );
+    // op(A)[row, kk] and op(B)[kk, col] as (row stride, column stride).
+    let (a_rs, a_cs) = if p.trans_a != 0 { (1, m) } else { (k, 1) };
+    let (b_rs, b_cs) = if p.trans_b != 0 { (1, k) } else { (n, 1) };
+    let one = |bt: usize, out: &mut [f32], parallelism: Parallelism| {
+        if has_bias {
+            for row in out.chunks_mut(n) {
+                row.copy_from_slice(&bias[..n]);
+            }
+        } else if k == 0 {
+            out.fill(0.0);
+        }
+        if k == 0 {
+            return;
+        }
+        unsafe {
+            gemm::gemm(
+                m,
+                n,
+                k,
+                out.as_mut_ptr(),
+                1,
+                n as isize,
+                has_bias,
+                a.as_ptr().add(bt * a_stride),
+                a_cs as isize,
+                a_rs as isize,
+                b.as_ptr().add(bt * b_stride),
+                b_cs as isize,
+                b_rs as isize,
+                1.0f32,
+                1.0f32,
+                false,
+                false,
+                false,
+                parallelism,
+            );
+        }
+    };
+    if batch == 1 || batch < rayon::current_num_threads() {
+        for (bt, out) in c.chunks_mut(m * n).enumerate() {
+            one(bt, out, Parallelism::Rayon(0));
+        }
+    } else {
+        c.par_chunks_mut(m * n)
+            .enumerate()
+            .for_each(|(bt, out)| one(bt, out, Parallelism::None));
+    }
+}
