@@ -25,9 +25,12 @@ use edge4d_trainer::live::{run, LiveArgs};
     long_about = "Stream depth frames into an action model and print, per frame, the predicted and true action and the latency, then accuracy and latency p50/p95/max.\n\nBy default a virtual depth camera watches the humanoid perform a sequence of actions from a viewpoint the model never saw, with the bundled model. --depth-dir streams real 16-bit PNG depth frames instead."
 )]
 struct Args {
-    /// GPU backend: auto, vulkan, metal, dx12 or gl
+    /// Backend: auto (a real GPU, else cpu), vulkan, metal, dx12, gl or cpu
     #[arg(long, env = "EDGE4D_BACKEND", default_value = "auto")]
     backend: String,
+    /// Threads of the cpu backend (default: every core)
+    #[arg(long, env = "EDGE4D_THREADS")]
+    threads: Option<usize>,
     #[command(flatten)]
     live: LiveArgs,
 }
@@ -36,6 +39,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let args = Args::parse();
     let dev = Device::new(&DeviceOptions {
         backend: BackendChoice::parse(&args.backend)?,
+        threads: args.threads,
     })?;
     run(&dev, &args.live)?;
     Ok(())

@@ -59,6 +59,9 @@ int main(int argc, char **argv) {
     }
     expect(edge4d_runtime_create(EDGE4D_BACKEND_AUTO, NULL), EDGE4D_NULL_ARGUMENT, "out is null",
            "null out pointer");
+    Edge4dRuntime *bad_rt = NULL;
+    expect(edge4d_runtime_create(99, &bad_rt), EDGE4D_INVALID_ARGUMENT, "not an Edge4dBackend",
+           "backend value outside the enum");
     expect(edge4d_model_load(rt, "/nonexistent/model.toml", argv[2], &model), EDGE4D_IO,
            "/nonexistent/model.toml", "missing config file");
     expect(edge4d_model_load(rt, argv[1], "/nonexistent/weights.safetensors", &model), EDGE4D_IO,

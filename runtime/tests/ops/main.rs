@@ -10,6 +10,7 @@ mod cross_entropy;
 mod device;
 mod dropout;
 mod elementwise;
+mod kernels;
 mod layernorm;
 mod layout;
 mod matmul;
