@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Runs the whole test suite once on Vulkan and once on GL.
+# Runs the whole test suite on the native CPU backend, then on Vulkan and GL (Mesa's
+# lavapipe and llvmpipe run the WGSL kernels where there is no GPU).
 # On a machine without a Vulkan or GL driver it first installs Mesa's software
 # drivers (lavapipe for Vulkan, llvmpipe for GL) from Debian's packages.
 set -euo pipefail
@@ -32,7 +33,7 @@ fi
 # lavapipe's window-system layer complains without it; compute does not need one.
 export XDG_RUNTIME_DIR="${XDG_RUNTIME_DIR:-$(mktemp -d)}"
 
-for backend in vulkan gl; do
+for backend in cpu vulkan gl; do
     echo "== cargo test --workspace on EDGE4D_BACKEND=$backend"
     EDGE4D_BACKEND=$backend cargo test --workspace --locked "$@"
 done

@@ -154,7 +154,8 @@ pub struct DeviceState {
     /// With `EDGE4D_PROFILE` set: every dispatch runs and is waited for on its own, and
     /// its wall time added here per (shader, entry). A diagnostic mode: it serialises
     /// the work and costs a submission per dispatch.
-    pub(crate) profile: Option<Mutex<std::collections::HashMap<(&'static str, &'static str), (u64, f64)>>>,
+    pub(crate) profile:
+        Option<Mutex<std::collections::HashMap<(&'static str, &'static str), (u64, f64)>>>,
 }
 
 /// An open device: a GPU adapter through wgpu, or the native CPU backend, with its
@@ -186,7 +187,8 @@ const NO_ADAPTER_HINT: &str =
     `apt-get install mesa-vulkan-drivers libvulkan1` (Vulkan, lavapipe) or \
     `apt-get install libegl1 libgl1-mesa-dri` (GL, llvmpipe), then set EDGE4D_BACKEND=vulkan or gl";
 
-fn profiling() -> Option<Mutex<std::collections::HashMap<(&'static str, &'static str), (u64, f64)>>> {
+fn profiling() -> Option<Mutex<std::collections::HashMap<(&'static str, &'static str), (u64, f64)>>>
+{
     std::env::var_os("EDGE4D_PROFILE").map(|_| Mutex::new(Default::default()))
 }
 
@@ -242,7 +244,10 @@ impl Device {
         let adapters = crate::gpu::adapters(choice);
         let mut tried = Vec::new();
         if adapters.is_empty() {
-            tried.push(format!("backends {:?}: no adapter found", choice.backends()));
+            tried.push(format!(
+                "backends {:?}: no adapter found",
+                choice.backends()
+            ));
         }
         for adapter in adapters {
             let info = adapter.get_info();

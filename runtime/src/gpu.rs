@@ -376,10 +376,8 @@ impl Gpu {
         };
         for (d, bg) in work {
             let started = std::time::Instant::now();
-            self.queue.submit([self.encode(
-                std::iter::once((d, bg)),
-                "edge4d profiled dispatch",
-            )]);
+            self.queue
+                .submit([self.encode(std::iter::once((d, bg)), "edge4d profiled dispatch")]);
             let _ = self.device.poll(wgpu::PollType::wait_indefinitely());
             let mut table = profile.lock().unwrap_or_else(|e| e.into_inner());
             let entry = table.entry(d.kernel).or_insert((0, 0.0));
@@ -418,7 +416,12 @@ impl Gpu {
     }
 
     /// Copies the first `bytes` bytes of `buf` to the host (waits for submitted work).
-    pub(crate) fn read(&self, pool: &Arc<BufferPool>, buf: &PooledBuffer, bytes: u64) -> Result<Vec<u8>> {
+    pub(crate) fn read(
+        &self,
+        pool: &Arc<BufferPool>,
+        buf: &PooledBuffer,
+        bytes: u64,
+    ) -> Result<Vec<u8>> {
         let _serial = self.serial();
         let staging = pool.acquire(bytes, BufferKind::Readback);
         self.scoped(|| {

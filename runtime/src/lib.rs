@@ -21,7 +21,10 @@ pub mod error;
 mod gpu;
 pub mod models;
 pub mod ops;
+pub mod params;
 mod pool;
+#[cfg(debug_assertions)]
+mod reflect;
 pub mod reference;
 pub mod step;
 pub mod tensor;

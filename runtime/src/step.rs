@@ -129,9 +129,18 @@ impl<'d> Step<'d> {
         entry: &'static str,
         binds: &[Bind<'_>],
         uniform_slot: u32,
-        params: &[u32],
+        params: &impl crate::params::Uniform,
         groups: [u32; 3],
     ) {
+        #[cfg(debug_assertions)]
+        {
+            let layout: Vec<(u32, Access)> = binds.iter().map(|b| (b.slot, b.access)).collect();
+            let size = std::mem::size_of_val(params);
+            if let Err(e) = crate::reflect::check(shader, entry, &layout, uniform_slot, size) {
+                self.error.get_or_insert(Error::Device(e));
+                return;
+            }
+        }
         let exec = match &self.dev.backend {
             Backend::Gpu(gpu) => {
                 let slots = binds
@@ -159,9 +168,9 @@ impl<'d> Step<'d> {
         let align = self.dev.limits.min_uniform_buffer_offset_alignment as usize;
         let offset = self.uniforms.len().next_multiple_of(align);
         self.uniforms.resize(offset, 0);
-        let size = (params.len() * 4).next_multiple_of(16).max(16);
-        self.uniforms
-            .extend_from_slice(bytemuck::cast_slice(params));
+        let bytes = bytemuck::bytes_of(params);
+        let size = bytes.len().next_multiple_of(16).max(16);
+        self.uniforms.extend_from_slice(bytes);
         self.uniforms.resize(offset + size, 0);
         self.dispatches.push(Dispatch {
             kernel: (shader.name, entry),
@@ -170,7 +179,10 @@ impl<'d> Step<'d> {
                 .iter()
                 .map(|b| (b.slot, b.tensor.buf.clone(), b.tensor.bytes()))
                 .collect(),
-            writable: binds.iter().map(|b| b.access == Access::ReadWrite).collect(),
+            writable: binds
+                .iter()
+                .map(|b| b.access == Access::ReadWrite)
+                .collect(),
             uniform_slot,
             uniform_offset: offset as u64,
             uniform_size: size as u64,

@@ -121,7 +121,9 @@ impl Device {
     pub fn write_at(&self, tensor: &Tensor, start: usize, data: &[f32]) -> Result<()> {
         if tensor.dtype() != DType::F32
             || data.is_empty()
-            || start.checked_add(data.len()).is_none_or(|end| end > tensor.numel())
+            || start
+                .checked_add(data.len())
+                .is_none_or(|end| end > tensor.numel())
         {
             return Err(Error::Shape {
                 op: "write_at",

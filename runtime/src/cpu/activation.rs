@@ -1,6 +1,6 @@
 //! Twins of `shaders/wgsl/activation/`: ReLU and exact-erf GELU, forward and backward.
 
-use bytemuck::{Pod, Zeroable};
+use crate::params::activation;
 
 use super::{par_chunks, Args, KernelFn, ELEMENTS};
 
@@ -14,15 +14,9 @@ pub(super) fn twin(name: &str, entry: &str) -> Option<KernelFn> {
     })
 }
 
-#[repr(C)]
-#[derive(Clone, Copy, Pod, Zeroable)]
-struct Params {
-    n: u32,
-}
-
 /// out[i] = f(x[i], grad_y[i]) over slots 0, 1 into 2.
 fn map(a: &Args<'_>, f: impl Fn(f32, f32) -> f32 + Sync + Send) {
-    let p: Params = a.params();
+    let p: activation::Elementwise = a.params();
     let x = a.f32(0);
     let g = a.f32(1);
     let out = &mut a.f32_mut(2)[..p.n as usize];

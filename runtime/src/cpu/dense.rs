@@ -4,9 +4,10 @@
 //! transposes and batch broadcasts become strides; the bias is the destination's
 //! starting value, so each element is dot + bias as on the GPU.
 
-use bytemuck::{Pod, Zeroable};
 use gemm::Parallelism;
 use rayon::prelude::*;
+
+use crate::params::dense;
 
 use super::{Args, KernelFn};
 
@@ -19,23 +20,8 @@ pub(super) fn twin(name: &str, entry: &str) -> Option<KernelFn> {
     }
 }
 
-#[repr(C)]
-#[derive(Clone, Copy, Pod, Zeroable)]
-struct MatmulParams {
-    batch: u32,
-    m: u32,
-    n: u32,
-    k: u32,
-    trans_a: u32,
-    trans_b: u32,
-    a_batch_stride: u32,
-    b_batch_stride: u32,
-    has_bias: u32,
-    _pad: [u32; 3],
-}
-
 fn matmul(args: &Args<'_>) {
-    let p: MatmulParams = args.params();
+    let p: dense::Matmul = args.params();
     let [batch, m, n, k, a_stride, b_stride] =
         [p.batch, p.m, p.n, p.k, p.a_batch_stride, p.b_batch_stride].map(|v| v as usize);
     let (a, b, bias) = (args.f32(0), args.f32(1), args.f32(2));

@@ -1,6 +1,6 @@
 //! Twins of `shaders/wgsl/elementwise/`: add and mul with a trailing broadcast, scale.
 
-use bytemuck::{Pod, Zeroable};
+use crate::params::elementwise;
 
 use super::{par_chunks, Args, KernelFn, ELEMENTS};
 
@@ -13,15 +13,8 @@ pub(super) fn twin(name: &str, entry: &str) -> Option<KernelFn> {
     })
 }
 
-#[repr(C)]
-#[derive(Clone, Copy, Pod, Zeroable)]
-struct BinaryParams {
-    n: u32,
-    nb: u32,
-}
-
 fn binary(a: &Args<'_>, op: fn(f32, f32) -> f32) {
-    let p: BinaryParams = a.params();
+    let p: elementwise::Binary = a.params();
     let (x, y) = (a.f32(0), a.f32(1));
     let nb = p.nb as usize;
     let out = &mut a.f32_mut(2)[..p.n as usize];
@@ -41,15 +34,8 @@ fn mul(a: &Args<'_>) {
     binary(a, |x, y| x * y)
 }
 
-#[repr(C)]
-#[derive(Clone, Copy, Pod, Zeroable)]
-struct ScaleParams {
-    n: u32,
-    alpha: f32,
-}
-
 fn scale(a: &Args<'_>) {
-    let p: ScaleParams = a.params();
+    let p: elementwise::Scale = a.params();
     let x = a.f32(0);
     let out = &mut a.f32_mut(1)[..p.n as usize];
     par_chunks(out, ELEMENTS, |start, o| {

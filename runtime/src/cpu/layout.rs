@@ -1,6 +1,6 @@
 //! Twins of `shaders/wgsl/layout/`: copies along an axis and axis permutations.
 
-use bytemuck::{Pod, Zeroable};
+use crate::params::layout;
 
 use super::{par_rows, Args, KernelFn};
 
@@ -12,24 +12,17 @@ pub(super) fn twin(name: &str, entry: &str) -> Option<KernelFn> {
     })
 }
 
-#[repr(C)]
-#[derive(Clone, Copy, Pod, Zeroable)]
-struct CopyParams {
-    outer: u32,
-    inner: u32,
-    len: u32,
-    src_len: u32,
-    src_start: u32,
-    dst_len: u32,
-    dst_start: u32,
-    _pad0: u32,
-}
-
 fn copy_axis(a: &Args<'_>) {
-    let p: CopyParams = a.params();
+    let p: layout::CopyAxis = a.params();
     let src = a.f32(0);
     let [outer, inner, len, src_len, src_start, dst_len, dst_start] = [
-        p.outer, p.inner, p.len, p.src_len, p.src_start, p.dst_len, p.dst_start,
+        p.outer,
+        p.inner,
+        p.len,
+        p.src_len,
+        p.src_start,
+        p.dst_len,
+        p.dst_start,
     ]
     .map(|v| v as usize);
     let dst = &mut a.f32_mut(1)[..outer * dst_len * inner];
@@ -44,19 +37,8 @@ fn copy_axis(a: &Args<'_>) {
     });
 }
 
-#[repr(C)]
-#[derive(Clone, Copy, Pod, Zeroable)]
-struct PermuteParams {
-    n: u32,
-    rank: u32,
-    _pad0: u32,
-    _pad1: u32,
-    out_dims: [u32; 8],
-    src_strides: [u32; 8],
-}
-
 fn permute(a: &Args<'_>) {
-    let p: PermuteParams = a.params();
+    let p: layout::Permute = a.params();
     let src = a.f32(0);
     let rank = (p.rank as usize).min(8);
     let dims = &p.out_dims[..rank];

@@ -1,6 +1,6 @@
 //! Twins of `shaders/wgsl/loss/`: softmax cross-entropy, per row, mean and backward.
 
-use bytemuck::{Pod, Zeroable};
+use crate::params::loss;
 
 use super::{par_rows, Args, KernelFn};
 
@@ -13,13 +13,6 @@ pub(super) fn twin(name: &str, entry: &str) -> Option<KernelFn> {
     })
 }
 
-#[repr(C)]
-#[derive(Clone, Copy, Pod, Zeroable)]
-struct Params {
-    batch: u32,
-    classes: u32,
-}
-
 /// logsumexp of one row, as the kernel: max, then the shifted sum in class order.
 fn row_lse(z: &[f32]) -> f32 {
     let mx = z[1..].iter().fold(z[0], |m, &v| m.max(v));
@@ -28,7 +21,7 @@ fn row_lse(z: &[f32]) -> f32 {
 }
 
 fn rows_loss(a: &Args<'_>) {
-    let p: Params = a.params();
+    let p: loss::CrossEntropy = a.params();
     let (batch, classes) = (p.batch as usize, p.classes as usize);
     let (logits, labels) = (a.f32(0), a.u32(1));
     let out = &mut a.f32_mut(2)[..batch];
@@ -48,14 +41,14 @@ fn rows_loss(a: &Args<'_>) {
 }
 
 fn mean(a: &Args<'_>) {
-    let p: Params = a.params();
+    let p: loss::CrossEntropy = a.params();
     let rows = a.f32(4);
     let s = rows[..p.batch as usize].iter().fold(0.0f32, |s, &v| s + v);
     a.f32_mut(2)[0] = s / p.batch as f32;
 }
 
 fn backward(a: &Args<'_>) {
-    let p: Params = a.params();
+    let p: loss::CrossEntropy = a.params();
     let (batch, classes) = (p.batch as usize, p.classes as usize);
     let (logits, labels, gl) = (a.f32(0), a.u32(1), a.f32(3));
     let out = &mut a.f32_mut(2)[..batch * classes];

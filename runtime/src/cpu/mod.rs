@@ -122,7 +122,10 @@ impl Args<'_> {
     #[allow(clippy::mut_from_ref)]
     pub(crate) fn f32_mut(&self, slot: u32) -> &mut [f32] {
         let v = self.view(slot);
-        assert!(v.writable || v.words == 0, "slot {slot} is not bound read-write");
+        assert!(
+            v.writable || v.words == 0,
+            "slot {slot} is not bound read-write"
+        );
         unsafe { std::slice::from_raw_parts_mut(v.ptr as *mut f32, v.words) }
     }
 
@@ -130,7 +133,10 @@ impl Args<'_> {
     #[allow(clippy::mut_from_ref)]
     pub(crate) fn u32_mut(&self, slot: u32) -> &mut [u32] {
         let v = self.view(slot);
-        assert!(v.writable || v.words == 0, "slot {slot} is not bound read-write");
+        assert!(
+            v.writable || v.words == 0,
+            "slot {slot} is not bound read-write"
+        );
         unsafe { std::slice::from_raw_parts_mut(v.ptr, v.words) }
     }
 }
@@ -140,7 +146,11 @@ const SERIAL_BELOW: usize = 4096;
 
 /// Runs `f(start, chunk)` over `out` cut into fixed chunks of `chunk` elements, in
 /// parallel; `start` is the chunk's first index. The split depends only on the sizes.
-pub(crate) fn par_chunks<T: Send>(out: &mut [T], chunk: usize, f: impl Fn(usize, &mut [T]) + Sync + Send) {
+pub(crate) fn par_chunks<T: Send>(
+    out: &mut [T],
+    chunk: usize,
+    f: impl Fn(usize, &mut [T]) + Sync + Send,
+) {
     let chunk = chunk.max(1);
     if out.len() <= chunk || out.len() <= SERIAL_BELOW {
         f(0, out);
@@ -156,7 +166,11 @@ pub(crate) const ELEMENTS: usize = 16384;
 
 /// `par_chunks` over whole rows of `row` elements, about `ELEMENTS` per chunk;
 /// `f(first_row, rows)`.
-pub(crate) fn par_rows<T: Send>(out: &mut [T], row: usize, f: impl Fn(usize, &mut [T]) + Sync + Send) {
+pub(crate) fn par_rows<T: Send>(
+    out: &mut [T],
+    row: usize,
+    f: impl Fn(usize, &mut [T]) + Sync + Send,
+) {
     let row = row.max(1);
     let rows_per = (ELEMENTS / row).max(1);
     par_chunks(out, rows_per * row, |start, o| f(start / row, o));
@@ -218,7 +232,8 @@ pub fn simd_level() -> &'static str {
         if std::arch::is_x86_feature_detected!("avx512f") {
             return "AVX-512";
         }
-        if std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("fma") {
+        if std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("fma")
+        {
             return "AVX2+FMA";
         }
         if std::arch::is_x86_feature_detected!("avx") {
@@ -261,7 +276,11 @@ pub(crate) fn summary(threads: usize) -> AdapterSummary {
         name: format!("native CPU ({threads} threads, {})", simd_level()),
         backend: "cpu".into(),
         device_type: "Cpu".into(),
-        driver: format!("edge4d {} {}", std::env::consts::ARCH, env!("CARGO_PKG_VERSION")),
+        driver: format!(
+            "edge4d {} {}",
+            std::env::consts::ARCH,
+            env!("CARGO_PKG_VERSION")
+        ),
         is_cpu: true,
     }
 }
@@ -283,7 +302,9 @@ impl Cpu {
             .num_threads(threads)
             .thread_name(|i| format!("edge4d-cpu-{i}"))
             .build()
-            .map_err(|e| Error::Device(format!("CPU backend: cannot start {threads} threads: {e}")))?;
+            .map_err(|e| {
+                Error::Device(format!("CPU backend: cannot start {threads} threads: {e}"))
+            })?;
         Ok(Self {
             threads,
             pool,
@@ -351,9 +372,9 @@ impl Cpu {
         for (d, f) in work {
             let args = args(uniforms, d)?;
             let started = std::time::Instant::now();
-            let outcome = self.pool.install(|| {
-                std::panic::catch_unwind(AssertUnwindSafe(|| f(&args)))
-            });
+            let outcome = self
+                .pool
+                .install(|| std::panic::catch_unwind(AssertUnwindSafe(|| f(&args))));
             if let Err(payload) = outcome {
                 let msg = payload
                     .downcast_ref::<String>()

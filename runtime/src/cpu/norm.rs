@@ -2,7 +2,7 @@
 //! Row sums use the kernels' order (64 strided lanes, then a halving tree), which also
 //! keeps long rows accurate.
 
-use bytemuck::{Pod, Zeroable};
+use crate::params::norm;
 
 use super::optim::{tree, tree_sum};
 use super::{par_rows, par_rows2, Args, KernelFn, SendPtr};
@@ -22,15 +22,6 @@ pub(super) fn twin(name: &str, entry: &str) -> Option<KernelFn> {
     })
 }
 
-#[repr(C)]
-#[derive(Clone, Copy, Pod, Zeroable)]
-struct RowParams {
-    rows: u32,
-    d: u32,
-    eps: f32,
-    _pad0: u32,
-}
-
 /// sum of f(a[j], b[j]) over a row, in the kernels' lane order.
 fn tree_sum2(a: &[f32], b: &[f32], f: impl Fn(f32, f32) -> f32) -> f32 {
     let mut lanes = [0.0f32; 64];
@@ -43,7 +34,7 @@ fn tree_sum2(a: &[f32], b: &[f32], f: impl Fn(f32, f32) -> f32) -> f32 {
 }
 
 fn layernorm_forward(a: &Args<'_>) {
-    let p: RowParams = a.params();
+    let p: norm::Rows = a.params();
     let (rows, d) = (p.rows as usize, p.d as usize);
     let (x, gamma, beta) = (a.f32(0), a.f32(1), a.f32(2));
     let y = &mut a.f32_mut(3)[..rows * d];
@@ -64,7 +55,7 @@ fn layernorm_forward(a: &Args<'_>) {
 }
 
 fn layernorm_backward(a: &Args<'_>) {
-    let p: RowParams = a.params();
+    let p: norm::Rows = a.params();
     let (rows, d) = (p.rows as usize, p.d as usize);
     let (x, gamma, stats, gy) = (a.f32(0), a.f32(1), a.f32(4), a.f32(5));
     let gx = &mut a.f32_mut(3)[..rows * d];
@@ -93,7 +84,7 @@ fn layernorm_backward(a: &Args<'_>) {
 }
 
 fn layernorm_xhat_grad(a: &Args<'_>) {
-    let p: RowParams = a.params();
+    let p: norm::Rows = a.params();
     let (rows, d) = (p.rows as usize, p.d as usize);
     let (x, stats, gy) = (a.f32(0), a.f32(4), a.f32(5));
     let out = &mut a.f32_mut(3)[..rows * d];
@@ -109,7 +100,7 @@ fn layernorm_xhat_grad(a: &Args<'_>) {
 }
 
 fn softmax_forward(a: &Args<'_>) {
-    let p: RowParams = a.params();
+    let p: norm::Rows = a.params();
     let (rows, d) = (p.rows as usize, p.d as usize);
     let x = a.f32(0);
     let out = &mut a.f32_mut(2)[..rows * d];
@@ -129,7 +120,7 @@ fn softmax_forward(a: &Args<'_>) {
 }
 
 fn softmax_backward(a: &Args<'_>) {
-    let p: RowParams = a.params();
+    let p: norm::Rows = a.params();
     let (rows, d) = (p.rows as usize, p.d as usize);
     let (y, g) = (a.f32(0), a.f32(1));
     let out = &mut a.f32_mut(2)[..rows * d];
@@ -146,7 +137,7 @@ fn softmax_backward(a: &Args<'_>) {
 }
 
 fn l2_forward(a: &Args<'_>) {
-    let p: RowParams = a.params();
+    let p: norm::Rows = a.params();
     let (rows, d) = (p.rows as usize, p.d as usize);
     let x = a.f32(0);
     let y = &mut a.f32_mut(1)[..rows * d];
@@ -164,7 +155,7 @@ fn l2_forward(a: &Args<'_>) {
 }
 
 fn l2_backward(a: &Args<'_>) {
-    let p: RowParams = a.params();
+    let p: norm::Rows = a.params();
     let (rows, d) = (p.rows as usize, p.d as usize);
     let (y, norms, g) = (a.f32(1), a.f32(2), a.f32(3));
     let gx = &mut a.f32_mut(4)[..rows * d];
@@ -182,20 +173,7 @@ fn l2_backward(a: &Args<'_>) {
     });
 }
 
-#[repr(C)]
-#[derive(Clone, Copy, Pod, Zeroable)]
-struct BatchNormParams {
-    n: u32,
-    c: u32,
-    l: u32,
-    eps: f32,
-    momentum: f32,
-    train: u32,
-    _pad0: u32,
-    _pad1: u32,
-}
-
-impl BatchNormParams {
+impl norm::BatchNorm {
     /// Flat index of the j-th value of channel ch.
     fn at(&self, ch: usize, j: usize) -> usize {
         let l = self.l as usize;
@@ -219,7 +197,7 @@ fn per_channel(c: usize, f: impl Fn(usize) + Sync + Send) {
 }
 
 fn batchnorm_forward(a: &Args<'_>) {
-    let p: BatchNormParams = a.params();
+    let p: norm::BatchNorm = a.params();
     let (c, m) = (p.c as usize, (p.n * p.l) as usize);
     let (x, gamma, beta) = (a.f32(0), a.f32(1), a.f32(2));
     let y = SendPtr(a.f32_mut(3).as_mut_ptr());
@@ -259,7 +237,7 @@ fn batchnorm_forward(a: &Args<'_>) {
 }
 
 fn batchnorm_backward(a: &Args<'_>) {
-    let p: BatchNormParams = a.params();
+    let p: norm::BatchNorm = a.params();
     let (c, m) = (p.c as usize, (p.n * p.l) as usize);
     let (x, gamma, stats, gy) = (a.f32(0), a.f32(1), a.f32(4), a.f32(7));
     let gx = SendPtr(a.f32_mut(3).as_mut_ptr());

@@ -1,6 +1,6 @@
 //! Twins of `shaders/wgsl/optim/`: SGD, AdamW and clipping by the global norm.
 
-use bytemuck::{Pod, Zeroable};
+use crate::params::optim;
 
 use super::{par_chunks, Args, KernelFn, SendPtr, ELEMENTS};
 
@@ -15,18 +15,8 @@ pub(super) fn twin(name: &str, entry: &str) -> Option<KernelFn> {
     })
 }
 
-#[repr(C)]
-#[derive(Clone, Copy, Pod, Zeroable)]
-struct SgdParams {
-    n: u32,
-    lr: f32,
-    momentum: f32,
-    weight_decay: f32,
-    nesterov: u32,
-}
-
 fn sgd(a: &Args<'_>) {
-    let p: SgdParams = a.params();
+    let p: optim::Sgd = a.params();
     let n = p.n as usize;
     let w = &mut a.f32_mut(0)[..n];
     let grad = a.f32(1);
@@ -44,33 +34,27 @@ fn sgd(a: &Args<'_>) {
             if p.momentum != 0.0 {
                 let b = p.momentum * buf[j] + g;
                 buf[j] = b;
-                g = if p.nesterov != 0 { g + p.momentum * b } else { b };
+                g = if p.nesterov != 0 {
+                    g + p.momentum * b
+                } else {
+                    b
+                };
             }
             *wv -= p.lr * g;
         }
     });
 }
 
-#[repr(C)]
-#[derive(Clone, Copy, Pod, Zeroable)]
-struct AdamwParams {
-    n: u32,
-    lr: f32,
-    beta1: f32,
-    beta2: f32,
-    eps: f32,
-    weight_decay: f32,
-    step_size: f32,
-    bias2_sqrt: f32,
-}
-
 fn adamw(a: &Args<'_>) {
-    let p: AdamwParams = a.params();
+    let p: optim::Adamw = a.params();
     let n = p.n as usize;
     let w = &mut a.f32_mut(0)[..n];
     let grad = a.f32(1);
     let (m, v) = (a.f32_mut(2), a.f32_mut(3));
-    assert!(m.len() >= n && v.len() >= n, "adamw state shorter than the weights");
+    assert!(
+        m.len() >= n && v.len() >= n,
+        "adamw state shorter than the weights"
+    );
     let (m_ptr, v_ptr) = (SendPtr(m.as_mut_ptr()), SendPtr(v.as_mut_ptr()));
     par_chunks(w, ELEMENTS, |start, w| {
         // m and v are split exactly as w, so each chunk owns its range of both.
@@ -88,25 +72,16 @@ fn adamw(a: &Args<'_>) {
     });
 }
 
-#[repr(C)]
-#[derive(Clone, Copy, Pod, Zeroable)]
-struct ClipParams {
-    n: u32,
-    slot: u32,
-    max_norm: f32,
-    _pad0: u32,
-}
-
 /// The kernel's order: 64 strided partial sums, then a fixed tree.
 fn clip_sumsq(a: &Args<'_>) {
-    let p: ClipParams = a.params();
+    let p: optim::Clip = a.params();
     let g = &a.f32_mut(0)[..p.n as usize];
     let partials = a.f32_mut(1);
     partials[p.slot as usize] = tree_sum(g, |v| v * v);
 }
 
 fn clip_coefficient(a: &Args<'_>) {
-    let p: ClipParams = a.params();
+    let p: optim::Clip = a.params();
     let partials = a.f32_mut(1);
     let total: f32 = partials[..p.n as usize].iter().fold(0.0, |s, &v| s + v);
     let coef = a.f32_mut(2);
@@ -116,7 +91,7 @@ fn clip_coefficient(a: &Args<'_>) {
 }
 
 fn clip_scale(a: &Args<'_>) {
-    let p: ClipParams = a.params();
+    let p: optim::Clip = a.params();
     let g = &mut a.f32_mut(0)[..p.n as usize];
     let c = a.f32_mut(2)[0];
     par_chunks(g, ELEMENTS, |_, g| g.iter_mut().for_each(|v| *v *= c));

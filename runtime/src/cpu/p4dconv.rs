@@ -3,8 +3,9 @@
 //! kernel's order (rows ascending for the weight, channels ascending for the
 //! displacements), walked here row by row so memory is read in order.
 
-use bytemuck::{Pod, Zeroable};
 use rayon::prelude::*;
+
+use crate::params::p4dconv;
 
 use super::{par_rows, par_rows2, Args, KernelFn};
 
@@ -17,17 +18,8 @@ pub(super) fn twin(name: &str, entry: &str) -> Option<KernelFn> {
     })
 }
 
-#[repr(C)]
-#[derive(Clone, Copy, Pod, Zeroable)]
-struct Params {
-    rows: u32,
-    k: u32,
-    c: u32,
-    _pad0: u32,
-}
-
 fn forward(a: &Args<'_>) {
-    let p: Params = a.params();
+    let p: p4dconv::ConvMax = a.params();
     let (rows, k, c) = (p.rows as usize, p.k as usize, p.c as usize);
     let (disp, w) = (a.f32(0), a.f32(1));
     let y = &mut a.f32_mut(2)[..rows * c];
@@ -55,31 +47,33 @@ fn forward(a: &Args<'_>) {
 
 /// grad_w[c, j] = sum over rows r (ascending) of g[r, c] * disp[r*k + arg[r, c], j].
 fn grad_weight(a: &Args<'_>) {
-    let p: Params = a.params();
+    let p: p4dconv::ConvMax = a.params();
     let (rows, k, c) = (p.rows as usize, p.k as usize, p.c as usize);
     let (disp, g, arg) = (a.f32(0), a.f32(4), a.u32(5));
     let out = &mut a.f32_mut(2)[..c * 4];
     // Blocks of channels in parallel; each block walks every row in order.
     const BLOCK: usize = 16;
-    out.par_chunks_mut(BLOCK * 4).enumerate().for_each(|(blk, acc)| {
-        let c0 = blk * BLOCK;
-        acc.fill(0.0);
-        for r in 0..rows {
-            for (i, a4) in acc.chunks_mut(4).enumerate() {
-                let o = r * c + c0 + i;
-                let e = (r * k + arg[o] as usize) * 4;
-                for j in 0..4 {
-                    a4[j] += g[o] * disp[e + j];
+    out.par_chunks_mut(BLOCK * 4)
+        .enumerate()
+        .for_each(|(blk, acc)| {
+            let c0 = blk * BLOCK;
+            acc.fill(0.0);
+            for r in 0..rows {
+                for (i, a4) in acc.chunks_mut(4).enumerate() {
+                    let o = r * c + c0 + i;
+                    let e = (r * k + arg[o] as usize) * 4;
+                    for j in 0..4 {
+                        a4[j] += g[o] * disp[e + j];
+                    }
                 }
             }
-        }
-    });
+        });
 }
 
 /// grad_disp[r*k + s, j] = sum over channels c (ascending) with arg[r, c] == s of
 /// g[r, c] * W[c, j].
 fn grad_disp(a: &Args<'_>) {
-    let p: Params = a.params();
+    let p: p4dconv::ConvMax = a.params();
     let (rows, k, c) = (p.rows as usize, p.k as usize, p.c as usize);
     let (w, g, arg) = (a.f32(1), a.f32(4), a.u32(5));
     let out = &mut a.f32_mut(2)[..rows * k * 4];

@@ -3,8 +3,9 @@
 //! independent, so each entry point splits the work by frame; within a frame the
 //! z-buffer is a plain minimum over the points' depth bits, as the GPU's atomicMin.
 
-use bytemuck::{Pod, Zeroable};
 use rayon::prelude::*;
+
+use crate::params::point;
 
 use super::{par_rows, Args, KernelFn};
 
@@ -19,19 +20,6 @@ pub(super) fn twin(entry: &str) -> Option<KernelFn> {
         "resample" => resample,
         _ => return None,
     })
-}
-
-#[repr(C)]
-#[derive(Clone, Copy, Pod, Zeroable)]
-struct Params {
-    frames: u32,
-    n: u32,
-    m: u32,
-    width: u32,
-    height: u32,
-    focal: f32,
-    threshold: f32,
-    seed: u32,
 }
 
 const DROPPED: u32 = u32::MAX;
@@ -68,7 +56,7 @@ fn cross(a: V3, b: V3) -> V3 {
 }
 
 fn setup(a: &Args<'_>) {
-    let p: Params = a.params();
+    let p: point::PartialView = a.params();
     let (frames, n) = (p.frames as usize, p.n as usize);
     let (points, angles) = (a.f32(0), a.f32(1));
     let cams = &mut a.f32_mut(2)[..frames * 12];
@@ -95,14 +83,14 @@ fn setup(a: &Args<'_>) {
 }
 
 fn clear(a: &Args<'_>) {
-    let p: Params = a.params();
+    let p: point::PartialView = a.params();
     let len = (p.frames * p.width * p.height) as usize;
     a.u32_mut(3)[..len].fill(EMPTY);
 }
 
 /// The pixel (index in the frame's z-buffer) and depth bits of point `q` of a frame
 /// seen by `cam`, or None when it is dropped.
-fn project_point(p: &Params, cam: &[f32], q: &[f32]) -> Option<(usize, u32)> {
+fn project_point(p: &point::PartialView, cam: &[f32], q: &[f32]) -> Option<(usize, u32)> {
     let d = sub([q[0], q[1], q[2]], [cam[0], cam[1], cam[2]]);
     let xc = dot([cam[3], cam[4], cam[5]], d);
     let yc = dot([cam[6], cam[7], cam[8]], d);
@@ -125,7 +113,7 @@ fn project_point(p: &Params, cam: &[f32], q: &[f32]) -> Option<(usize, u32)> {
 }
 
 fn project(a: &Args<'_>) {
-    let p: Params = a.params();
+    let p: point::PartialView = a.params();
     let (n, screen) = (p.n as usize, (p.width * p.height) as usize);
     let (points, cams) = (a.f32(0), a.f32(2));
     let zbuf = &mut a.u32_mut(3)[..p.frames as usize * screen];
@@ -140,7 +128,7 @@ fn project(a: &Args<'_>) {
 }
 
 fn keep(a: &Args<'_>) {
-    let p: Params = a.params();
+    let p: point::PartialView = a.params();
     let (n, screen) = (p.n as usize, (p.width * p.height) as usize);
     let (points, cams, zbuf) = (a.f32(0), a.f32(2), a.u32(3));
     let rank = &mut a.u32_mut(4)[..p.frames as usize * n];
@@ -148,7 +136,10 @@ fn keep(a: &Args<'_>) {
         for (r, out) in rank.chunks_mut(n).enumerate() {
             let f = f0 + r;
             let cam = &cams[f * 12..f * 12 + 12];
-            for (i, q) in points[f * n * 3..(f + 1) * n * 3].chunks_exact(3).enumerate() {
+            for (i, q) in points[f * n * 3..(f + 1) * n * 3]
+                .chunks_exact(3)
+                .enumerate()
+            {
                 out[i] = match project_point(&p, cam, q) {
                     Some((pixel, depth)) => {
                         let nearest = f32::from_bits(zbuf[f * screen + pixel]);
@@ -162,7 +153,7 @@ fn keep(a: &Args<'_>) {
 }
 
 fn scan(a: &Args<'_>) {
-    let p: Params = a.params();
+    let p: point::PartialView = a.params();
     let n = p.n as usize;
     let rank = &mut a.u32_mut(4)[..p.frames as usize * n];
     let counts = &mut a.u32_mut(5)[..p.frames as usize];
@@ -181,7 +172,7 @@ fn scan(a: &Args<'_>) {
 }
 
 fn compact_kept(a: &Args<'_>) {
-    let p: Params = a.params();
+    let p: point::PartialView = a.params();
     let n = p.n as usize;
     let rank = a.u32_mut(4);
     let compact = &mut a.u32_mut(7)[..p.frames as usize * n];
@@ -230,7 +221,7 @@ fn permute(j: u32, c: u32, key: u32) -> u32 {
 }
 
 fn resample(a: &Args<'_>) {
-    let p: Params = a.params();
+    let p: point::PartialView = a.params();
     let (n, m) = (p.n as usize, p.m as usize);
     let (points, counts, compact) = (a.f32(0), a.u32(5), a.u32(7));
     let out = &mut a.f32_mut(6)[..p.frames as usize * m * 3];

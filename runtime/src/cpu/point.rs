@@ -5,8 +5,9 @@
 //! match the GPU kernels bit for bit. Each query or cloud is one sequential loop; the
 //! work is split across queries or clouds.
 
-use bytemuck::{Pod, Zeroable};
 use rayon::prelude::*;
+
+use crate::params::point;
 
 use super::{par_rows, par_rows2, Args, KernelFn, SendPtr};
 
@@ -34,17 +35,6 @@ fn d2(ax: f32, ay: f32, az: f32, bx: f32, by: f32, bz: f32) -> f32 {
     (dx * dx + dy * dy) + dz * dz
 }
 
-#[repr(C)]
-#[derive(Clone, Copy, Pod, Zeroable)]
-struct FpsParams {
-    clouds: u32,
-    n: u32,
-    m: u32,
-    log2_bs: u32,
-    frames_out: u32,
-    clip_frames: u32,
-}
-
 /// The largest f32 not above 1e-3: the CUDA test is `(double)mag <= 1e-3`.
 const MAG_SKIP: f32 = 0.000_999_999_93;
 
@@ -53,7 +43,7 @@ const MAG_SKIP: f32 = 0.000_999_999_93;
 /// Ties go to the CUDA block reduction's winner: smallest bit-reversed thread id, then
 /// the smallest index — a total order, so the scan order does not matter.
 fn fps(a: &Args<'_>) {
-    let p: FpsParams = a.params();
+    let p: point::Fps = a.params();
     let [clouds, n, m, frames_out, clip_frames] =
         [p.clouds, p.n, p.m, p.frames_out, p.clip_frames].map(|v| v as usize);
     let (xyz, frame_of) = (a.f32(0), a.u32(1));
@@ -115,23 +105,16 @@ fn fps(a: &Args<'_>) {
         });
 }
 
-#[repr(C)]
-#[derive(Clone, Copy, Pod, Zeroable)]
-struct BallParams {
-    queries: u32,
-    n: u32,
-    points: u32,
-    nsample: u32,
-    radius2: f32,
-    offsets: u32,
-    frames_out: u32,
-    clip_frames: u32,
-}
-
 fn ball_query(a: &Args<'_>) {
-    let p: BallParams = a.params();
+    let p: point::BallQuery = a.params();
     let [queries, n, points, ns, offsets, frames_out, clip_frames] = [
-        p.queries, p.n, p.points, p.nsample, p.offsets, p.frames_out, p.clip_frames,
+        p.queries,
+        p.n,
+        p.points,
+        p.nsample,
+        p.offsets,
+        p.frames_out,
+        p.clip_frames,
     ]
     .map(|v| v as usize);
     let (xyz, anchors, frame_of) = (a.f32(0), a.f32(1), a.u32(2));
@@ -151,7 +134,10 @@ fn ball_query(a: &Args<'_>) {
             let q = (bt * n + a_) * 3;
             let (qx, qy, qz) = (anchors[q], anchors[q + 1], anchors[q + 2]);
             let mut cnt = 0usize;
-            for (k, pt) in xyz[base * 3..(base + points) * 3].chunks_exact(3).enumerate() {
+            for (k, pt) in xyz[base * 3..(base + points) * 3]
+                .chunks_exact(3)
+                .enumerate()
+            {
                 if cnt >= ns {
                     break;
                 }
@@ -176,17 +162,8 @@ fn ball_query(a: &Args<'_>) {
     });
 }
 
-#[repr(C)]
-#[derive(Clone, Copy, Pod, Zeroable)]
-struct KnnParams {
-    queries: u32,
-    m: u32,
-    points: u32,
-    k: u32,
-}
-
 fn knn(a: &Args<'_>) {
-    let p: KnnParams = a.params();
+    let p: point::Knn = a.params();
     let [queries, m, points, k] = [p.queries, p.m, p.points, p.k].map(|v| v as usize);
     assert!((1..=64).contains(&k), "knn: k = {k} outside 1..=64");
     let (refs, query) = (a.f32(0), a.f32(1));
@@ -201,7 +178,10 @@ fn knn(a: &Args<'_>) {
             let base = (g / m) * points;
             let (qx, qy, qz) = (query[g * 3], query[g * 3 + 1], query[g * 3 + 2]);
             let mut cnt = 0usize;
-            for (ri, pt) in refs[base * 3..(base + points) * 3].chunks_exact(3).enumerate() {
+            for (ri, pt) in refs[base * 3..(base + points) * 3]
+                .chunks_exact(3)
+                .enumerate()
+            {
                 // Reference minus query, as KNN_CUDA.
                 let (d0, d1, d2_) = (pt[0] - qx, pt[1] - qy, pt[2] - qz);
                 let d = (d0 * d0 + d1 * d1) + d2_ * d2_;
@@ -228,17 +208,8 @@ fn knn(a: &Args<'_>) {
     });
 }
 
-#[repr(C)]
-#[derive(Clone, Copy, Pod, Zeroable)]
-struct ThreeNnParams {
-    queries: u32,
-    n: u32,
-    m: u32,
-    _pad0: u32,
-}
-
 fn three_nn(a: &Args<'_>) {
-    let p: ThreeNnParams = a.params();
+    let p: point::ThreeNn = a.params();
     let [queries, n, m] = [p.queries, p.n, p.m].map(|v| v as usize);
     let (unknown, known) = (a.f32(0), a.f32(1));
     let idx = &mut a.u32_mut(2)[..queries * 3];
@@ -267,8 +238,13 @@ fn three_nn(a: &Args<'_>) {
             let rcp = d.map(|v| 1.0 / (v + 1e-8));
             let norm = (rcp[0] + rcp[1]) + rcp[2];
             out.copy_from_slice(&[i1, i2, i3]);
-            let (rows, dist, weight) =
-                unsafe { (rows.slice(g * 3, 3), dist.slice(g * 3, 3), weight.slice(g * 3, 3)) };
+            let (rows, dist, weight) = unsafe {
+                (
+                    rows.slice(g * 3, 3),
+                    dist.slice(g * 3, 3),
+                    weight.slice(g * 3, 3),
+                )
+            };
             for s in 0..3 {
                 rows[s] = base as u32 + out[s];
                 dist[s] = d[s];
@@ -278,18 +254,8 @@ fn three_nn(a: &Args<'_>) {
     });
 }
 
-#[repr(C)]
-#[derive(Clone, Copy, Pod, Zeroable)]
-struct GatherParams {
-    out_rows: u32,
-    channels: u32,
-    group: u32,
-    weighted: u32,
-    x_stride: u32,
-}
-
 fn gather(a: &Args<'_>) {
-    let p: GatherParams = a.params();
+    let p: point::Gather = a.params();
     let [out_rows, ch, group, stride] =
         [p.out_rows, p.channels, p.group, p.x_stride].map(|v| v as usize);
     let (x, rows, w) = (a.f32(0), a.u32(1), a.f32(2));
@@ -323,7 +289,7 @@ fn gather(a: &Args<'_>) {
 }
 
 fn scatter(a: &Args<'_>) {
-    let p: GatherParams = a.params();
+    let p: point::Gather = a.params();
     let [out_rows, ch, group, stride] =
         [p.out_rows, p.channels, p.group, p.x_stride].map(|v| v as usize);
     let (g, w, offsets, entries) = (a.f32(0), a.f32(2), a.u32(3), a.u32(4));
@@ -345,18 +311,8 @@ fn scatter(a: &Args<'_>) {
     });
 }
 
-#[repr(C)]
-#[derive(Clone, Copy, Pod, Zeroable)]
-struct DispParams {
-    entries: u32,
-    n: u32,
-    k: u32,
-    offsets: u32,
-    dt_shift: f32,
-}
-
 fn displacement(a: &Args<'_>) {
-    let p: DispParams = a.params();
+    let p: point::Displacement = a.params();
     let [entries, n, k, offsets] = [p.entries, p.n, p.k, p.offsets].map(|v| v as usize);
     let (xyz, anchors, rows) = (a.f32(0), a.f32(1), a.u32(2));
     let out = &mut a.f32_mut(4)[..entries * 4];
@@ -377,7 +333,7 @@ fn displacement(a: &Args<'_>) {
 }
 
 fn anchor_grad(a: &Args<'_>) {
-    let p: DispParams = a.params();
+    let p: point::Displacement = a.params();
     let [entries, n, k, offsets] = [p.entries, p.n, p.k, p.offsets].map(|v| v as usize);
     let gd = a.f32(3);
     let total = entries / (offsets * k).max(1);
@@ -402,20 +358,13 @@ fn anchor_grad(a: &Args<'_>) {
     });
 }
 
-#[repr(C)]
-#[derive(Clone, Copy, Pod, Zeroable)]
-struct InverseParams {
-    entries: u32,
-    targets: u32,
-}
-
 fn inverse_clear(a: &Args<'_>) {
-    let p: InverseParams = a.params();
+    let p: point::InverseIndex = a.params();
     a.u32_mut(1)[..p.targets as usize].fill(0);
 }
 
 fn inverse_count(a: &Args<'_>) {
-    let p: InverseParams = a.params();
+    let p: point::InverseIndex = a.params();
     let rows = &a.u32(0)[..p.entries as usize];
     let counts = &mut a.u32_mut(1)[..p.targets as usize];
     for &r in rows {
@@ -424,7 +373,7 @@ fn inverse_count(a: &Args<'_>) {
 }
 
 fn inverse_scan(a: &Args<'_>) {
-    let p: InverseParams = a.params();
+    let p: point::InverseIndex = a.params();
     let t = p.targets as usize;
     let counts = &a.u32_mut(1)[..t];
     let offsets = &mut a.u32_mut(2)[..t + 1];
@@ -438,7 +387,7 @@ fn inverse_scan(a: &Args<'_>) {
 
 /// Entries in ascending order, so each row comes out already sorted.
 fn inverse_fill(a: &Args<'_>) {
-    let p: InverseParams = a.params();
+    let p: point::InverseIndex = a.params();
     let rows = &a.u32(0)[..p.entries as usize];
     let counts = a.u32_mut(1);
     let offsets = a.u32_mut(2);
@@ -451,7 +400,7 @@ fn inverse_fill(a: &Args<'_>) {
 }
 
 fn inverse_sort(a: &Args<'_>) {
-    let p: InverseParams = a.params();
+    let p: point::InverseIndex = a.params();
     let t = p.targets as usize;
     let offsets = &a.u32_mut(2)[..t + 1];
     let entries = a.u32_mut(3);

@@ -2,7 +2,7 @@
 //! gathers, and the two-pass column sum. Each output is one loop in index order, as the
 //! kernels, so results do not depend on the thread count.
 
-use bytemuck::{Pod, Zeroable};
+use crate::params::reduce;
 
 use super::{par_rows, Args, KernelFn};
 
@@ -20,16 +20,7 @@ pub(super) fn twin(name: &str, entry: &str) -> Option<KernelFn> {
     })
 }
 
-#[repr(C)]
-#[derive(Clone, Copy, Pod, Zeroable)]
-struct AxisParams {
-    outer: u32,
-    len: u32,
-    inner: u32,
-    _pad0: u32,
-}
-
-impl AxisParams {
+impl reduce::Axis {
     fn dims(&self) -> (usize, usize, usize) {
         (self.outer as usize, self.len as usize, self.inner as usize)
     }
@@ -37,7 +28,7 @@ impl AxisParams {
 
 /// y[o, i] = sum over a of x[o, a, i], summed in a order; `scale` applied after.
 fn sum_into(a: &Args<'_>, mean: bool) {
-    let p: AxisParams = a.params();
+    let p: reduce::Axis = a.params();
     let (outer, len, inner) = p.dims();
     let x = a.f32(0);
     let y = &mut a.f32_mut(1)[..outer * inner];
@@ -69,7 +60,7 @@ fn mean(a: &Args<'_>) {
 }
 
 fn max_arg(a: &Args<'_>) {
-    let p: AxisParams = a.params();
+    let p: reduce::Axis = a.params();
     let (outer, len, inner) = p.dims();
     let x = a.f32(0);
     let y = &mut a.f32_mut(1)[..outer * inner];
@@ -106,7 +97,7 @@ fn max_arg(a: &Args<'_>) {
 
 /// y[o, a, i] = f(o * inner + i, a) for every input element.
 fn gather_back(a: &Args<'_>, f: impl Fn(usize, usize) -> f32 + Sync + Send) {
-    let p: AxisParams = a.params();
+    let p: reduce::Axis = a.params();
     let (outer, len, inner) = p.dims();
     let y = &mut a.f32_mut(1)[..outer * len * inner];
     par_rows(y, inner, |row0, rows| {
@@ -126,7 +117,7 @@ fn sum_backward(a: &Args<'_>) {
 }
 
 fn mean_backward(a: &Args<'_>) {
-    let p: AxisParams = a.params();
+    let p: reduce::Axis = a.params();
     let g = a.f32(3);
     gather_back(a, |o, _| g[o] / p.len as f32)
 }
@@ -137,19 +128,14 @@ fn max_backward(a: &Args<'_>) {
     gather_back(a, |o, step| if arg[o] == step as u32 { g[o] } else { 0.0 })
 }
 
-#[repr(C)]
-#[derive(Clone, Copy, Pod, Zeroable)]
-struct ColsumParams {
-    rows: u32,
-    cols: u32,
-    chunk_rows: u32,
-    chunks: u32,
-}
-
 fn colsum_partial(a: &Args<'_>) {
-    let p: ColsumParams = a.params();
-    let (rows, cols, chunk_rows, chunks) =
-        (p.rows as usize, p.cols as usize, p.chunk_rows as usize, p.chunks as usize);
+    let p: reduce::Colsum = a.params();
+    let (rows, cols, chunk_rows, chunks) = (
+        p.rows as usize,
+        p.cols as usize,
+        p.chunk_rows as usize,
+        p.chunks as usize,
+    );
     let x = a.f32(0);
     let partials = &mut a.f32_mut(1)[..chunks * cols];
     par_rows(partials, cols, |c0, out_rows| {
@@ -167,7 +153,7 @@ fn colsum_partial(a: &Args<'_>) {
 }
 
 fn colsum_finish(a: &Args<'_>) {
-    let p: ColsumParams = a.params();
+    let p: reduce::Colsum = a.params();
     let (cols, chunks) = (p.cols as usize, p.chunks as usize);
     let partials = a.f32_mut(1);
     let out = &mut a.f32_mut(2)[..cols];

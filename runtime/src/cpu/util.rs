@@ -1,6 +1,6 @@
 //! Twins of `shaders/wgsl/util/`: fill and dropout.
 
-use bytemuck::{Pod, Zeroable};
+use crate::params::util;
 
 use super::{par_chunks, Args, KernelFn, ELEMENTS};
 
@@ -12,26 +12,10 @@ pub(super) fn twin(name: &str, entry: &str) -> Option<KernelFn> {
     })
 }
 
-#[repr(C)]
-#[derive(Clone, Copy, Pod, Zeroable)]
-struct FillParams {
-    n: u32,
-    value: f32,
-}
-
 fn fill(a: &Args<'_>) {
-    let p: FillParams = a.params();
+    let p: util::Fill = a.params();
     let out = &mut a.f32_mut(0)[..p.n as usize];
     par_chunks(out, ELEMENTS, |_, o| o.fill(p.value));
-}
-
-#[repr(C)]
-#[derive(Clone, Copy, Pod, Zeroable)]
-struct DropoutParams {
-    n: u32,
-    seed: u32,
-    keep_threshold: u32,
-    inv_keep: f32,
 }
 
 /// PCG-RXS-M-XS 32-bit hash, as the kernel.
@@ -42,7 +26,7 @@ fn pcg_hash(v: u32) -> u32 {
 }
 
 fn apply_mask(a: &Args<'_>) {
-    let p: DropoutParams = a.params();
+    let p: util::Dropout = a.params();
     let x = a.f32(0);
     let out = &mut a.f32_mut(1)[..p.n as usize];
     let key = pcg_hash(p.seed);

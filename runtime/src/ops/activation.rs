@@ -14,7 +14,10 @@ fn unary(s: &mut Step<'_>, shader: &Shader, op: &'static str, x: &Tensor) -> Res
         "forward",
         &[read(0, x), write(2, &out)],
         3,
-        &[u(x.numel())],
+        &crate::params::activation::Elementwise {
+            n: u(x.numel()),
+            ..Default::default()
+        },
         groups_1d(x.numel()),
     );
     Ok(out)
@@ -36,7 +39,10 @@ fn unary_backward(
         "backward",
         &[read(0, x), read(1, grad), write(2, &out)],
         3,
-        &[u(x.numel())],
+        &crate::params::activation::Elementwise {
+            n: u(x.numel()),
+            ..Default::default()
+        },
         groups_1d(x.numel()),
     );
     Ok(out)

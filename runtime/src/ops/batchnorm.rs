@@ -4,7 +4,7 @@
 
 use edge4d_shaders::norm::BATCHNORM;
 
-use super::{f, f32_input, u};
+use super::{f32_input, u};
 use crate::step::{read, write, MAX_GROUPS};
 use crate::{DType, Error, Result, Step, Tensor};
 
@@ -107,14 +107,15 @@ pub fn batchnorm(
             write(6, state.running_var),
         ],
         10,
-        &[
-            u(n),
-            u(c),
-            u(l),
-            f(state.eps),
-            f(state.momentum),
-            state.train as u32,
-        ],
+        &crate::params::norm::BatchNorm {
+            n: u(n),
+            c: u(c),
+            l: u(l),
+            eps: state.eps,
+            momentum: state.momentum,
+            train: state.train as u32,
+            ..Default::default()
+        },
         [c as u32, 1, 1],
     );
     Ok((
@@ -152,7 +153,15 @@ pub fn batchnorm_backward(
             write(9, &dbeta),
         ],
         10,
-        &[u(n), u(c), u(l), 0, 0, saved.train as u32],
+        &crate::params::norm::BatchNorm {
+            n: u(n),
+            c: u(c),
+            l: u(l),
+            eps: 0.0,
+            momentum: 0.0,
+            train: saved.train as u32,
+            ..Default::default()
+        },
         [c as u32, 1, 1],
     );
     Ok((gx, dgamma, dbeta))

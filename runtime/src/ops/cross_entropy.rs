@@ -51,7 +51,11 @@ pub fn cross_entropy(
         "rows_loss",
         &[read(0, logits), read(1, labels), write(2, &rows)],
         5,
-        &[u(b), u(c)],
+        &crate::params::loss::CrossEntropy {
+            batch: u(b),
+            classes: u(c),
+            ..Default::default()
+        },
         [u(b.div_ceil(64)), 1, 1],
     );
     s.dispatch(
@@ -59,7 +63,11 @@ pub fn cross_entropy(
         "mean",
         &[write(2, &loss), read(4, &rows)],
         5,
-        &[u(b), u(c)],
+        &crate::params::loss::CrossEntropy {
+            batch: u(b),
+            classes: u(c),
+            ..Default::default()
+        },
         [1, 1, 1],
     );
     Ok((loss, rows))
@@ -90,7 +98,11 @@ pub fn cross_entropy_backward(
             read(3, grad_loss),
         ],
         5,
-        &[u(b), u(c)],
+        &crate::params::loss::CrossEntropy {
+            batch: u(b),
+            classes: u(c),
+            ..Default::default()
+        },
         groups_1d(b * c),
     );
     Ok(g)

@@ -3,7 +3,7 @@
 
 use edge4d_shaders::util::DROPOUT;
 
-use super::{f, f32_input, u};
+use super::{f32_input, u};
 use crate::step::{groups_1d, read, write};
 use crate::{DType, Error, Result, Step, Tensor};
 
@@ -26,7 +26,12 @@ fn apply(s: &mut Step<'_>, op: &'static str, x: &Tensor, p: f32, seed: u32) -> R
         return Ok(x.clone());
     }
     let out = s.alloc(x.shape(), DType::F32);
-    let params = [u(x.numel()), seed, keep_threshold(p), f(1.0 / (1.0 - p))];
+    let params = crate::params::util::Dropout {
+        n: u(x.numel()),
+        seed,
+        keep_threshold: keep_threshold(p),
+        inv_keep: 1.0 / (1.0 - p),
+    };
     s.dispatch(
         &DROPOUT,
         "apply_mask",

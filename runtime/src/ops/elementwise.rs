@@ -3,7 +3,7 @@
 
 use edge4d_shaders::elementwise::{BINARY, SCALE};
 
-use super::{f, f32_input, u, util::colsum};
+use super::{f32_input, u, util::colsum};
 use crate::step::{groups_1d, read, write};
 use crate::{DType, Error, Result, Step, Tensor};
 
@@ -28,7 +28,11 @@ fn binary(s: &mut Step<'_>, entry: &'static str, a: &Tensor, b: &Tensor) -> Resu
         entry,
         &[read(0, a), read(1, b), write(2, &out)],
         3,
-        &[u(a.numel()), u(b.numel())],
+        &crate::params::elementwise::Binary {
+            n: u(a.numel()),
+            nb: u(b.numel()),
+            ..Default::default()
+        },
         groups_1d(a.numel()),
     );
     Ok(out)
@@ -95,7 +99,11 @@ pub fn scale(s: &mut Step<'_>, x: &Tensor, alpha: f32) -> Result<Tensor> {
         "scale",
         &[read(0, x), write(1, &out)],
         2,
-        &[u(x.numel()), f(alpha)],
+        &crate::params::elementwise::Scale {
+            n: u(x.numel()),
+            alpha,
+            ..Default::default()
+        },
         groups_1d(x.numel()),
     );
     Ok(out)

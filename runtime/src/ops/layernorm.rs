@@ -3,7 +3,7 @@
 
 use edge4d_shaders::norm::{L2NORMALIZE, LAYERNORM};
 
-use super::{f, f32_input, same_shape, u, util::colsum};
+use super::{f32_input, same_shape, u, util::colsum};
 use crate::step::{fold_groups, read, write};
 use crate::{DType, Error, Result, Step, Tensor};
 
@@ -59,7 +59,12 @@ pub fn layernorm(
             write(4, &stats),
         ],
         6,
-        &[u(rows), u(d), f(eps)],
+        &crate::params::norm::Rows {
+            rows: u(rows),
+            d: u(d),
+            eps,
+            ..Default::default()
+        },
         fold_groups(rows),
     );
     Ok((y, LayerNormSaved { stats, eps }))
@@ -75,7 +80,12 @@ pub fn layernorm_backward(
 ) -> Result<(Tensor, Tensor, Tensor)> {
     let (rows, d) = check("layernorm_backward", x, gamma)?;
     same_shape("layernorm_backward", "grad vs x", grad, x)?;
-    let params = [u(rows), u(d), f(saved.eps)];
+    let params = crate::params::norm::Rows {
+        rows: u(rows),
+        d: u(d),
+        eps: saved.eps,
+        ..Default::default()
+    };
     let gx = s.alloc(x.shape(), DType::F32);
     s.dispatch(
         &LAYERNORM,
@@ -135,7 +145,12 @@ pub fn l2normalize(s: &mut Step<'_>, x: &Tensor, eps: f32) -> Result<(Tensor, L2
         "forward",
         &[read(0, x), write(1, &y), write(2, &norms)],
         5,
-        &[u(rows), u(d), f(eps)],
+        &crate::params::norm::Rows {
+            rows: u(rows),
+            d: u(d),
+            eps,
+            ..Default::default()
+        },
         fold_groups(rows),
     );
     Ok((y.clone(), L2NormSaved { y, norms, eps }))
@@ -161,7 +176,12 @@ pub fn l2normalize_backward(
             write(4, &gx),
         ],
         5,
-        &[u(rows), u(d), f(saved.eps)],
+        &crate::params::norm::Rows {
+            rows: u(rows),
+            d: u(d),
+            eps: saved.eps,
+            ..Default::default()
+        },
         fold_groups(rows),
     );
     Ok(gx)

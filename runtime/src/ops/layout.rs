@@ -4,6 +4,7 @@
 use edge4d_shaders::layout::{COPY_AXIS, PERMUTE};
 
 use super::{axis_index, f32_input, split_axis, u, util::zeros};
+use crate::params::layout as params;
 use crate::step::{groups_1d, read, write};
 use crate::{DType, Error, Result, Step, Tensor};
 
@@ -24,15 +25,16 @@ fn copy_axis(
         "copy_axis",
         &[read(0, src), write(1, dst)],
         2,
-        &[
-            u(outer),
-            u(inner),
-            u(len),
-            u(src_len),
-            u(src_start),
-            u(dst_len),
-            u(dst_start),
-        ],
+        &crate::params::layout::CopyAxis {
+            outer: u(outer),
+            inner: u(inner),
+            len: u(len),
+            src_len: u(src_len),
+            src_start: u(src_start),
+            dst_len: u(dst_len),
+            dst_start: u(dst_start),
+            ..Default::default()
+        },
         groups_1d(outer * len * inner),
     );
 }
@@ -214,15 +216,16 @@ pub fn permute(s: &mut Step<'_>, x: &Tensor, perm: &[usize]) -> Result<Tensor> {
         in_strides[k] = in_strides[k + 1] * x.shape()[k + 1];
     }
     let out_shape: Vec<usize> = perm.iter().map(|&p| x.shape()[p]).collect();
-    let mut params = vec![u(x.numel()), u(rank), 0, 0];
-    let mut dims = [1u32; 8];
-    let mut strides = [0u32; 8];
+    let mut params = params::Permute {
+        n: u(x.numel()),
+        rank: u(rank),
+        out_dims: [1; 8],
+        ..Default::default()
+    };
     for k in 0..rank {
-        dims[k] = u(out_shape[k]);
-        strides[k] = u(in_strides[perm[k]]);
+        params.out_dims[k] = u(out_shape[k]);
+        params.src_strides[k] = u(in_strides[perm[k]]);
     }
-    params.extend_from_slice(&dims);
-    params.extend_from_slice(&strides);
     let out = s.alloc(&out_shape, DType::F32);
     s.dispatch(
         &PERMUTE,

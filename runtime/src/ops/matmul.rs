@@ -164,17 +164,18 @@ fn record(
         });
     }
     let c = s.alloc(out_shape, DType::F32);
-    let params = [
-        u(batch),
-        u(m),
-        u(g.n),
-        u(g.k),
-        trans_a as u32,
-        trans_b as u32,
-        u(a_stride),
-        u(b_stride),
-        bias.is_some() as u32,
-    ];
+    let params = crate::params::dense::Matmul {
+        batch: u(batch),
+        m: u(m),
+        n: u(g.n),
+        k: u(g.k),
+        trans_a: trans_a as u32,
+        trans_b: trans_b as u32,
+        a_batch_stride: u(a_stride),
+        b_batch_stride: u(b_stride),
+        has_bias: bias.is_some() as u32,
+        ..Default::default()
+    };
     let mut binds = vec![read(0, a), read(1, b), write(3, &c)];
     binds.push(read(2, bias.unwrap_or(a)));
     s.dispatch(

@@ -22,10 +22,6 @@ pub mod util;
 
 use crate::{DType, Error, Result, Tensor};
 
-pub(crate) fn f(x: f32) -> u32 {
-    x.to_bits()
-}
-
 pub(crate) fn u(x: usize) -> u32 {
     x as u32
 }

@@ -3,7 +3,8 @@
 
 use edge4d_shaders::optim::{ADAMW, CLIP, SGD};
 
-use super::{f, f32_input, same_shape, u};
+use super::{f32_input, same_shape, u};
+use crate::params::optim as params;
 use crate::step::{groups_1d, read, write};
 use crate::{Error, Result, Step, Tensor};
 
@@ -70,13 +71,14 @@ pub fn sgd_step(
             ("weight_decay", cfg.weight_decay),
         ],
     )?;
-    let params = [
-        u(w.numel()),
-        f(cfg.lr),
-        f(cfg.momentum),
-        f(cfg.weight_decay),
-        cfg.nesterov as u32,
-    ];
+    let params = params::Sgd {
+        n: u(w.numel()),
+        lr: cfg.lr,
+        momentum: cfg.momentum,
+        weight_decay: cfg.weight_decay,
+        nesterov: cfg.nesterov as u32,
+        ..Default::default()
+    };
     s.dispatch(
         &SGD,
         "step",
@@ -123,16 +125,16 @@ pub fn adamw_step(
     let bias2 = 1.0 - (cfg.beta2 as f64).powf(t as f64);
     let step_size = (cfg.lr as f64 / bias1) as f32;
     let bias2_sqrt = bias2.sqrt() as f32;
-    let params = [
-        u(w.numel()),
-        f(cfg.lr),
-        f(cfg.beta1),
-        f(cfg.beta2),
-        f(cfg.eps),
-        f(cfg.weight_decay),
-        f(step_size),
-        f(bias2_sqrt),
-    ];
+    let params = params::Adamw {
+        n: u(w.numel()),
+        lr: cfg.lr,
+        beta1: cfg.beta1,
+        beta2: cfg.beta2,
+        eps: cfg.eps,
+        weight_decay: cfg.weight_decay,
+        step_size,
+        bias2_sqrt,
+    };
     s.dispatch(
         &ADAMW,
         "step",
@@ -164,7 +166,12 @@ pub fn clip_grad_norm(s: &mut Step<'_>, grads: &[&Tensor], max_norm: f32) -> Res
             "sumsq",
             &[write(0, g), write(1, &partials)],
             3,
-            &[u(g.numel()), u(slot), f(max_norm)],
+            &params::Clip {
+                n: u(g.numel()),
+                slot: u(slot),
+                max_norm,
+                ..Default::default()
+            },
             [1, 1, 1],
         );
     }
@@ -173,7 +180,11 @@ pub fn clip_grad_norm(s: &mut Step<'_>, grads: &[&Tensor], max_norm: f32) -> Res
         "coefficient",
         &[write(1, &partials), write(2, &coef)],
         3,
-        &[u(grads.len()), 0, f(max_norm)],
+        &params::Clip {
+            n: u(grads.len()),
+            max_norm,
+            ..Default::default()
+        },
         [1, 1, 1],
     );
     for g in grads {
@@ -182,7 +193,11 @@ pub fn clip_grad_norm(s: &mut Step<'_>, grads: &[&Tensor], max_norm: f32) -> Res
             "scale",
             &[write(0, g), write(2, &coef)],
             3,
-            &[u(g.numel()), 0, f(max_norm)],
+            &params::Clip {
+                n: u(g.numel()),
+                max_norm,
+                ..Default::default()
+            },
             groups_1d(g.numel()),
         );
     }

@@ -29,7 +29,12 @@ pub fn conv_max(s: &mut Step<'_>, disp: &Tensor, w: &Tensor, k: usize) -> Result
         "forward",
         &[read(0, disp), read(1, w), write(2, &y), write(3, &arg)],
         6,
-        &[u(rows), u(k), u(c)],
+        &crate::params::p4dconv::ConvMax {
+            rows: u(rows),
+            k: u(k),
+            c: u(c),
+            ..Default::default()
+        },
         groups_1d(rows * c),
     );
     Ok((y, arg))
@@ -58,7 +63,12 @@ pub fn conv_max_backward(
     }
     let gw = s.alloc(&[c, 4], DType::F32);
     let gd = s.alloc(disp.shape(), DType::F32);
-    let params = [u(rows), u(k), u(c)];
+    let params = crate::params::p4dconv::ConvMax {
+        rows: u(rows),
+        k: u(k),
+        c: u(c),
+        ..Default::default()
+    };
     s.dispatch(
         &CONV_MAX,
         "grad_weight",

@@ -5,7 +5,7 @@
 
 use edge4d_shaders::point::PARTIAL_VIEW;
 
-use super::{f, f32_input, u};
+use super::{f32_input, u};
 use crate::reference::partial_view::Screen;
 use crate::step::{groups_1d, read, write};
 use crate::{DType, Error, Result, Step, Tensor};
@@ -64,16 +64,16 @@ pub fn partial_views(
     let counts = s.alloc(&[sh[0], sh[1]], DType::U32);
     let out = s.alloc(&[sh[0], sh[1], m, 3], DType::F32);
     let compact = s.alloc(&[frames, n], DType::U32);
-    let params = [
-        u(frames),
-        u(n),
-        u(m),
-        u(screen.width),
-        u(screen.height),
-        f(screen.focal as f32),
-        f(screen.threshold as f32),
+    let params = crate::params::point::PartialView {
+        frames: u(frames),
+        n: u(n),
+        m: u(m),
+        width: u(screen.width),
+        height: u(screen.height),
+        focal: screen.focal as f32,
+        threshold: screen.threshold as f32,
         seed,
-    ];
+    };
     let all = [
         read(0, clip),
         read(1, angles),

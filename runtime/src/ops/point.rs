@@ -10,7 +10,7 @@
 
 use edge4d_shaders::point::{BALL_QUERY, DISPLACEMENT, FPS, GATHER, INVERSE_INDEX, KNN, THREE_NN};
 
-use super::{f, f32_input, u};
+use super::{f32_input, u};
 use crate::step::{fold_groups, read, write};
 use crate::{DType, Error, Result, Step, Tensor};
 
@@ -107,7 +107,15 @@ pub fn fps_frames(
             write(4, &temp),
         ],
         5,
-        &[u(clouds), u(n), u(m), u(log2_bs), u(l_out), u(l)],
+        &crate::params::point::Fps {
+            clouds: u(clouds),
+            n: u(n),
+            m: u(m),
+            log2_bs: u(log2_bs),
+            frames_out: u(l_out),
+            clip_frames: u(l),
+            ..Default::default()
+        },
         fold_groups(clouds),
     );
     Ok(Selection { idx, rows })
@@ -178,16 +186,16 @@ pub fn ball_query_frames(
             write(5, &count),
         ],
         6,
-        &[
-            u(queries),
-            u(n),
-            u(npts),
-            u(nsample),
-            f(radius * radius),
-            u(offsets),
-            u(l_out),
-            u(l),
-        ],
+        &crate::params::point::BallQuery {
+            queries: u(queries),
+            n: u(n),
+            points: u(npts),
+            nsample: u(nsample),
+            radius2: radius * radius,
+            offsets: u(offsets),
+            frames_out: u(l_out),
+            clip_frames: u(l),
+        },
         groups(queries, 64),
     );
     Ok(Balls { idx, rows, count })
@@ -264,7 +272,12 @@ pub fn knn(
             write(4, &dist),
         ],
         5,
-        &[u(queries), u(q[1]), u(r[1]), u(k)],
+        &crate::params::point::Knn {
+            queries: u(queries),
+            m: u(q[1]),
+            points: u(r[1]),
+            k: u(k),
+        },
         groups(queries, 64),
     );
     Ok((Selection { idx, rows }, dist))
@@ -306,7 +319,12 @@ pub fn three_nn(s: &mut Step<'_>, unknown: &Tensor, known: &Tensor) -> Result<Th
             write(5, &weight),
         ],
         6,
-        &[u(queries), u(un[1]), u(kn[1])],
+        &crate::params::point::ThreeNn {
+            queries: u(queries),
+            n: u(un[1]),
+            m: u(kn[1]),
+            ..Default::default()
+        },
         groups(queries, 64),
     );
     Ok(ThreeNn {
@@ -361,16 +379,14 @@ pub fn gather_rows(
             write(5, &out),
         ],
         6,
-        &[
-            u(out_rows),
-            u(c),
-            u(group),
-            u(weights.is_some() as usize),
-            u(c),
-            0,
-            0,
-            0,
-        ],
+        &crate::params::point::Gather {
+            out_rows: u(out_rows),
+            channels: u(c),
+            group: u(group),
+            weighted: u(weights.is_some() as usize),
+            x_stride: u(c),
+            ..Default::default()
+        },
         groups(out_rows * c, 256),
     );
     Ok(out)
@@ -398,7 +414,11 @@ pub fn inverse_index(s: &mut Step<'_>, rows: &Tensor, targets: usize) -> Result<
     let counts = s.alloc(&[targets], DType::U32);
     let offsets = s.alloc(&[targets + 1], DType::U32);
     let entries = s.alloc(&[e], DType::U32);
-    let params = [u(e), u(targets)];
+    let params = crate::params::point::InverseIndex {
+        entries: u(e),
+        targets: u(targets),
+        ..Default::default()
+    };
     let binds = [
         read(0, rows),
         write(1, &counts),
@@ -485,16 +505,14 @@ pub fn gather_rows_backward(
             write(5, &out),
         ],
         6,
-        &[
-            u(inverse.targets),
-            u(channels),
-            u(group),
-            u(weights.is_some() as usize),
-            u(grad_stride),
-            0,
-            0,
-            0,
-        ],
+        &crate::params::point::Gather {
+            out_rows: u(inverse.targets),
+            channels: u(channels),
+            group: u(group),
+            weighted: u(weights.is_some() as usize),
+            x_stride: u(grad_stride),
+            ..Default::default()
+        },
         groups(inverse.targets * channels, 256),
     );
     Ok(out)
@@ -535,7 +553,14 @@ pub fn displacement(
             write(4, &out),
         ],
         5,
-        &[u(e), u(r[3]), u(r[4]), u(r[2]), f(dt_shift)],
+        &crate::params::point::Displacement {
+            entries: u(e),
+            n: u(r[3]),
+            k: u(r[4]),
+            offsets: u(r[2]),
+            dt_shift,
+            ..Default::default()
+        },
         groups(e, 256),
     );
     Ok(out)
@@ -559,7 +584,14 @@ pub fn displacement_anchor_grad(s: &mut Step<'_>, grad: &Tensor) -> Result<Tenso
         "anchor_grad",
         &[read(3, grad), write(4, &out)],
         5,
-        &[u(e), u(g[3]), u(g[4]), u(g[2]), f(0.0)],
+        &crate::params::point::Displacement {
+            entries: u(e),
+            n: u(g[3]),
+            k: u(g[4]),
+            offsets: u(g[2]),
+            dt_shift: 0.0,
+            ..Default::default()
+        },
         groups(g[0] * g[1] * g[3] * 3, 256),
     );
     Ok(out)

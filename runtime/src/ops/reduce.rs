@@ -30,7 +30,12 @@ fn forward(
         entry,
         &[read(0, x), write(1, &y), write(2, &arg)],
         5,
-        &[u(outer), u(len), u(inner)],
+        &crate::params::reduce::Axis {
+            outer: u(outer),
+            len: u(len),
+            inner: u(inner),
+            ..Default::default()
+        },
         groups_1d(outer * inner),
     );
     Ok((y, arg))
@@ -93,7 +98,12 @@ fn backward(
         entry,
         &binds,
         5,
-        &[u(outer), u(len), u(inner)],
+        &crate::params::reduce::Axis {
+            outer: u(outer),
+            len: u(len),
+            inner: u(inner),
+            ..Default::default()
+        },
         groups_1d(outer * len * inner),
     );
     Ok(gx)

@@ -21,7 +21,11 @@ pub fn softmax(s: &mut Step<'_>, x: &Tensor) -> Result<Tensor> {
         "forward",
         &[read(0, x), write(2, &y)],
         3,
-        &[u(rows), u(d)],
+        &crate::params::norm::Rows {
+            rows: u(rows),
+            d: u(d),
+            ..Default::default()
+        },
         fold_groups(rows),
     );
     Ok(y)
@@ -39,7 +43,11 @@ pub fn softmax_backward(s: &mut Step<'_>, y: &Tensor, grad: &Tensor) -> Result<T
         "backward",
         &[read(0, y), read(1, grad), write(2, &gx)],
         3,
-        &[u(rows), u(d)],
+        &crate::params::norm::Rows {
+            rows: u(rows),
+            d: u(d),
+            ..Default::default()
+        },
         fold_groups(rows),
     );
     Ok(gx)

@@ -2,7 +2,7 @@
 
 use edge4d_shaders::{reduce::COLSUM, util::FILL};
 
-use super::{f, f32_input, u};
+use super::{f32_input, u};
 use crate::step::{groups_1d, read, write};
 use crate::{DType, Result, Step, Tensor};
 
@@ -15,7 +15,11 @@ pub fn fill(s: &mut Step<'_>, t: &Tensor, value: f32) -> Result<()> {
         "fill",
         &[write(0, t)],
         1,
-        &[u(t.numel()), f(value)],
+        &crate::params::util::Fill {
+            n: u(t.numel()),
+            value,
+            ..Default::default()
+        },
         groups_1d(t.numel()),
     );
     Ok(())
@@ -42,7 +46,12 @@ pub fn colsum(s: &mut Step<'_>, x: &Tensor, rows: usize, cols: usize) -> Result<
     let chunks = rows.div_ceil(CHUNK_ROWS);
     let partials = s.alloc(&[chunks, cols], DType::F32);
     let out = s.alloc(&[cols], DType::F32);
-    let params = [u(rows), u(cols), u(CHUNK_ROWS), u(chunks)];
+    let params = crate::params::reduce::Colsum {
+        rows: u(rows),
+        cols: u(cols),
+        chunk_rows: u(CHUNK_ROWS),
+        chunks: u(chunks),
+    };
     s.dispatch(
         &COLSUM,
         "partial",
