@@ -12,6 +12,9 @@ pub enum BenchOp {
     Matmul,
     /// P4Transformer forward and forward+backward per clip (--configs fixture,paper-msr).
     P4transformer,
+    /// One C2P pre-training step (configs/humanoid-c2p.toml, B 8 × 12 × 256): forward,
+    /// InfoNCE, backward and SGD.
+    C2p,
     /// Farthest point sampling and ball query at the paper's sizes.
     PointOps,
     /// The 4D semantic segmentation net: forward (eval, train) and forward+backward per
@@ -86,6 +89,7 @@ pub fn run(dev: &Device, args: &BenchArgs) -> Result<(), Box<dyn std::error::Err
             return crate::bench_p4::point_ops(dev, args.warmup, args.repeats, args.json)
         }
         BenchOp::Stream => return stream(dev, args.json),
+        BenchOp::C2p => return crate::bench_p4::c2p(dev, args.warmup, args.repeats, args.json),
         BenchOp::Concept => {
             let defaults = ["fixture".to_string(), "paper-msr".to_string()];
             let configs: Vec<std::path::PathBuf> = if args.configs == defaults {
@@ -103,8 +107,11 @@ pub fn run(dev: &Device, args: &BenchArgs) -> Result<(), Box<dyn std::error::Err
         Some(k) => vec![MatmulKernel::parse(k).ok_or_else(|| {
             format!("unknown kernel {k:?}: expected naive, tiled, regblock or regblock8")
         })?],
+        // Every rung is the same native product on the CPU backend.
+        None if dev.is_native_cpu() => vec![MatmulKernel::for_device(dev)],
         None => MatmulKernel::ALL.to_vec(),
     };
+    let kernel_name = |k: MatmulKernel| if dev.is_native_cpu() { "gemm" } else { k.name() };
     let adapter = dev.adapter();
     if !args.json {
         println!("adapter: {adapter}");
@@ -140,7 +147,7 @@ pub fn run(dev: &Device, args: &BenchArgs) -> Result<(), Box<dyn std::error::Err
                     "{}",
                     serde_json::json!({
                         "op": "matmul",
-                        "kernel": kernel.name(),
+                        "kernel": kernel_name(kernel),
                         "shape": [n, n, n],
                         "backend": adapter.backend,
                         "adapter": adapter.name,
@@ -152,7 +159,7 @@ pub fn run(dev: &Device, args: &BenchArgs) -> Result<(), Box<dyn std::error::Err
                     })
                 );
             } else {
-                println!("{n:>6} {:>10} {median:>12.3} {gflops:>10.2}", kernel.name());
+                println!("{n:>6} {:>10} {median:>12.3} {gflops:>10.2}", kernel_name(kernel));
             }
         }
     }

@@ -36,11 +36,12 @@ fn round3(v: f64) -> f64 {
     (v * 1000.0).round() / 1000.0
 }
 
-/// A deterministic pseudo-random clip away from the origin.
-fn clip(dev: &Device, shape: &[usize]) -> Result<Tensor, Error> {
+/// A deterministic pseudo-random clip away from the origin (the PyTorch harness makes
+/// the same one, bit for bit).
+fn clip_data(shape: &[usize]) -> Vec<f32> {
     let n: usize = shape.iter().product();
     let mut state = 0x2545F4914F6CDD1Du64;
-    let data: Vec<f32> = (0..n)
+    (0..n)
         .map(|i| {
             state ^= state << 13;
             state ^= state >> 7;
@@ -48,8 +49,11 @@ fn clip(dev: &Device, shape: &[usize]) -> Result<Tensor, Error> {
             let u = (state >> 40) as f32 / (1u64 << 24) as f32;
             u * 2.0 - 1.0 + if i % 3 == 2 { 4.0 } else { 0.0 }
         })
-        .collect();
-    dev.upload(&data, shape)
+        .collect()
+}
+
+fn clip(dev: &Device, shape: &[usize]) -> Result<Tensor, Error> {
+    dev.upload(&clip_data(shape), shape)
 }
 
 struct ModelCase {
@@ -133,6 +137,7 @@ pub fn p4transformer(
         let (fwd_ms, n) = median_ms(dev, warmup, repeats, || {
             dev.run(|s| model.forward(s, &params, &x).map(|_| ()))
         })?;
+        dev.reset_peak_bytes();
         let (train_ms, _) = median_ms(dev, warmup, repeats, || {
             dev.run(|s| {
                 let f = model.forward(s, &params, &x)?;
@@ -154,6 +159,7 @@ pub fn p4transformer(
                     "repeats": n,
                     "forward_ms_per_clip": round3(fwd_ms / b),
                     "forward_backward_ms_per_clip": round3(train_ms / b),
+                    "peak_bytes": dev.memory_in_use().1,
                 })
             );
         } else {
@@ -331,4 +337,79 @@ pub fn print_profile(dev: &Device, what: &str) {
             secs / total.max(1e-12) * 100.0
         );
     }
+}
+
+/// `edge4d bench c2p`: one C2P pre-training step (forward of the partial and complete
+/// clips, the three InfoNCE terms, backward, SGD) on configs/humanoid-c2p.toml at B 8 ×
+/// 12 frames × 256 points, as the PyTorch harness's `--c2p-only` (its partial clip is a
+/// stand-in: the complete clip with each frame's points reversed, plus 0.05).
+pub fn c2p(dev: &Device, warmup: usize, repeats: usize, json: bool) -> BoxResult<()> {
+    use edge4d_trainer::c2p::loss::{LossVariant, PredictorNorm};
+    use edge4d_trainer::c2p::model::{C2pObjective, TeacherMode};
+    use edge4d_trainer::finetune::{FinetuneConfig, Finetuner};
+
+    let cfg = P4TransformerConfig::parse(
+        include_str!("../configs/humanoid-c2p.toml"),
+        "configs/humanoid-c2p.toml",
+    )?;
+    let (b, l, n) = (8usize, 12usize, 256usize);
+    let (backbone, objective) = C2pObjective::new(
+        dev,
+        cfg.clone(),
+        PredictorNorm::BatchNorm,
+        LossVariant::Bidirectional,
+        TeacherMode::Shared,
+    )?;
+    let params = ParamStore::init(dev, objective.spec(&backbone), 1)?;
+    let train = FinetuneConfig {
+        lr: 0.01,
+        momentum: 0.9,
+        weight_decay: 1e-4,
+        warmup_epochs: 0,
+        ..FinetuneConfig::default()
+    };
+    let mut ft = Finetuner::new(dev, backbone, params, train, 1)?.with_c2p(objective);
+    let complete_data = clip_data(&[b, l, n, 3]);
+    let mut partial_data = complete_data.clone();
+    for (frame, src) in partial_data
+        .chunks_exact_mut(n * 3)
+        .zip(complete_data.chunks_exact(n * 3))
+    {
+        for (dst, p) in frame.chunks_exact_mut(3).zip(src.chunks_exact(3).rev()) {
+            for c in 0..3 {
+                dst[c] = p[c] + 0.05;
+            }
+        }
+    }
+    let complete = dev.upload(&complete_data, &[b, l, n, 3])?;
+    let partial = dev.upload(&partial_data, &[b, l, n, 3])?;
+    dev.reset_peak_bytes();
+    let (ms, k) = median_ms(dev, warmup, repeats, || {
+        ft.pretrain_step(&partial, &complete).map(|_| ())
+    })?;
+    let adapter = dev.adapter();
+    if json {
+        println!(
+            "{}",
+            serde_json::json!({
+                "op": "c2p_step_sgd",
+                "config": "humanoid-c2p",
+                "clip": [b, l, n, 3],
+                "pred_hidden": cfg.pred_hidden,
+                "backend": adapter.backend, "adapter": adapter.name, "device_type": adapter.device_type,
+                "repeats": k,
+                "ms_per_clip": round3(ms / b as f64),
+                "step_ms": round3(ms),
+                "peak_bytes": dev.memory_in_use().1,
+            })
+        );
+    } else {
+        println!(
+            "C2P step (humanoid-c2p, clip {:?}): {:.2} ms/clip, {:.1} ms/step ({adapter})",
+            [b, l, n, 3],
+            ms / b as f64,
+            ms
+        );
+    }
+    Ok(())
 }
