@@ -147,6 +147,7 @@ pub fn p4transformer(
             })
         })?;
         let b = case.batch as f64;
+        print_profile(dev, case.name);
         if json {
             println!(
                 "{}",
@@ -344,7 +345,8 @@ pub fn print_profile(dev: &Device, what: &str) {
 /// 12 frames × 256 points, as the PyTorch harness's `--c2p-only` (its partial clip is a
 /// stand-in: the complete clip with each frame's points reversed, plus 0.05).
 pub fn c2p(dev: &Device, warmup: usize, repeats: usize, json: bool) -> BoxResult<()> {
-    use edge4d_trainer::c2p::loss::{LossVariant, PredictorNorm};
+    use edge4d_runtime::models::predictor::PredictorNorm;
+    use edge4d_trainer::c2p::loss::LossVariant;
     use edge4d_trainer::c2p::model::{C2pObjective, TeacherMode};
     use edge4d_trainer::finetune::{FinetuneConfig, Finetuner};
 
