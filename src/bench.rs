@@ -111,7 +111,13 @@ pub fn run(dev: &Device, args: &BenchArgs) -> Result<(), Box<dyn std::error::Err
         None if dev.is_native_cpu() => vec![MatmulKernel::for_device(dev)],
         None => MatmulKernel::ALL.to_vec(),
     };
-    let kernel_name = |k: MatmulKernel| if dev.is_native_cpu() { "gemm" } else { k.name() };
+    let kernel_name = |k: MatmulKernel| {
+        if dev.is_native_cpu() {
+            "gemm"
+        } else {
+            k.name()
+        }
+    };
     let adapter = dev.adapter();
     if !args.json {
         println!("adapter: {adapter}");
@@ -159,7 +165,10 @@ pub fn run(dev: &Device, args: &BenchArgs) -> Result<(), Box<dyn std::error::Err
                     })
                 );
             } else {
-                println!("{n:>6} {:>10} {median:>12.3} {gflops:>10.2}", kernel_name(kernel));
+                println!(
+                    "{n:>6} {:>10} {median:>12.3} {gflops:>10.2}",
+                    kernel_name(kernel)
+                );
             }
         }
     }
@@ -189,6 +198,14 @@ fn stream(dev: &Device, json: bool) -> Result<(), Box<dyn std::error::Error>> {
         live.no_reuse = !reuse;
         live.silent = true;
         let report = run(dev, &live)?;
+        crate::bench_p4::print_profile(
+            dev,
+            if reuse {
+                "stream (reuse)"
+            } else {
+                "stream (no reuse)"
+            },
+        );
         let predicted: Vec<_> = report
             .frames
             .iter()

@@ -403,12 +403,7 @@ pub fn train_loop_with_metric(
 }
 
 /// Accuracy on `data` (per clip, or per frame), in eval passes of `batch` clips.
-fn accuracy(
-    dev: &Device,
-    ft: &Finetuner,
-    data: &ClipDataset,
-    batch: usize,
-) -> Result<f64, Error> {
+fn accuracy(dev: &Device, ft: &Finetuner, data: &ClipDataset, batch: usize) -> Result<f64, Error> {
     let [_, l, n, _] = data.clips_shape;
     let (mut hits, mut total) = (0usize, 0usize);
     let all: Vec<usize> = (0..data.len()).collect();

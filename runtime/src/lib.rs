@@ -23,9 +23,9 @@ pub mod models;
 pub mod ops;
 pub mod params;
 mod pool;
+pub mod reference;
 #[cfg(debug_assertions)]
 mod reflect;
-pub mod reference;
 pub mod step;
 pub mod tensor;
 pub mod tensor_file;

@@ -24,8 +24,8 @@ struct Reflected {
 }
 
 fn reflect(shader: &Shader) -> Result<Reflected, String> {
-    let module = naga::front::wgsl::parse_str(shader.source)
-        .map_err(|e| format!("{}: {e}", shader.path))?;
+    let module =
+        naga::front::wgsl::parse_str(shader.source).map_err(|e| format!("{}: {e}", shader.path))?;
     let info = naga::valid::Validator::new(
         naga::valid::ValidationFlags::all(),
         naga::valid::Capabilities::all(),
@@ -34,7 +34,9 @@ fn reflect(shader: &Shader) -> Result<Reflected, String> {
     .map_err(|e| format!("{}: {e}", shader.path))?;
     let mut slots = HashMap::new();
     for (_, var) in module.global_variables.iter() {
-        let Some(binding) = &var.binding else { continue };
+        let Some(binding) = &var.binding else {
+            continue;
+        };
         let slot = match var.space {
             naga::AddressSpace::Storage { access } => Slot::Storage {
                 writable: access.contains(naga::StorageAccess::STORE),
@@ -63,7 +65,11 @@ fn reflect(shader: &Shader) -> Result<Reflected, String> {
 fn reflected(shader: &Shader) -> Result<Arc<Reflected>, String> {
     static CACHE: OnceLock<Mutex<HashMap<&'static str, Arc<Reflected>>>> = OnceLock::new();
     let cache = CACHE.get_or_init(Default::default);
-    if let Some(r) = cache.lock().unwrap_or_else(|p| p.into_inner()).get(shader.path) {
+    if let Some(r) = cache
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .get(shader.path)
+    {
         return Ok(r.clone());
     }
     let r = Arc::new(reflect(shader)?);

@@ -361,7 +361,8 @@ impl Cpu {
         unsafe { std::slice::from_raw_parts(buf.ptr(), words) }.to_vec()
     }
 
-    /// Runs a step's twins in order, each inside the thread pool.
+    /// Runs a step's twins in order on the thread pool: one hand-over to the pool per
+    /// step (a wake-up costs more than most small kernels), each twin parallel inside.
     pub(crate) fn run(
         &self,
         uniforms: &[u8],
@@ -369,31 +370,31 @@ impl Cpu {
         profile: Option<&Mutex<HashMap<(&'static str, &'static str), (u64, f64)>>>,
     ) -> Result<()> {
         let _guard = self.lock();
-        for (d, f) in work {
-            let args = args(uniforms, d)?;
-            let started = std::time::Instant::now();
-            let outcome = self
-                .pool
-                .install(|| std::panic::catch_unwind(AssertUnwindSafe(|| f(&args))));
-            if let Err(payload) = outcome {
-                let msg = payload
-                    .downcast_ref::<String>()
-                    .map(String::as_str)
-                    .or_else(|| payload.downcast_ref::<&str>().copied())
-                    .unwrap_or("panic");
-                return Err(Error::Device(format!(
-                    "native kernel {}:{} failed: {msg}",
-                    d.kernel.0, d.kernel.1
-                )));
+        self.pool.install(|| {
+            for (d, f) in work {
+                let args = args(uniforms, d)?;
+                let started = std::time::Instant::now();
+                let outcome = std::panic::catch_unwind(AssertUnwindSafe(|| f(&args)));
+                if let Err(payload) = outcome {
+                    let msg = payload
+                        .downcast_ref::<String>()
+                        .map(String::as_str)
+                        .or_else(|| payload.downcast_ref::<&str>().copied())
+                        .unwrap_or("panic");
+                    return Err(Error::Device(format!(
+                        "native kernel {}:{} failed: {msg}",
+                        d.kernel.0, d.kernel.1
+                    )));
+                }
+                if let Some(profile) = profile {
+                    let mut table = profile.lock().unwrap_or_else(|e| e.into_inner());
+                    let entry = table.entry(d.kernel).or_insert((0, 0.0));
+                    entry.0 += 1;
+                    entry.1 += started.elapsed().as_secs_f64();
+                }
             }
-            if let Some(profile) = profile {
-                let mut table = profile.lock().unwrap_or_else(|e| e.into_inner());
-                let entry = table.entry(d.kernel).or_insert((0, 0.0));
-                entry.0 += 1;
-                entry.1 += started.elapsed().as_secs_f64();
-            }
-        }
-        Ok(())
+            Ok(())
+        })
     }
 }
 
