@@ -22,3 +22,4 @@ mod point;
 mod pointmae_cls;
 mod reduce;
 mod softmax;
+mod threads;
