@@ -3,71 +3,11 @@
 
 use std::sync::{Arc, Mutex};
 
+pub use crate::backend::{AdapterSummary, BackendChoice};
 use crate::cpu::Cpu;
 use crate::gpu::Gpu;
 use crate::pool::BufferPool;
 use crate::{Error, Result};
-
-/// Which backend to use (`EDGE4D_BACKEND`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum BackendChoice {
-    /// A real GPU (Vulkan, Metal, DX12, then GL), else the native CPU backend. Mesa's
-    /// software adapters (lavapipe, llvmpipe) are used only when named.
-    Auto,
-    Vulkan,
-    Metal,
-    Dx12,
-    Gl,
-    /// Native Rust kernels on the host's cores.
-    Cpu,
-}
-
-impl BackendChoice {
-    /// Parses `auto|vulkan|metal|dx12|gl|cpu` (case-insensitive).
-    pub fn parse(s: &str) -> Result<Self> {
-        match s.trim().to_ascii_lowercase().as_str() {
-            "" | "auto" => Ok(Self::Auto),
-            "vulkan" | "vk" => Ok(Self::Vulkan),
-            "metal" => Ok(Self::Metal),
-            "dx12" | "d3d12" => Ok(Self::Dx12),
-            "gl" | "gles" | "opengl" => Ok(Self::Gl),
-            "cpu" | "native" => Ok(Self::Cpu),
-            _ => Err(Error::UnknownBackend(s.to_string())),
-        }
-    }
-
-    /// Reads `EDGE4D_BACKEND`, defaulting to `auto`.
-    pub fn from_env() -> Result<Self> {
-        Self::parse(&std::env::var("EDGE4D_BACKEND").unwrap_or_default())
-    }
-
-    pub(crate) fn backends(self) -> wgpu::Backends {
-        match self {
-            Self::Auto => {
-                wgpu::Backends::VULKAN
-                    | wgpu::Backends::METAL
-                    | wgpu::Backends::DX12
-                    | wgpu::Backends::GL
-            }
-            Self::Vulkan => wgpu::Backends::VULKAN,
-            Self::Metal => wgpu::Backends::METAL,
-            Self::Dx12 => wgpu::Backends::DX12,
-            Self::Gl => wgpu::Backends::GL,
-            Self::Cpu => wgpu::Backends::empty(),
-        }
-    }
-
-    pub fn name(self) -> &'static str {
-        match self {
-            Self::Auto => "auto",
-            Self::Vulkan => "vulkan",
-            Self::Metal => "metal",
-            Self::Dx12 => "dx12",
-            Self::Gl => "gl",
-            Self::Cpu => "cpu",
-        }
-    }
-}
 
 /// What the caller asks of backend selection.
 #[derive(Debug, Clone)]
@@ -95,49 +35,9 @@ impl DeviceOptions {
     }
 }
 
-/// A description of one adapter, for logs and `edge4d info`.
-#[derive(Debug, Clone)]
-pub struct AdapterSummary {
-    pub name: String,
-    pub backend: String,
-    pub device_type: String,
-    pub driver: String,
-    /// A software or host adapter (lavapipe, llvmpipe, the native CPU backend).
-    pub is_cpu: bool,
-}
-
-impl AdapterSummary {
-    pub(crate) fn of(info: &wgpu::AdapterInfo) -> Self {
-        Self {
-            name: info.name.clone(),
-            backend: format!("{:?}", info.backend).to_lowercase(),
-            device_type: format!("{:?}", info.device_type),
-            driver: format!("{} {}", info.driver, info.driver_info)
-                .trim()
-                .to_string(),
-            is_cpu: is_software(info),
-        }
-    }
-}
-
-impl std::fmt::Display for AdapterSummary {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "{} ({}, {}", self.name, self.backend, self.device_type)?;
-        if !self.driver.is_empty() {
-            write!(f, ", {}", self.driver)?;
-        }
-        write!(f, ")")
-    }
-}
-
-/// Mesa's and others' software rasterisers: a CPU behind a GPU API.
-fn is_software(info: &wgpu::AdapterInfo) -> bool {
-    let name = info.name.to_ascii_lowercase();
-    info.device_type == wgpu::DeviceType::Cpu
-        || ["llvmpipe", "lavapipe", "softpipe", "swiftshader", "warp"]
-            .iter()
-            .any(|s| name.contains(s))
-}
+/// Per-kernel (dispatches, seconds) under `EDGE4D_PROFILE`, by (shader, entry).
+pub(crate) type ProfileTable =
+    Mutex<std::collections::HashMap<(&'static str, &'static str), (u64, f64)>>;
 
 /// What executes the recorded steps.
 pub(crate) enum Backend {
@@ -154,8 +54,7 @@ pub struct DeviceState {
     /// With `EDGE4D_PROFILE` set: every dispatch runs and is waited for on its own, and
     /// its wall time added here per (shader, entry). A diagnostic mode: it serialises
     /// the work and costs a submission per dispatch.
-    pub(crate) profile:
-        Option<Mutex<std::collections::HashMap<(&'static str, &'static str), (u64, f64)>>>,
+    pub(crate) profile: Option<ProfileTable>,
 }
 
 /// An open device: a GPU adapter through wgpu, or the native CPU backend, with its
@@ -187,8 +86,7 @@ const NO_ADAPTER_HINT: &str =
     `apt-get install mesa-vulkan-drivers libvulkan1` (Vulkan, lavapipe) or \
     `apt-get install libegl1 libgl1-mesa-dri` (GL, llvmpipe), then set EDGE4D_BACKEND=vulkan or gl";
 
-fn profiling() -> Option<Mutex<std::collections::HashMap<(&'static str, &'static str), (u64, f64)>>>
-{
+fn profiling() -> Option<ProfileTable> {
     std::env::var_os("EDGE4D_PROFILE").map(|_| Mutex::new(Default::default()))
 }
 

@@ -14,7 +14,7 @@ pub enum Error {
     },
 
     /// `EDGE4D_BACKEND` (or a backend option) named something unknown.
-    #[error("unknown backend {0:?}: expected one of auto, vulkan, metal, dx12, gl")]
+    #[error("unknown backend {0:?}: expected one of auto, vulkan, metal, dx12, gl, cpu")]
     UnknownBackend(String),
 
     /// Operand shapes do not fit the op.

@@ -6,7 +6,8 @@ use std::sync::{Arc, Mutex};
 
 use edge4d_shaders::Shader;
 
-use crate::device::{AdapterSummary, BackendChoice};
+use crate::backend::{AdapterSummary, BackendChoice};
+use crate::device::ProfileTable;
 use crate::pool::{BufferKind, BufferPool, PooledBuffer};
 use crate::{Error, Result};
 
@@ -303,7 +304,7 @@ impl Gpu {
         pool: &Arc<BufferPool>,
         uniforms: &[u8],
         dispatches: &[GpuDispatch<'_>],
-        profile: Option<&Mutex<HashMap<(&'static str, &'static str), (u64, f64)>>>,
+        profile: Option<&ProfileTable>,
     ) -> Result<()> {
         self.scoped(|| self.encode_and_submit(pool, uniforms, dispatches, profile))
     }
@@ -313,7 +314,7 @@ impl Gpu {
         pool: &Arc<BufferPool>,
         uniforms: &[u8],
         dispatches: &[GpuDispatch<'_>],
-        profile: Option<&Mutex<HashMap<(&'static str, &'static str), (u64, f64)>>>,
+        profile: Option<&ProfileTable>,
     ) {
         let uniform = pool.acquire(uniforms.len() as u64, BufferKind::Uniform);
         self.queue.write_buffer(uniform.buffer(), 0, uniforms);

@@ -15,6 +15,7 @@
 //! # Ok::<(), edge4d_runtime::Error>(())
 //! ```
 
+mod backend;
 pub mod cpu;
 pub mod device;
 pub mod error;

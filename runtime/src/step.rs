@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use edge4d_shaders::Shader;
 
-use crate::cpu::KernelFn;
+use crate::cpu::{CpuDispatch, KernelFn};
 use crate::device::{Backend, Device};
 use crate::gpu::{Access, GpuDispatch, Pipeline};
 use crate::pool::PooledBuffer;
@@ -41,17 +41,17 @@ enum Exec {
     Cpu(KernelFn),
 }
 
-pub(crate) struct Dispatch {
+struct Dispatch {
     /// (shader, entry), for profiles and errors.
-    pub(crate) kernel: (&'static str, &'static str),
+    kernel: (&'static str, &'static str),
     exec: Exec,
-    /// (slot, buffer, bound bytes, access).
-    pub(crate) buffers: Vec<(u32, Arc<PooledBuffer>, u64)>,
-    pub(crate) writable: Vec<bool>,
+    /// (slot, buffer, bound bytes).
+    buffers: Vec<(u32, Arc<PooledBuffer>, u64)>,
+    writable: Vec<bool>,
     uniform_slot: u32,
-    pub(crate) uniform_offset: u64,
-    pub(crate) uniform_size: u64,
-    pub(crate) groups: [u32; 3],
+    uniform_offset: u64,
+    uniform_size: u64,
+    groups: [u32; 3],
 }
 
 /// A batch of work (typically one forward, backward and optimizer step) recorded
@@ -221,12 +221,24 @@ impl<'d> Step<'d> {
                 gpu.submit(&dev.pool, &self.uniforms, &work, dev.profile.as_ref())
             }
             Backend::Cpu(cpu) => {
-                let work: Vec<(&Dispatch, KernelFn)> = self
+                let work: Vec<CpuDispatch<'_>> = self
                     .dispatches
                     .iter()
-                    .map(|d| match d.exec {
-                        Exec::Cpu(f) => (d, f),
-                        Exec::Gpu(_) => unreachable!("CPU steps record native kernels"),
+                    .map(|d| CpuDispatch {
+                        kernel: d.kernel,
+                        run: match d.exec {
+                            Exec::Cpu(f) => f,
+                            Exec::Gpu(_) => unreachable!("CPU steps record native kernels"),
+                        },
+                        buffers: d
+                            .buffers
+                            .iter()
+                            .zip(&d.writable)
+                            .map(|((slot, buf, size), &w)| (*slot, buf.host(), *size, w))
+                            .collect(),
+                        uniform_offset: d.uniform_offset,
+                        uniform_size: d.uniform_size,
+                        groups: d.groups,
                     })
                     .collect();
                 cpu.run(&self.uniforms, &work, dev.profile.as_ref())

@@ -25,7 +25,7 @@ impl Device {
                 op,
                 what: "tensor",
                 bytes: u64::MAX,
-                limit: u64::from(self.limits.max_storage_buffer_binding_size),
+                limit: self.limits.max_storage_buffer_binding_size,
             })?;
         if n == 0 {
             return Err(Error::Empty {
@@ -35,7 +35,7 @@ impl Device {
             });
         }
         let bytes = (n as u64).saturating_mul(4);
-        let limit = u64::from(self.limits.max_storage_buffer_binding_size);
+        let limit = self.limits.max_storage_buffer_binding_size;
         if bytes > limit {
             return Err(Error::TooLarge {
                 op,

@@ -20,16 +20,16 @@ mod point;
 mod reduce;
 mod util;
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashSet;
 use std::panic::AssertUnwindSafe;
 use std::sync::Mutex;
 
 use edge4d_shaders::Shader;
 use rayon::prelude::*;
 
-use crate::device::AdapterSummary;
+use crate::backend::AdapterSummary;
+use crate::device::ProfileTable;
 use crate::pool::HostBuffer;
-use crate::step::Dispatch;
 use crate::{Error, Result};
 
 /// A native twin of one WGSL entry point.
@@ -64,6 +64,17 @@ struct View {
     ptr: *mut u32,
     words: usize,
     writable: bool,
+}
+
+/// One dispatch as the CPU backend runs it (the GPU's twin is `gpu::GpuDispatch`).
+pub(crate) struct CpuDispatch<'a> {
+    pub(crate) kernel: (&'static str, &'static str),
+    pub(crate) run: KernelFn,
+    /// (slot, host memory, bound bytes, writable).
+    pub(crate) buffers: Vec<(u32, &'a HostBuffer, u64, bool)>,
+    pub(crate) uniform_offset: u64,
+    pub(crate) uniform_size: u64,
+    pub(crate) groups: [u32; 3],
 }
 
 /// The largest `Params` struct of any kernel, in 32-bit words.
@@ -344,7 +355,7 @@ impl Cpu {
     pub(crate) fn write(&self, buf: &HostBuffer, offset: u64, bytes: &[u8]) {
         let _guard = self.lock();
         let start = offset as usize;
-        assert!(start % 4 == 0 && start + bytes.len() <= buf.words() * 4);
+        assert!(start.is_multiple_of(4) && start + bytes.len() <= buf.words() * 4);
         unsafe {
             std::ptr::copy_nonoverlapping(
                 bytes.as_ptr(),
@@ -366,15 +377,15 @@ impl Cpu {
     pub(crate) fn run(
         &self,
         uniforms: &[u8],
-        work: &[(&Dispatch, KernelFn)],
-        profile: Option<&Mutex<HashMap<(&'static str, &'static str), (u64, f64)>>>,
+        work: &[CpuDispatch<'_>],
+        profile: Option<&ProfileTable>,
     ) -> Result<()> {
         let _guard = self.lock();
         self.pool.install(|| {
-            for (d, f) in work {
+            for d in work {
                 let args = args(uniforms, d)?;
                 let started = std::time::Instant::now();
-                let outcome = std::panic::catch_unwind(AssertUnwindSafe(|| f(&args)));
+                let outcome = std::panic::catch_unwind(AssertUnwindSafe(|| (d.run)(&args)));
                 if let Err(payload) = outcome {
                     let msg = payload
                         .downcast_ref::<String>()
@@ -399,7 +410,7 @@ impl Cpu {
 }
 
 /// The twin's view of one dispatch; refuses a writable binding that aliases another.
-fn args<'a>(uniforms: &'a [u8], d: &Dispatch) -> Result<Args<'a>> {
+fn args<'a>(uniforms: &'a [u8], d: &CpuDispatch<'_>) -> Result<Args<'a>> {
     let start = d.uniform_offset as usize;
     let bytes = &uniforms[start..start + d.uniform_size as usize];
     let mut params = [0u32; PARAM_WORDS];
@@ -414,14 +425,13 @@ fn args<'a>(uniforms: &'a [u8], d: &Dispatch) -> Result<Args<'a>> {
     }
     bytemuck::cast_slice_mut::<u32, u8>(&mut params)[..bytes.len()].copy_from_slice(bytes);
     let mut views: [Option<View>; 16] = [None; 16];
-    for ((slot, buf, size), &writable) in d.buffers.iter().zip(&d.writable) {
-        let host = buf.host();
+    for &(slot, host, size, writable) in &d.buffers {
         let view = View {
             ptr: host.ptr(),
-            words: ((*size / 4) as usize).min(host.words()),
+            words: ((size / 4) as usize).min(host.words()),
             writable,
         };
-        let Some(place) = views.get_mut(*slot as usize) else {
+        let Some(place) = views.get_mut(slot as usize) else {
             return Err(Error::Device(format!(
                 "{}:{}: binding slot {slot} out of range",
                 d.kernel.0, d.kernel.1

@@ -95,6 +95,8 @@ fn project_point(p: &point::PartialView, cam: &[f32], q: &[f32]) -> Option<(usiz
     let xc = dot([cam[3], cam[4], cam[5]], d);
     let yc = dot([cam[6], cam[7], cam[8]], d);
     let zc = dot([cam[9], cam[10], cam[11]], d);
+    // Written as the kernel: a NaN depth is dropped too.
+    #[allow(clippy::neg_cmp_op_on_partial_ord)]
     if !(zc > 0.0) {
         return None;
     }

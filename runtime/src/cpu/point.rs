@@ -36,6 +36,7 @@ fn d2(ax: f32, ay: f32, az: f32, bx: f32, by: f32, bz: f32) -> f32 {
 }
 
 /// The largest f32 not above 1e-3: the CUDA test is `(double)mag <= 1e-3`.
+#[allow(clippy::excessive_precision)]
 const MAG_SKIP: f32 = 0.000_999_999_93;
 
 /// Both FPS entry points (the GPU's register-cached variant only changes where the
@@ -185,7 +186,10 @@ fn knn(a: &Args<'_>) {
                 // Reference minus query, as KNN_CUDA.
                 let (d0, d1, d2_) = (pt[0] - qx, pt[1] - qy, pt[2] - qz);
                 let d = (d0 * d0 + d1 * d1) + d2_ * d2_;
-                if cnt == k && !(d < bd[k - 1]) {
+                // As the kernel: a NaN distance never enters a full list.
+                #[allow(clippy::neg_cmp_op_on_partial_ord)]
+                let skip = cnt == k && !(d < bd[k - 1]);
+                if skip {
                     continue;
                 }
                 let mut j = cnt.min(k - 1);

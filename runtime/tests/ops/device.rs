@@ -10,9 +10,12 @@ fn backend_names_parse_and_unknown_names_are_errors() {
     );
     assert_eq!(BackendChoice::parse("gl").unwrap(), BackendChoice::Gl);
     assert_eq!(BackendChoice::parse("").unwrap(), BackendChoice::Auto);
+    assert_eq!(BackendChoice::parse(" CPU ").unwrap(), BackendChoice::Cpu);
     let err = BackendChoice::parse("cuda").unwrap_err();
     assert!(
-        err.to_string().contains("cuda") && err.to_string().contains("vulkan"),
+        err.to_string().contains("cuda")
+            && err.to_string().contains("vulkan")
+            && err.to_string().contains("cpu"),
         "{err}"
     );
 }
