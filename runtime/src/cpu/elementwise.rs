@@ -2,7 +2,7 @@
 
 use crate::params::elementwise;
 
-use super::{par_chunks, Args, KernelFn, ELEMENTS};
+use super::{par_chunks, par_rows, Args, KernelFn, ELEMENTS};
 
 pub(super) fn twin(name: &str, entry: &str) -> Option<KernelFn> {
     Some(match (name, entry) {
@@ -15,13 +15,17 @@ pub(super) fn twin(name: &str, entry: &str) -> Option<KernelFn> {
 
 fn binary(a: &Args<'_>, op: fn(f32, f32) -> f32) {
     let p: elementwise::Binary = a.params();
-    let (x, y) = (a.f32(0), a.f32(1));
-    let nb = p.nb as usize;
-    let out = &mut a.f32_mut(2)[..p.n as usize];
-    par_chunks(out, ELEMENTS, |start, o| {
-        for (j, v) in o.iter_mut().enumerate() {
-            let i = start + j;
-            *v = op(x[i], y[i % nb]);
+    let (n, nb) = (p.n as usize, p.nb as usize);
+    let (x, y) = (&a.f32(0)[..n], &a.f32(1)[..nb]);
+    let out = &mut a.f32_mut(2)[..n];
+    // b repeats every nb elements (the op checks n % nb == 0): walk whole rows of nb so
+    // no element needs a division.
+    par_rows(out, nb, |r0, rows| {
+        for (r, row) in rows.chunks_mut(nb).enumerate() {
+            let xs = &x[(r0 + r) * nb..(r0 + r + 1) * nb];
+            for ((v, &xv), &yv) in row.iter_mut().zip(xs).zip(y) {
+                *v = op(xv, yv);
+            }
         }
     });
 }
