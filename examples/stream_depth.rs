@@ -36,6 +36,7 @@ struct Args {
 }
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
+    edge4d_runtime::prepare_headless_env();
     let args = Args::parse();
     let dev = Device::new(&DeviceOptions {
         backend: BackendChoice::parse(&args.backend)?,

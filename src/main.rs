@@ -78,6 +78,7 @@ enum Command {
 }
 
 fn main() {
+    edge4d_runtime::prepare_headless_env();
     env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("warn")).init();
     let cli = Cli::parse();
     if let Err(e) = run(cli) {

@@ -107,3 +107,27 @@ fn is_software(info: &wgpu::AdapterInfo) -> bool {
             .iter()
             .any(|s| name.contains(s))
 }
+
+/// On a machine without a desktop session (no `XDG_RUNTIME_DIR`), points that variable
+/// at a private directory, so that probing Mesa's Vulkan drivers does not print
+/// "XDG_RUNTIME_DIR is invalid or not set" — words a newcomer reads as edge4d failing.
+/// Changes the process environment: call it first thing in `main`, before any thread
+/// starts. A variable that already names a directory is left alone.
+pub fn prepare_headless_env() {
+    if std::env::var_os("XDG_RUNTIME_DIR").is_some_and(|d| std::path::Path::new(&d).is_dir()) {
+        return;
+    }
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::{MetadataExt, PermissionsExt};
+        let owner = std::fs::metadata("/proc/self").map_or(0, |m| m.uid());
+        let dir = std::env::temp_dir().join(format!("edge4d-runtime-{owner}"));
+        let private = std::fs::create_dir_all(&dir)
+            .and_then(|_| std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o700)))
+            .is_ok();
+        if private {
+            // Single-threaded at this point, as the contract above asks.
+            std::env::set_var("XDG_RUNTIME_DIR", &dir);
+        }
+    }
+}

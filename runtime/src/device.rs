@@ -51,6 +51,8 @@ pub struct DeviceState {
     pub(crate) summary: AdapterSummary,
     pub(crate) limits: wgpu::Limits,
     pub(crate) pool: Arc<BufferPool>,
+    /// The matmul rung `EDGE4D_MATMUL` named when the device opened.
+    pub(crate) matmul_override: Option<crate::ops::matmul::MatmulKernel>,
     /// With `EDGE4D_PROFILE` set: every dispatch runs and is waited for on its own, and
     /// its wall time added here per (shader, entry). A diagnostic mode: it serialises
     /// the work and costs a submission per dispatch.
@@ -98,6 +100,7 @@ impl Device {
 
     /// Opens the backend the options name; `auto` takes a real GPU, else the CPU.
     pub fn new(options: &DeviceOptions) -> Result<Self> {
+        crate::ops::matmul::MatmulKernel::from_env()?;
         match options.backend {
             BackendChoice::Cpu => Self::cpu(options.threads),
             BackendChoice::Auto => match Self::gpu(options.backend, false) {
@@ -126,6 +129,7 @@ impl Device {
             limits: crate::cpu::limits(),
             pool: Arc::new(BufferPool::host()),
             backend: Backend::Cpu(cpu),
+            matmul_override: crate::ops::matmul::MatmulKernel::from_env()?,
             profile: profiling(),
         }))
     }
@@ -139,6 +143,7 @@ impl Device {
     /// The most preferred GPU adapter that yields a working device; software adapters
     /// only when `allow_software`.
     fn gpu(choice: BackendChoice, allow_software: bool) -> Result<Self> {
+        let matmul_override = crate::ops::matmul::MatmulKernel::from_env()?;
         let adapters = crate::gpu::adapters(choice);
         let mut tried = Vec::new();
         if adapters.is_empty() {
@@ -165,6 +170,7 @@ impl Device {
                         summary,
                         limits,
                         pool,
+                        matmul_override,
                         profile: profiling(),
                     }));
                 }

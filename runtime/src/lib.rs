@@ -32,6 +32,7 @@ pub mod tensor;
 pub mod tensor_file;
 mod transfer;
 
+pub use backend::prepare_headless_env;
 pub use device::{AdapterSummary, BackendChoice, Device, DeviceOptions};
 pub use error::{Error, Result};
 pub use step::Step;

@@ -54,19 +54,29 @@ impl MatmulKernel {
         }
     }
 
-    /// The rung measured fastest for this kind of adapter; `EDGE4D_MATMUL` overrides.
+    /// The rung measured fastest for this kind of adapter, unless `EDGE4D_MATMUL` named
+    /// one when the device opened (read once, see [`MatmulKernel::from_env`]).
     pub fn for_device(dev: &crate::Device) -> Self {
-        if let Some(k) = std::env::var("EDGE4D_MATMUL")
-            .ok()
-            .and_then(|v| Self::parse(&v))
-        {
-            return k;
-        }
         // Measured fastest on lavapipe/llvmpipe (1.6 GFLOP/s at 1024 against 0.84 for
         // regblock); 8x8 register tiles in 64-invocation workgroups suit GPUs as well.
-        // Adapter-specific choices go here when measurements on other adapters differ.
-        let _ = dev;
-        Self::RegisterBlocked8
+        // The CPU backend runs every rung as the same native product.
+        dev.matmul_override.unwrap_or(Self::RegisterBlocked8)
+    }
+
+    /// The rung `EDGE4D_MATMUL` names (None when unset or empty); an unknown name is an
+    /// error that lists the rungs.
+    pub fn from_env() -> Result<Option<Self>> {
+        match std::env::var("EDGE4D_MATMUL") {
+            Ok(v) if !v.trim().is_empty() => Self::parse(v.trim()).map(Some).ok_or_else(|| {
+                Error::InvalidArgument {
+                    op: "EDGE4D_MATMUL",
+                    detail: format!(
+                        "{v:?} is not a matmul kernel: expected naive, tiled, regblock or regblock8"
+                    ),
+                }
+            }),
+            _ => Ok(None),
+        }
     }
 }
 

@@ -131,5 +131,7 @@ pub fn cases(file: &edge4d_runtime::TensorFile, prefix: &str) -> Vec<String> {
         .filter_map(|rest| rest.split('.').next().map(str::to_string))
         .collect();
     c.dedup();
+    // A loop over no cases would pass without checking anything.
+    assert!(!c.is_empty(), "the fixture holds no `{prefix}.*` cases");
     c
 }

@@ -1,0 +1,60 @@
+//! Environment variables the CLI reads: EDGE4D_MATMUL (read once, unknown names refused),
+//! EDGE4D_THREADS, and no Mesa warning on a headless machine.
+
+use std::process::Command;
+
+fn edge4d(args: &[&str], env: &[(&str, &str)], unset: &[&str]) -> (bool, String, String) {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_edge4d"));
+    cmd.args(args);
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    for k in unset {
+        cmd.env_remove(k);
+    }
+    let out = cmd.output().unwrap();
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stdout).to_string(),
+        String::from_utf8_lossy(&out.stderr).to_string(),
+    )
+}
+
+#[test]
+fn an_unknown_matmul_kernel_is_refused_by_name() {
+    let (ok, out, err) = edge4d(
+        &["bench", "matmul", "--sizes", "16", "--repeats", "1", "--warmup", "0"],
+        &[("EDGE4D_MATMUL", "fastest")],
+        &[],
+    );
+    assert!(!ok, "{out}");
+    assert!(
+        err.contains("EDGE4D_MATMUL") && err.contains("\"fastest\"") && err.contains("regblock8"),
+        "{err}"
+    );
+    let (ok, out, err) = edge4d(
+        &["bench", "matmul", "--sizes", "16", "--repeats", "1", "--warmup", "0", "--json"],
+        &[("EDGE4D_MATMUL", "tiled")],
+        &[],
+    );
+    assert!(ok, "{out}\n{err}");
+}
+
+#[test]
+fn cpu_threads_come_from_the_flag_or_edge4d_threads_and_bad_counts_are_refused() {
+    let (ok, out, err) = edge4d(&["--backend", "cpu", "info"], &[("EDGE4D_THREADS", "3")], &[]);
+    assert!(ok, "{err}");
+    assert!(out.contains("selected: native CPU (3 threads"), "{out}");
+    let (ok, out, _) = edge4d(&["--backend", "cpu", "--threads", "1", "info"], &[], &[]);
+    assert!(ok && out.contains("selected: native CPU (1 threads"), "{out}");
+    let (ok, _, err) = edge4d(&["--backend", "cpu", "info"], &[("EDGE4D_THREADS", "0")], &[]);
+    assert!(!ok && err.contains("threads"), "{err}");
+}
+
+#[test]
+fn a_headless_machine_gets_no_xdg_runtime_dir_warning() {
+    let (ok, out, err) = edge4d(&["info"], &[], &["XDG_RUNTIME_DIR"]);
+    assert!(ok, "{out}\n{err}");
+    assert!(!err.contains("XDG_RUNTIME_DIR"), "{err}");
+    assert!(!out.contains("XDG_RUNTIME_DIR"), "{out}");
+}
