@@ -41,7 +41,7 @@ pub struct MsrArgs {
     #[arg(long, default_value_t = 2048)]
     points: usize,
     /// Start a clip at every this many frames.
-    #[arg(long, default_value_t = 1)]
+    #[arg(long, default_value_t = 1, value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..))]
     stride: usize,
     #[arg(long, default_value_t = 0)]
     seed: u64,
@@ -96,7 +96,7 @@ pub struct Hoi4dArgs {
     #[arg(long)]
     out: PathBuf,
     /// Resample every frame to this many points (default: keep the file's).
-    #[arg(long)]
+    #[arg(long, value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..))]
     points: Option<usize>,
     #[arg(long, default_value_t = 0)]
     seed: u64,

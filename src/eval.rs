@@ -23,7 +23,7 @@ pub struct EvalArgs {
     /// Dataset file (`clip` and `label`).
     #[arg(long)]
     data: PathBuf,
-    #[arg(long, default_value_t = 8)]
+    #[arg(long, default_value_t = 8, value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..))]
     batch_size: usize,
     /// Class names for the table, comma-separated (default: class numbers).
     #[arg(long, value_delimiter = ',')]

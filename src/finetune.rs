@@ -47,7 +47,7 @@ pub struct FinetuneArgs {
     val_every: u64,
     /// Train on this fraction of the labelled clips (a seeded subset stratified by
     /// class, as in label-efficiency studies).
-    #[arg(long, default_value_t = 1.0)]
+    #[arg(long, default_value_t = 1.0, value_parser = label_fraction)]
     label_fraction: f64,
     #[command(flatten)]
     train: TrainArgs,
@@ -75,7 +75,7 @@ pub struct TrainArgs {
     pub resume: Option<PathBuf>,
     #[arg(long, default_value_t = 50)]
     pub epochs: u64,
-    #[arg(long, default_value_t = 14)]
+    #[arg(long, default_value_t = 14, value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..))]
     pub batch_size: usize,
     #[arg(long, value_enum, default_value_t = Optimizer::Sgd)]
     pub optimizer: Optimizer,
@@ -495,4 +495,12 @@ pub fn plot(
     }
     edge4d_trainer::plot::training_curves_of(png, &losses, &train, &val, &score)?;
     Ok(())
+}
+
+/// `--label-fraction`: a number in (0, 1].
+fn label_fraction(s: &str) -> Result<f64, String> {
+    match s.trim().parse::<f64>() {
+        Ok(v) if v > 0.0 && v <= 1.0 => Ok(v),
+        _ => Err(format!("{s:?} is not a fraction of the labels in (0, 1]")),
+    }
 }

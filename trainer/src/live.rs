@@ -43,8 +43,8 @@ pub struct LiveArgs {
     /// Points per frame fed to the model
     #[arg(long, default_value_t = 512)]
     pub points: usize,
-    /// Actions the humanoid performs, in a random order (at most 15)
-    #[arg(long, default_value_t = 15)]
+    /// Actions the humanoid performs, in a random order (1 to 15)
+    #[arg(long, default_value_t = 15, value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..=15))]
     pub actions: usize,
     /// Frames per action (15 frames per second)
     #[arg(long, default_value_t = 45)]

@@ -1,0 +1,26 @@
+//! Flags out of their range are refused by name, not silently replaced.
+
+use std::process::Command;
+
+fn refused(args: &[&str], flag: &str) {
+    let out = Command::new(env!("CARGO_BIN_EXE_edge4d"))
+        .args(args)
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "{args:?} was accepted");
+    assert!(err.contains(flag), "{args:?}: the error does not name {flag}:\n{err}");
+}
+
+#[test]
+fn out_of_range_flags_are_refused() {
+    refused(&["finetune", "--batch-size", "0"], "--batch-size");
+    refused(&["finetune", "--label-fraction", "2"], "--label-fraction");
+    refused(&["finetune", "--label-fraction", "NaN"], "--label-fraction");
+    refused(&["finetune", "--label-fraction", "0"], "--label-fraction");
+    refused(&["eval", "--batch-size", "0"], "--batch-size");
+    refused(&["data", "msr", "--stride", "0"], "--stride");
+    refused(&["data", "hoi4d", "--points", "0"], "--points");
+    refused(&["stream", "--actions", "0"], "--actions");
+    refused(&["stream", "--actions", "99"], "--actions");
+}
