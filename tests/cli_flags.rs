@@ -15,6 +15,7 @@ fn refused(args: &[&str], flag: &str) {
 #[test]
 fn out_of_range_flags_are_refused() {
     refused(&["finetune", "--batch-size", "0"], "--batch-size");
+    refused(&["finetune", "--epochs", "0"], "--epochs");
     refused(&["finetune", "--label-fraction", "2"], "--label-fraction");
     refused(&["finetune", "--label-fraction", "NaN"], "--label-fraction");
     refused(&["finetune", "--label-fraction", "0"], "--label-fraction");

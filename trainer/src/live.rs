@@ -200,19 +200,23 @@ pub fn summarize(title: &str, results: &[FrameResult], silent: bool) -> Option<f
         ),
         None => say!(silent, "  frame accuracy         n/a (no labels)"),
     }
-    say!(
-        silent,
-        "  latency p50 / p95 / max  {:.1} / {:.1} / {:.1} ms",
-        percentile(&lat, 0.5),
-        percentile(&lat, 0.95),
-        lat.last().copied().unwrap_or(f64::NAN)
-    );
-    let mean = lat.iter().sum::<f64>() / lat.len().max(1) as f64;
-    say!(
-        silent,
-        "  throughput             {:.1} frames/s",
-        1e3 / mean
-    );
+    if lat.is_empty() {
+        say!(silent, "  latency                n/a (no frame was predicted)");
+    } else {
+        say!(
+            silent,
+            "  latency p50 / p95 / max  {:.1} / {:.1} / {:.1} ms",
+            percentile(&lat, 0.5),
+            percentile(&lat, 0.95),
+            lat.last().copied().unwrap_or(f64::NAN)
+        );
+        let mean = lat.iter().sum::<f64>() / lat.len() as f64;
+        say!(
+            silent,
+            "  throughput             {:.1} frames/s",
+            1e3 / mean
+        );
+    }
     accuracy
 }
 
@@ -280,17 +284,47 @@ fn stream_folder(
     if files.is_empty() {
         return Err(format!("{}: no .png depth frames", dir.display()).into());
     }
-    let labels: Vec<Option<usize>> = match std::fs::read_to_string(dir.join("labels.txt")) {
+    if files.len() < args.window {
+        return Err(format!(
+            "{}: {} depth frames, fewer than the window of {} the model predicts from",
+            dir.display(),
+            files.len(),
+            args.window
+        )
+        .into());
+    }
+    let classes = stream.num_classes();
+    let labels_path = dir.join("labels.txt");
+    let labels: Vec<Option<usize>> = match std::fs::read_to_string(&labels_path) {
         Ok(text) => text
             .lines()
-            .map(|l| {
+            .enumerate()
+            .map(|(i, l)| {
                 let l = l.trim();
-                ACTIONS
+                if l.is_empty() {
+                    return Ok(None);
+                }
+                let class = ACTIONS
                     .iter()
                     .position(|a| *a == l)
                     .or_else(|| l.parse().ok())
+                    .ok_or_else(|| {
+                        format!(
+                            "{} line {}: {l:?} is neither an action name nor a class number",
+                            labels_path.display(),
+                            i + 1
+                        )
+                    })?;
+                if class >= classes {
+                    return Err(format!(
+                        "{} line {}: class {class} is beyond the model's {classes} classes",
+                        labels_path.display(),
+                        i + 1
+                    ));
+                }
+                Ok(Some(class))
             })
-            .collect(),
+            .collect::<Result<_, String>>()?,
         Err(_) => vec![],
     };
     let mut results = Vec::new();
