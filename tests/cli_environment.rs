@@ -23,7 +23,16 @@ fn edge4d(args: &[&str], env: &[(&str, &str)], unset: &[&str]) -> (bool, String,
 #[test]
 fn an_unknown_matmul_kernel_is_refused_by_name() {
     let (ok, out, err) = edge4d(
-        &["bench", "matmul", "--sizes", "16", "--repeats", "1", "--warmup", "0"],
+        &[
+            "bench",
+            "matmul",
+            "--sizes",
+            "16",
+            "--repeats",
+            "1",
+            "--warmup",
+            "0",
+        ],
         &[("EDGE4D_MATMUL", "fastest")],
         &[],
     );
@@ -33,7 +42,17 @@ fn an_unknown_matmul_kernel_is_refused_by_name() {
         "{err}"
     );
     let (ok, out, err) = edge4d(
-        &["bench", "matmul", "--sizes", "16", "--repeats", "1", "--warmup", "0", "--json"],
+        &[
+            "bench",
+            "matmul",
+            "--sizes",
+            "16",
+            "--repeats",
+            "1",
+            "--warmup",
+            "0",
+            "--json",
+        ],
         &[("EDGE4D_MATMUL", "tiled")],
         &[],
     );
@@ -42,12 +61,23 @@ fn an_unknown_matmul_kernel_is_refused_by_name() {
 
 #[test]
 fn cpu_threads_come_from_the_flag_or_edge4d_threads_and_bad_counts_are_refused() {
-    let (ok, out, err) = edge4d(&["--backend", "cpu", "info"], &[("EDGE4D_THREADS", "3")], &[]);
+    let (ok, out, err) = edge4d(
+        &["--backend", "cpu", "info"],
+        &[("EDGE4D_THREADS", "3")],
+        &[],
+    );
     assert!(ok, "{err}");
     assert!(out.contains("selected: native CPU (3 threads"), "{out}");
     let (ok, out, _) = edge4d(&["--backend", "cpu", "--threads", "1", "info"], &[], &[]);
-    assert!(ok && out.contains("selected: native CPU (1 threads"), "{out}");
-    let (ok, _, err) = edge4d(&["--backend", "cpu", "info"], &[("EDGE4D_THREADS", "0")], &[]);
+    assert!(
+        ok && out.contains("selected: native CPU (1 threads"),
+        "{out}"
+    );
+    let (ok, _, err) = edge4d(
+        &["--backend", "cpu", "info"],
+        &[("EDGE4D_THREADS", "0")],
+        &[],
+    );
     assert!(!ok && err.contains("threads"), "{err}");
 }
 

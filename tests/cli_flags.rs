@@ -9,7 +9,10 @@ fn refused(args: &[&str], flag: &str) {
         .unwrap();
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(!out.status.success(), "{args:?} was accepted");
-    assert!(err.contains(flag), "{args:?}: the error does not name {flag}:\n{err}");
+    assert!(
+        err.contains(flag),
+        "{args:?}: the error does not name {flag}:\n{err}"
+    );
 }
 
 #[test]

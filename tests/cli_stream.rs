@@ -71,11 +71,22 @@ fn stream_reads_png_depth_frames_with_labels_and_renders_snapshots() {
     // A label beyond the model's classes, or text that names no action, is refused
     // with its line; so is a folder shorter than the window.
     let good_labels = std::fs::read_to_string(frames.join("labels.txt")).unwrap();
-    std::fs::write(frames.join("labels.txt"), good_labels.replacen("jump", "99", 1)).unwrap();
+    std::fs::write(
+        frames.join("labels.txt"),
+        good_labels.replacen("jump", "99", 1),
+    )
+    .unwrap();
     let (ok, _, err) = edge4d(&["stream", "--depth-dir", frames.to_str().unwrap()]);
     assert!(!ok);
-    assert!(err.contains("line 1: class 99 is beyond the model's 15 classes"), "{err}");
-    std::fs::write(frames.join("labels.txt"), good_labels.replacen("jump", "jumpp", 1)).unwrap();
+    assert!(
+        err.contains("line 1: class 99 is beyond the model's 15 classes"),
+        "{err}"
+    );
+    std::fs::write(
+        frames.join("labels.txt"),
+        good_labels.replacen("jump", "jumpp", 1),
+    )
+    .unwrap();
     let (ok, _, err) = edge4d(&["stream", "--depth-dir", frames.to_str().unwrap()]);
     assert!(!ok);
     assert!(err.contains("line 1: \"jumpp\""), "{err}");
@@ -87,7 +98,10 @@ fn stream_reads_png_depth_frames_with_labels_and_renders_snapshots() {
     }
     let (ok, out, err) = edge4d(&["stream", "--depth-dir", short.to_str().unwrap()]);
     assert!(!ok, "{out}");
-    assert!(err.contains("2 depth frames, fewer than the window of 16"), "{err}");
+    assert!(
+        err.contains("2 depth frames, fewer than the window of 16"),
+        "{err}"
+    );
     assert!(!out.contains("NaN") && !out.contains("inf"), "{out}");
 
     // A folder without intrinsics is an error that names the file.

@@ -193,8 +193,9 @@ enum Edge4dStatus edge4d_stream_latest(const struct Edge4dStream *stream,
 // `stream` must be a live handle.
 enum Edge4dStatus edge4d_stream_label(const struct Edge4dStream *stream, uint32_t class_index);
 
-// Fine-tunes the stream's weights on the device: `steps` SGD steps on random batches
-// of `batch_size` labelled windows. The mean loss goes to `*mean_loss` (may be null).
+// Fine-tunes the stream's weights on the device: `steps` SGD steps (1 to 1,000,000;
+// others are `EDGE4D_INVALID_ARGUMENT`) on random batches of `batch_size` labelled
+// windows. The mean loss goes to `*mean_loss` (may be null).
 //
 // # Safety
 // `stream` must be a live handle; `mean_loss` null or writable.

@@ -528,8 +528,9 @@ pub unsafe extern "C" fn edge4d_stream_label(
     })
 }
 
-/// Fine-tunes the stream's weights on the device: `steps` SGD steps on random batches
-/// of `batch_size` labelled windows. The mean loss goes to `*mean_loss` (may be null).
+/// Fine-tunes the stream's weights on the device: `steps` SGD steps (1 to 1,000,000;
+/// others are `EDGE4D_INVALID_ARGUMENT`) on random batches of `batch_size` labelled
+/// windows. The mean loss goes to `*mean_loss` (may be null).
 ///
 /// # Safety
 /// `stream` must be a live handle; `mean_loss` null or writable.

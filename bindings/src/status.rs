@@ -41,9 +41,11 @@ impl From<edge4d_runtime::Error> for Failure {
         use edge4d_runtime::Error as E;
         let code = match &e {
             E::TensorFile { .. } | E::Config { .. } => Edge4dStatus::EDGE4D_IO,
-            E::Shape { .. } | E::InvalidArgument { .. } | E::NonFinite { .. } => {
-                Edge4dStatus::EDGE4D_INVALID_ARGUMENT
-            }
+            E::Shape { .. }
+            | E::InvalidArgument { .. }
+            | E::NonFinite { .. }
+            | E::TooLarge { .. }
+            | E::Empty { .. } => Edge4dStatus::EDGE4D_INVALID_ARGUMENT,
             _ => Edge4dStatus::EDGE4D_ERROR,
         };
         Failure(code, e.to_string())

@@ -201,7 +201,10 @@ pub fn summarize(title: &str, results: &[FrameResult], silent: bool) -> Option<f
         None => say!(silent, "  frame accuracy         n/a (no labels)"),
     }
     if lat.is_empty() {
-        say!(silent, "  latency                n/a (no frame was predicted)");
+        say!(
+            silent,
+            "  latency                n/a (no frame was predicted)"
+        );
     } else {
         say!(
             silent,

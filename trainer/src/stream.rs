@@ -66,6 +66,9 @@ pub struct Prediction {
     pub class: usize,
 }
 
+/// The most SGD steps one [`ActionStream::finetune`] call takes.
+pub const MAX_FINETUNE_STEPS: usize = 1_000_000;
+
 /// One live stream on a device, with its own copy of the model's weights.
 pub struct ActionStream {
     dev: Device,
@@ -342,9 +345,18 @@ impl ActionStream {
         self.labelled.len()
     }
 
-    /// Runs `steps` SGD steps on random batches of the labelled windows (per-clip
-    /// models); returns the mean loss. The stream's cached features are dropped.
+    /// Runs `steps` (1 to [`MAX_FINETUNE_STEPS`]) SGD steps on random batches of the
+    /// labelled windows (per-clip models); returns the mean loss. The stream's cached
+    /// features are dropped.
     pub fn finetune(&mut self, steps: usize, batch_size: usize) -> Result<f32> {
+        if !(1..=MAX_FINETUNE_STEPS).contains(&steps) {
+            return Err(Error::InvalidArgument {
+                op: "stream",
+                detail: format!(
+                    "{steps} fine-tuning steps: give 1 to {MAX_FINETUNE_STEPS} per call"
+                ),
+            });
+        }
         if self.labelled.is_empty() {
             return Err(Error::InvalidArgument {
                 op: "stream",
@@ -359,9 +371,12 @@ impl ActionStream {
         }
         let batch = batch_size.clamp(1, self.labelled.len());
         let (l, n) = (self.opts.window, self.opts.points);
+        // Losses are read back a chunk of steps at a time: the device never waits on the
+        // host within a chunk, and memory stays bounded however many steps are asked.
+        const READ_EVERY: usize = 64;
         let mut total = 0.0;
-        let mut losses = Vec::with_capacity(steps);
-        for _ in 0..steps {
+        let mut losses = Vec::with_capacity(READ_EVERY.min(steps));
+        for step in 0..steps {
             let mut clips = Vec::with_capacity(batch * l * n * 3);
             let mut labels = Vec::with_capacity(batch);
             for _ in 0..batch {
@@ -372,19 +387,24 @@ impl ActionStream {
             let clip = self.dev.upload(&clips, &[batch, l, n, 3])?;
             let labels = self.dev.upload_u32(&labels, &[batch])?;
             losses.push(self.tuner.train_step(&clip, &labels)?);
+            if losses.len() == READ_EVERY || step + 1 == steps {
+                for loss in losses.drain(..) {
+                    let loss = self.dev.read(&loss)?[0];
+                    if !loss.is_finite() {
+                        self.stream.invalidate();
+                        return Err(Error::InvalidArgument {
+                            op: "stream",
+                            detail: format!(
+                                "fine-tuning loss became {loss} at step {}; stop and reload the weights",
+                                step + 1
+                            ),
+                        });
+                    }
+                    total += loss;
+                }
+            }
         }
         self.stream.invalidate();
-        // Read the losses once the steps are queued, so the GPU never waits on the host.
-        for loss in &losses {
-            let loss = self.dev.read(loss)?[0];
-            if !loss.is_finite() {
-                return Err(Error::InvalidArgument {
-                    op: "stream",
-                    detail: format!("fine-tuning loss became {loss}; weights were not saved"),
-                });
-            }
-            total += loss;
-        }
         Ok(total / steps.max(1) as f32)
     }
 

@@ -73,10 +73,14 @@ int main(int argc, char **argv) {
     }
     expect(edge4d_stream_open(model, 7, 512, 0, &stream), EDGE4D_INVALID_ARGUMENT, "7 frames",
            "window that does not fit the model");
+    expect(edge4d_stream_open(model, 16, UINT32_MAX, 0, &stream), EDGE4D_INVALID_ARGUMENT,
+           "binding limit", "points beyond what the device can hold");
     if (edge4d_stream_open(model, 16, 512, 0, &stream) != EDGE4D_OK) {
         printf("FAIL stream: %s\n", edge4d_last_error_message());
         return 1;
     }
+    expect(edge4d_stream_finetune(stream, UINT32_MAX, 2, NULL), EDGE4D_INVALID_ARGUMENT,
+           "1 to 1000000", "absurd fine-tuning step count");
     Edge4dIntrinsics k = {W, H, 30.0f, 30.0f, W / 2.0f, H / 2.0f, 0.001f};
     uint16_t depth[W * H];
     fill(depth, 0);

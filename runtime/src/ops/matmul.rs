@@ -67,14 +67,16 @@ impl MatmulKernel {
     /// error that lists the rungs.
     pub fn from_env() -> Result<Option<Self>> {
         match std::env::var("EDGE4D_MATMUL") {
-            Ok(v) if !v.trim().is_empty() => Self::parse(v.trim()).map(Some).ok_or_else(|| {
-                Error::InvalidArgument {
-                    op: "EDGE4D_MATMUL",
-                    detail: format!(
+            Ok(v) if !v.trim().is_empty() => {
+                Self::parse(v.trim())
+                    .map(Some)
+                    .ok_or_else(|| Error::InvalidArgument {
+                        op: "EDGE4D_MATMUL",
+                        detail: format!(
                         "{v:?} is not a matmul kernel: expected naive, tiled, regblock or regblock8"
                     ),
-                }
-            }),
+                    })
+            }
             _ => Ok(None),
         }
     }
