@@ -68,6 +68,18 @@ pub fn run(dev: &Device, args: &EvalArgs) -> Result<(), Box<dyn std::error::Erro
         false,
     )?;
     let data = ClipDataset::load(&args.data)?;
+    if let Labels::PerClip(labels) | Labels::PerFrame(labels) = &data.labels {
+        if let Some(i) = labels.iter().position(|&y| y as usize >= cfg.num_classes) {
+            return Err(format!(
+                "{}: label {i} is {}, but the model has {} classes (0 to {})",
+                args.data.display(),
+                labels[i],
+                cfg.num_classes,
+                cfg.num_classes - 1
+            )
+            .into());
+        }
+    }
     let [b, l, n, _] = data.clips_shape;
     let all: Vec<usize> = (0..b).collect();
     let mut probs: Vec<Vec<f64>> = Vec::new();

@@ -83,6 +83,15 @@ pub fn run(dev: &Device, args: &InferArgs) -> Result<(), Box<dyn std::error::Err
         )
     };
     let logits = dev.read(&logits_dev)?;
+    if let Some(i) = logits.iter().position(|v| !v.is_finite()) {
+        return Err(format!(
+            "the logits are not finite (element {i} is {}): {} or {} holds values too large for f32 arithmetic",
+            logits[i],
+            args.input.display(),
+            args.weights.display()
+        )
+        .into());
+    }
     let elapsed = started.elapsed();
     let shape = logits_dev.shape().to_vec();
     let classes = *shape.last().unwrap();

@@ -297,6 +297,23 @@ fn bad_datasets_are_refused_with_the_file_and_problem_named() {
     .unwrap();
     let err = run(&wrong);
     assert!(err.contains("label 8") || err.contains("label 9"), "{err}");
+    // eval refuses the same file: a label the model cannot predict is not scored.
+    let (_, _, weights) = msr_setup(dir.path());
+    let out = edge4d(&[
+        "eval",
+        "--config",
+        &config,
+        "--weights",
+        &weights,
+        "--data",
+        &s(&wrong),
+    ]);
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("labels.safetensors: label 1 is 9, but the model has 5 classes"),
+        "{err}"
+    );
 
     let truncated = dir.path().join("truncated.safetensors");
     let bytes = std::fs::read(&nan).unwrap();

@@ -141,6 +141,45 @@ fn infer_reproduces_pytorch_logits_and_reports_bad_inputs() {
         "{err}"
     );
 
+    // Finite coordinates too large for f32 arithmetic: non-finite logits are an error,
+    // not a prediction.
+    let mut clip = f.f32("input.clip").unwrap();
+    for v in clip.data.iter_mut().step_by(3) {
+        *v = 3e38;
+    }
+    let huge_input = dir.path().join("huge.safetensors");
+    write_atomic(
+        &huge_input,
+        &[("clip".into(), Stored::F32(clip))],
+        Default::default(),
+    )
+    .unwrap();
+    let (success, out, err) = infer(&c, &w, huge_input.to_str().unwrap(), &o);
+    assert!(!success, "{out}");
+    assert!(err.contains("logits are not finite"), "{err}");
+
+    // A NaN in the weights file names the file and the tensor.
+    let nan_weights = dir.path().join("nan_weights.safetensors");
+    let tensors: Vec<(String, Stored)> = wf
+        .names()
+        .into_iter()
+        .map(|n| {
+            let mut t = wf.f32(&n).unwrap();
+            if n == "mlp_head.0.weight" {
+                t.data[3] = f32::NAN;
+            }
+            (n.clone(), Stored::F32(t))
+        })
+        .collect();
+    write_atomic(&nan_weights, &tensors, Default::default()).unwrap();
+    let (success, _, err) = infer(&c, nan_weights.to_str().unwrap(), &i, &o);
+    assert!(!success);
+    assert!(
+        err.contains("nan_weights.safetensors")
+            && err.contains("tensor mlp_head.0.weight holds a non-finite value (NaN) at index 3"),
+        "{err}"
+    );
+
     // A clip with too few points per frame for the spatial stride.
     let small = dir.path().join("small.safetensors");
     let tiny = edge4d_runtime::HostTensor::new(vec![1.0; 2 * 6 * 4 * 3], &[2, 6, 4, 3]);

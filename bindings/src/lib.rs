@@ -386,17 +386,6 @@ pub unsafe extern "C" fn edge4d_stream_push_depth(
                 ),
             );
         }
-        let valid = [k.fx, k.fy, k.depth_scale]
-            .iter()
-            .all(|v| v.is_finite() && *v > 0.0)
-            && k.cx.is_finite()
-            && k.cy.is_finite();
-        if !valid {
-            return fail(
-                EDGE4D_INVALID_ARGUMENT,
-                format!("intrinsics need positive fx, fy, depth_scale and finite cx, cy: {k:?}"),
-            );
-        }
         let n = width as usize * height as usize;
         // SAFETY: readable for width·height values per the contract.
         let depth = unsafe { std::slice::from_raw_parts(depth, n) };
@@ -409,6 +398,9 @@ pub unsafe extern "C" fn edge4d_stream_push_depth(
             cy: k.cy,
             depth_scale: k.depth_scale,
         };
+        if let Err(e) = intr.check() {
+            return fail(EDGE4D_INVALID_ARGUMENT, format!("intrinsics: {e}"));
+        }
         // SAFETY: live per the contract.
         unsafe {
             with_stream(stream, |s| {

@@ -137,7 +137,7 @@ fn bad_input_from_c_gives_status_codes_and_messages() {
     assert!(out.ends_with("0 failures\n"), "{out}");
     assert_eq!(
         out.lines().filter(|l| l.starts_with("ok ")).count(),
-        21,
+        23,
         "{out}"
     );
 }

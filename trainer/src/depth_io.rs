@@ -49,14 +49,42 @@ impl DepthIntrinsics {
             cy: num("cy")? as f32,
             depth_scale: num("depth_scale")? as f32,
         };
-        if me.width == 0 || me.height == 0 || me.fx <= 0.0 || me.fy <= 0.0 || me.depth_scale <= 0.0
-        {
+        if me.width == 0 || me.height == 0 {
             return Err(err(
                 path,
-                format!("sizes, focal lengths and depth_scale must be positive: {me:?}"),
+                format!("width and height must be positive: {me:?}"),
             ));
         }
+        me.check().map_err(|e| err(path, e))?;
         Ok(me)
+    }
+
+    /// Checks the numbers against what a depth camera can have: focal lengths of 1 to
+    /// 10⁶ pixels, a principal point within a frame's width or height of the image, and
+    /// 10⁻⁶ to 10 metres per depth unit (millimetres are 0.001). Outside these, points
+    /// come out meaningless (or beyond f32), so the frame is refused instead.
+    pub fn check(&self) -> std::result::Result<(), String> {
+        let (w, h) = (self.width as f32, self.height as f32);
+        let within = |v: f32, lo: f32, hi: f32| v.is_finite() && v >= lo && v <= hi;
+        if !within(self.fx, 1.0, 1e6) || !within(self.fy, 1.0, 1e6) {
+            return Err(format!(
+                "focal lengths fx = {}, fy = {} are outside 1 to 1e6 pixels",
+                self.fx, self.fy
+            ));
+        }
+        if !within(self.cx, -w, 2.0 * w) || !within(self.cy, -h, 2.0 * h) {
+            return Err(format!(
+                "principal point cx = {}, cy = {} is far outside the {}x{} image",
+                self.cx, self.cy, self.width, self.height
+            ));
+        }
+        if !within(self.depth_scale, 1e-6, 10.0) {
+            return Err(format!(
+                "depth_scale = {} metres per unit is outside 1e-6 to 10 (millimetres: 0.001)",
+                self.depth_scale
+            ));
+        }
+        Ok(())
     }
 
     pub fn save(&self, path: &Path) -> Result<()> {

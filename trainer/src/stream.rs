@@ -263,6 +263,16 @@ impl ActionStream {
         let stream = &mut self.stream;
         let logits = self.dev.run(|s| stream.forward(s, model, params))?;
         let logits = self.dev.read(&logits)?;
+        if let Some(i) = logits.iter().position(|v| !v.is_finite()) {
+            return Err(Error::InvalidArgument {
+                op: "stream",
+                detail: format!(
+                    "the model's output for frame {} is not finite (logit {i} is {}): the points or the weights hold values too large for f32 arithmetic (check the depth scale and the weights file)",
+                    self.stream.frames_pushed() - 1,
+                    logits[i]
+                ),
+            });
+        }
         // Per-frame models give a row per output frame: the last is the latest.
         let classes = model.cfg.num_classes;
         let row = &logits[logits.len() - classes..];

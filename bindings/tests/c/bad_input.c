@@ -92,6 +92,13 @@ int main(int argc, char **argv) {
     bad.fx = 0.0f;
     expect(edge4d_stream_push_depth(stream, depth, W, H, &bad), EDGE4D_INVALID_ARGUMENT, "fx",
            "zero focal length");
+    bad.fx = 1e-30f;
+    expect(edge4d_stream_push_depth(stream, depth, W, H, &bad), EDGE4D_INVALID_ARGUMENT, "fx",
+           "vanishing focal length");
+    bad = k;
+    bad.depth_scale = 1e30f;
+    expect(edge4d_stream_push_depth(stream, depth, W, H, &bad), EDGE4D_INVALID_ARGUMENT,
+           "depth_scale", "absurd depth scale");
     memset(depth, 0, sizeof depth);
     expect(edge4d_stream_push_depth(stream, depth, W, H, &k), EDGE4D_INVALID_ARGUMENT, "all zero",
            "depth all zero");

@@ -167,7 +167,10 @@ impl ParamStore {
                 ));
                 continue;
             }
-            tensors.insert(name.clone(), dev.upload(&h.data, &h.shape)?);
+            tensors.insert(
+                name.clone(),
+                upload_named(dev, file, &key, &h.data, &h.shape)?,
+            );
         }
         if !allow_extra {
             for key in file.names() {
@@ -288,7 +291,8 @@ impl ParamStore {
                 ));
                 continue;
             }
-            self.tensors.insert(name, dev.upload(&h.data, &h.shape)?);
+            self.tensors
+                .insert(name, upload_named(dev, file, &source, &h.data, &h.shape)?);
             loaded += 1;
         }
         if !problems.is_empty() || loaded == 0 {
@@ -423,4 +427,21 @@ impl ParamStore {
     ) -> Result<()> {
         write_atomic(path, &self.stored(dev)?, metadata)
     }
+}
+
+/// Uploads tensor `key` of `file`; a NaN or infinity is an error naming both.
+fn upload_named(
+    dev: &Device,
+    file: &TensorFile,
+    key: &str,
+    data: &[f32],
+    shape: &[usize],
+) -> Result<Tensor> {
+    dev.upload(data, shape).map_err(|e| match e {
+        Error::NonFinite { index, value, .. } => Error::TensorFile {
+            path: file.path().to_string(),
+            detail: format!("tensor {key} holds a non-finite value ({value}) at index {index}"),
+        },
+        other => other,
+    })
 }
