@@ -7,7 +7,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 have_vulkan_icd() { ls /usr/share/vulkan/icd.d/*.json /etc/vulkan/icd.d/*.json >/dev/null 2>&1; }
-have_egl() { ldconfig -p 2>/dev/null | grep -q 'libEGL_mesa.so'; }
+have_egl() { ldconfig -p 2>/dev/null | grep 'libEGL_mesa.so' >/dev/null; }
 
 if ! have_vulkan_icd || ! have_egl; then
     echo "== installing Mesa's Vulkan and GL drivers"

@@ -57,3 +57,36 @@ fn config_errors_name_the_key() {
     .to_string();
     assert!(err.contains("p4transformer-xl"), "{err}");
 }
+
+#[test]
+fn absurd_sizes_are_refused_by_key_before_anything_is_allocated() {
+    let base = std::fs::read_to_string(format!(
+        "{}/configs/p4transformer-msr.toml",
+        env!("CARGO_MANIFEST_DIR")
+    ))
+    .unwrap();
+    let refused = |from: &str, to: &str, keys: &str| {
+        assert!(base.contains(from), "{from}");
+        let err = P4TransformerConfig::parse(&base.replace(from, to), "big.toml")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("big.toml") && err.contains(keys),
+            "{to}: {err}"
+        );
+    };
+    refused(
+        "num_classes = 20",
+        "num_classes = 1000000000",
+        "num_classes",
+    );
+    refused("dim = 1024", "dim = 9223372036854775807", "dim");
+    refused("depth = 5", "depth = 10000", "depth = 10000");
+    refused(
+        "num_classes = 20",
+        "num_classes = 20\npred_hidden = 1000000000",
+        "pred_hidden",
+    );
+    // dim beyond TOML's integers is a parse error that names the key too.
+    refused("dim = 1024", "dim = 18446744073709551615", "dim");
+}
