@@ -47,6 +47,8 @@ pub(crate) enum Backend {
 
 /// The state behind a [`Device`] handle.
 pub struct DeviceState {
+    /// Unique per device opened in this process (caches key on it).
+    pub(crate) id: u64,
     pub(crate) backend: Backend,
     pub(crate) summary: AdapterSummary,
     pub(crate) limits: wgpu::Limits,
@@ -125,6 +127,7 @@ impl Device {
         let summary = cpu.summary();
         log::info!("edge4d device: {summary}");
         Ok(Self::from_state(DeviceState {
+            id: Self::next_id(),
             summary,
             limits: crate::cpu::limits(),
             pool: Arc::new(BufferPool::host()),
@@ -138,6 +141,16 @@ impl Device {
         Self {
             state: Arc::new(state),
         }
+    }
+
+    /// A number no other device of this process has, for caches of device tensors.
+    pub fn id(&self) -> u64 {
+        self.id
+    }
+
+    fn next_id() -> u64 {
+        static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
+        NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
     }
 
     /// The most preferred GPU adapter that yields a working device; software adapters
@@ -166,6 +179,7 @@ impl Device {
                 Ok((gpu, limits, pool)) => {
                     log::info!("edge4d device: {summary}");
                     return Ok(Self::from_state(DeviceState {
+                        id: Self::next_id(),
                         backend: Backend::Gpu(gpu),
                         summary,
                         limits,

@@ -62,7 +62,7 @@ pub struct TubeEmbedding {
 }
 
 type TablesCache = std::sync::Arc<
-    std::sync::Mutex<std::collections::HashMap<(usize, usize), std::sync::Arc<FrameTables>>>,
+    std::sync::Mutex<std::collections::HashMap<(u64, usize), std::sync::Arc<FrameTables>>>,
 >;
 
 /// Forward results the model and the tests read.
@@ -131,7 +131,7 @@ impl TubeEmbedding {
 
     /// The frame tables for clips of `l` frames (uploaded once per device and length).
     pub fn tables(&self, dev: &Device, l: usize) -> Result<std::sync::Arc<FrameTables>> {
-        let key = (dev as *const Device as usize, l);
+        let key = (dev.id(), l);
         let mut cache = self.tables_cache.lock().unwrap_or_else(|e| e.into_inner());
         if let Some(t) = cache.get(&key) {
             return Ok(t.clone());

@@ -26,7 +26,8 @@ pub struct P4Transformer {
     /// False for a pre-training backbone: no `mlp_head`, the features are the output.
     pub head: bool,
     /// Frame tables and time columns per input shape, made once and reused.
-    cache: Mutex<HashMap<(usize, usize, usize), std::sync::Arc<ShapeCache>>>,
+    /// Per (device, B, L, N): a model used on two devices gets each its own tensors.
+    cache: Mutex<HashMap<(u64, usize, usize, usize), std::sync::Arc<ShapeCache>>>,
 }
 
 pub(crate) struct ShapeCache {
@@ -198,7 +199,7 @@ impl P4Transformer {
         npts: usize,
     ) -> Result<std::sync::Arc<ShapeCache>> {
         let mut cache = self.cache.lock().unwrap_or_else(|e| e.into_inner());
-        if let Some(c) = cache.get(&(b, l, npts)) {
+        if let Some(c) = cache.get(&(dev.id(), b, l, npts)) {
             return Ok(c.clone());
         }
         let tables = self.tube.tables(dev, l)?;
@@ -209,7 +210,7 @@ impl P4Transformer {
             .collect();
         let time = dev.upload(&time, &[b, l_out, n.max(1), 1])?;
         let entry = std::sync::Arc::new(ShapeCache { tables, time });
-        cache.insert((b, l, npts), entry.clone());
+        cache.insert((dev.id(), b, l, npts), entry.clone());
         Ok(entry)
     }
 

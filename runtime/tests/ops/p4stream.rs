@@ -95,3 +95,27 @@ fn stream_rejects_frames_of_the_wrong_size_and_early_forward() {
     assert!(err.contains("needs 8 frames"), "{err}");
     assert!(P4Stream::new(dev(), &model, 7, 16, true).is_err());
 }
+
+/// One model used on two devices: each gets its own cached frame tables and time
+/// tensors (a cache keyed by shape alone handed the second device the first's buffers,
+/// which a GPU refuses), and both give the same logits.
+#[test]
+fn one_model_runs_on_two_devices() {
+    let cfg =
+        P4TransformerConfig::parse(&format!("model = \"p4transformer-msr\"\n{COMMON}"), "test")
+            .unwrap();
+    let model = P4Transformer::new(cfg).unwrap();
+    let mut rng = Rng::new(3);
+    let clip = rng.vec(2 * 6 * 16 * 3);
+    let mut logits = Vec::new();
+    for _ in 0..2 {
+        let dev = edge4d_runtime::Device::from_env().unwrap();
+        let params = ParamStore::init(&dev, model.spec(), 5).unwrap();
+        let x = dev.upload(&clip, &[2, 6, 16, 3]).unwrap();
+        let out = dev
+            .run(|s| model.forward(s, &params, &x).map(|f| f.logits))
+            .unwrap();
+        logits.push(dev.read(&out).unwrap());
+    }
+    assert_eq!(logits[0], logits[1]);
+}
