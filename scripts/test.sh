@@ -6,7 +6,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-have_vulkan_icd() { ls /usr/share/vulkan/icd.d/*.json /etc/vulkan/icd.d/*.json >/dev/null 2>&1; }
+have_vulkan_icd() { compgen -G '/usr/share/vulkan/icd.d/*.json' >/dev/null || compgen -G '/etc/vulkan/icd.d/*.json' >/dev/null; }
 have_egl() { ldconfig -p 2>/dev/null | grep 'libEGL_mesa.so' >/dev/null; }
 
 if ! have_vulkan_icd || ! have_egl; then

@@ -117,8 +117,28 @@ impl<'d> Step<'d> {
     }
 
     /// An uninitialised tensor from the pool; an op of this step must write all of it.
-    pub(crate) fn alloc(&self, shape: &[usize], dtype: DType) -> Tensor {
-        self.dev.alloc(shape, dtype)
+    /// An op output larger than one binding may be is not allocated (host memory would
+    /// run out on the CPU backend, a GPU would refuse the binding): the step records
+    /// the error, which `submit` returns before running anything, and the op gets an
+    /// empty placeholder.
+    pub(crate) fn alloc(&mut self, shape: &[usize], dtype: DType) -> Tensor {
+        let limit = self.dev.limits.max_storage_buffer_binding_size;
+        let bytes = shape
+            .iter()
+            .try_fold(4u64, |acc, &d| acc.checked_mul(d as u64));
+        match bytes {
+            Some(b) if b <= limit => self.dev.alloc(shape, dtype),
+            _ => {
+                self.error.get_or_insert(Error::InvalidArgument {
+                    op: "step",
+                    detail: format!(
+                        "an op's output of shape {shape:?} needs {} bytes, above this device's {limit}-byte binding limit: the inputs are too large (fewer points per frame, a smaller nsamples or batch)",
+                        bytes.map_or("more than 2^64".to_string(), |b| b.to_string())
+                    ),
+                });
+                self.dev.alloc(&[1], dtype).reshape_unchecked(shape)
+            }
+        }
     }
 
     /// Records one dispatch of `shader::entry`: storage bindings `binds`, the uniform

@@ -42,12 +42,12 @@ impl Tensor {
 
     /// Number of elements.
     pub fn numel(&self) -> usize {
-        self.shape.iter().product()
+        self.shape.iter().fold(1usize, |n, &d| n.saturating_mul(d))
     }
 
     /// Size in bytes (4 per element).
     pub fn bytes(&self) -> u64 {
-        self.numel() as u64 * 4
+        (self.numel() as u64).saturating_mul(4)
     }
 
     /// The same data under another shape with the same element count (no copy).
@@ -71,6 +71,16 @@ impl Tensor {
             shape: shape.to_vec(),
             dtype: self.dtype,
         })
+    }
+
+    /// This buffer under any shape, for a step that has already failed and will not
+    /// run (see `Step::alloc`).
+    pub(crate) fn reshape_unchecked(&self, shape: &[usize]) -> Tensor {
+        Self {
+            buf: self.buf.clone(),
+            shape: shape.to_vec(),
+            dtype: self.dtype,
+        }
     }
 
     /// True when both handles share one buffer.

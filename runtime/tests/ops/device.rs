@@ -90,3 +90,20 @@ fn the_suite_runs_on_the_backend_it_was_asked_for() {
         }
     }
 }
+
+/// An op whose output exceeds one binding fails its step with the shape named, before
+/// anything runs or is allocated (the CPU backend would otherwise fill host memory).
+#[test]
+fn an_output_above_the_binding_limit_fails_the_step_by_name() {
+    let n = 6000; // 6000 x 6000 floats = 144 MB, above WebGPU's 128 MiB default
+    let a = dev().upload(&vec![1.0; n], &[n, 1]).unwrap();
+    let b = dev().upload(&vec![1.0; n], &[1, n]).unwrap();
+    let err = dev()
+        .run(|s| ops::matmul::matmul(s, &a, &b, None, false, false))
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("[6000, 6000]") && err.contains("binding limit"),
+        "{err}"
+    );
+}
