@@ -258,7 +258,6 @@ impl<'d> Step<'d> {
                             .collect(),
                         uniform_offset: d.uniform_offset,
                         uniform_size: d.uniform_size,
-                        groups: d.groups,
                     })
                     .collect();
                 cpu.run(&self.uniforms, &work, dev.profile.as_ref())

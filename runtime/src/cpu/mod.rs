@@ -74,19 +74,17 @@ pub(crate) struct CpuDispatch<'a> {
     pub(crate) buffers: Vec<(u32, &'a HostBuffer, u64, bool)>,
     pub(crate) uniform_offset: u64,
     pub(crate) uniform_size: u64,
-    pub(crate) groups: [u32; 3],
 }
 
 /// The largest `Params` struct of any kernel, in 32-bit words.
 const PARAM_WORDS: usize = 32;
 
-/// What a twin gets: the uniform's words, the storage bindings by slot, the grid.
+/// What a twin gets: the uniform's words and the storage bindings by slot. (A twin
+/// covers its whole output itself, so the GPU grid is not needed.)
 pub(crate) struct Args<'a> {
     params: [u32; PARAM_WORDS],
     _uniforms: std::marker::PhantomData<&'a [u8]>,
     views: [Option<View>; 16],
-    #[allow(dead_code)]
-    pub(crate) groups: [u32; 3],
 }
 
 // The views point into host buffers held alive by the dispatch; a writable view aliases
@@ -129,7 +127,8 @@ impl Args<'_> {
         unsafe { std::slice::from_raw_parts(v.ptr as *const u32, v.words) }
     }
 
-    /// A read-write binding as f32. Each twin takes a writable slot once.
+    /// A read-write binding as f32. Each twin takes a writable slot once (two live
+    /// mutable views of one slot would alias).
     #[allow(clippy::mut_from_ref)]
     pub(crate) fn f32_mut(&self, slot: u32) -> &mut [f32] {
         let v = self.view(slot);
@@ -455,6 +454,5 @@ fn args<'a>(uniforms: &'a [u8], d: &CpuDispatch<'_>) -> Result<Args<'a>> {
         params,
         _uniforms: std::marker::PhantomData,
         views,
-        groups: d.groups,
     })
 }

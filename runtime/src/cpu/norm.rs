@@ -200,12 +200,15 @@ fn batchnorm_forward(a: &Args<'_>) {
     let p: norm::BatchNorm = a.params();
     let (c, m) = (p.c as usize, (p.n * p.l) as usize);
     let (x, gamma, beta) = (a.f32(0), a.f32(1), a.f32(2));
-    let y = SendPtr(a.f32_mut(3).as_mut_ptr());
-    let ylen = a.f32_mut(3).len();
-    let stats = SendPtr(a.f32_mut(4).as_mut_ptr());
-    let rm = SendPtr(a.f32_mut(5).as_mut_ptr());
-    let rv = SendPtr(a.f32_mut(6).as_mut_ptr());
-    assert!(ylen >= c * m, "batchnorm output too short");
+    // Channels write disjoint, strided elements: each output is taken once, checked
+    // for length, and shared as a raw pointer.
+    let (y, stats, rm, rv) = (a.f32_mut(3), a.f32_mut(4), a.f32_mut(5), a.f32_mut(6));
+    assert!(
+        y.len() >= c * m && stats.len() >= 2 * c && rm.len() >= c && rv.len() >= c,
+        "batchnorm bindings shorter than {c} channels of {m} values"
+    );
+    let (y, stats) = (SendPtr(y.as_mut_ptr()), SendPtr(stats.as_mut_ptr()));
+    let (rm, rv) = (SendPtr(rm.as_mut_ptr()), SendPtr(rv.as_mut_ptr()));
     per_channel(c, |ch| {
         let (mean, rstd) = if p.train != 0 {
             let mean = lane_sum(m, |j| x[p.at(ch, j)]) / m as f32;
@@ -240,10 +243,16 @@ fn batchnorm_backward(a: &Args<'_>) {
     let p: norm::BatchNorm = a.params();
     let (c, m) = (p.c as usize, (p.n * p.l) as usize);
     let (x, gamma, stats, gy) = (a.f32(0), a.f32(1), a.f32(4), a.f32(7));
-    let gx = SendPtr(a.f32_mut(3).as_mut_ptr());
-    assert!(a.f32_mut(3).len() >= c * m, "batchnorm gradient too short");
-    let dgamma = SendPtr(a.f32_mut(8).as_mut_ptr());
-    let dbeta = SendPtr(a.f32_mut(9).as_mut_ptr());
+    let (gx, dgamma, dbeta) = (a.f32_mut(3), a.f32_mut(8), a.f32_mut(9));
+    assert!(
+        gx.len() >= c * m && dgamma.len() >= c && dbeta.len() >= c && stats.len() >= 2 * c,
+        "batchnorm gradient bindings shorter than {c} channels of {m} values"
+    );
+    let (gx, dgamma, dbeta) = (
+        SendPtr(gx.as_mut_ptr()),
+        SendPtr(dgamma.as_mut_ptr()),
+        SendPtr(dbeta.as_mut_ptr()),
+    );
     per_channel(c, |ch| {
         let (mean, rstd) = (stats[2 * ch], stats[2 * ch + 1]);
         let mut la = [0.0f32; 64];
