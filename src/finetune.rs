@@ -192,6 +192,18 @@ pub fn run(dev: &Device, args: &FinetuneArgs) -> Result<(), Box<dyn std::error::
     match (&data.labels, args.task) {
         (Labels::PerClip(_), Task::ActionRecognition)
         | (Labels::PerFrame(_), Task::ActionSegmentation) => {}
+        (Labels::None, _) => {
+            return Err(format!(
+                "{}: the dataset has no `label` tensor; fine-tuning needs one ({}), pre-training (`edge4d pretrain`) does not",
+                args.train.data.display(),
+                if args.task == Task::ActionRecognition {
+                    "(clips) for action recognition"
+                } else {
+                    "(clips, frames) for action segmentation"
+                }
+            )
+            .into())
+        }
         _ => {
             return Err(format!(
                 "{}: labels are {} but the task needs {}",
@@ -473,8 +485,16 @@ pub fn plot(
 ) -> Result<(), Box<dyn std::error::Error>> {
     let (mut losses, mut train, mut val) = (Vec::new(), Vec::new(), Vec::new());
     let mut score = "acc".to_string();
-    for line in std::fs::read_to_string(metrics)?.lines() {
-        let v: serde_json::Value = serde_json::from_str(line)?;
+    let text = std::fs::read_to_string(metrics)
+        .map_err(|e| format!("{}: cannot read: {e}", metrics.display()))?;
+    for (i, line) in text.lines().enumerate() {
+        let v: serde_json::Value = serde_json::from_str(line).map_err(|e| {
+            format!(
+                "{} line {}: not a metrics.jsonl record ({e})",
+                metrics.display(),
+                i + 1
+            )
+        })?;
         if let (Some(s), Some(l)) = (v["step"].as_f64(), v["loss"].as_f64()) {
             losses.push((s, l));
         }

@@ -315,6 +315,34 @@ fn bad_datasets_are_refused_with_the_file_and_problem_named() {
         "{err}"
     );
 
+    // A file without labels: say the tensor is missing, not that labels are per frame.
+    let unlabelled = dir.path().join("unlabelled.safetensors");
+    write_atomic(
+        &unlabelled,
+        &[(
+            "clip".into(),
+            Stored::F32(HostTensor::new(vec![0.5; 2 * 6 * 160 * 3], &[2, 6, 160, 3])),
+        )],
+        Default::default(),
+    )
+    .unwrap();
+    let err = run(&unlabelled);
+    assert!(
+        err.contains("unlabelled.safetensors: the dataset has no `label` tensor"),
+        "{err}"
+    );
+
+    // `plot` on a file that is not metrics.jsonl names it and the line.
+    let not_json = dir.path().join("notes.txt");
+    std::fs::write(&not_json, "{\"step\": 1, \"loss\": 2}\nhello\n").unwrap();
+    let out = edge4d(&["plot", &s(&not_json), &s(&dir.path().join("p.png"))]);
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("notes.txt line 2: not a metrics.jsonl record"),
+        "{err}"
+    );
+
     let truncated = dir.path().join("truncated.safetensors");
     let bytes = std::fs::read(&nan).unwrap();
     std::fs::write(&truncated, &bytes[..bytes.len() / 2]).unwrap();

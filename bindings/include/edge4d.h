@@ -106,6 +106,8 @@ enum Edge4dStatus edge4d_runtime_create(uint32_t backend, struct Edge4dRuntime *
 //
 // # Safety
 // `rt` must be null or a live handle from `edge4d_runtime_create`, not used afterwards.
+// Destroying a handle twice is the caller's error and undefined behaviour (it may abort
+// in the allocator): set the pointer to NULL after destroying it; NULL is ignored.
 void edge4d_runtime_destroy(struct Edge4dRuntime *rt);
 
 // Writes the adapter's description, NUL-terminated, into `buf` of `len` bytes
@@ -136,6 +138,8 @@ enum Edge4dStatus edge4d_model_num_classes(const struct Edge4dModel *model, uint
 //
 // # Safety
 // `model` must be null or a live handle, not used afterwards.
+// Destroying a handle twice is the caller's error and undefined behaviour (it may abort
+// in the allocator): set the pointer to NULL after destroying it; NULL is ignored.
 void edge4d_model_destroy(struct Edge4dModel *model);
 
 // Opens a stream over windows of `window` frames resampled to `points` points each
@@ -223,6 +227,8 @@ enum Edge4dStatus edge4d_stream_close(const struct Edge4dStream *stream);
 // # Safety
 // `stream` must be null or a live handle no other thread is using, not used
 // afterwards.
+// Destroying a handle twice is the caller's error and undefined behaviour (it may abort
+// in the allocator): set the pointer to NULL after destroying it; NULL is ignored.
 void edge4d_stream_destroy(struct Edge4dStream *stream);
 
 #ifdef __cplusplus

@@ -167,6 +167,8 @@ pub unsafe extern "C" fn edge4d_runtime_create(
 ///
 /// # Safety
 /// `rt` must be null or a live handle from `edge4d_runtime_create`, not used afterwards.
+/// Destroying a handle twice is the caller's error and undefined behaviour (it may abort
+/// in the allocator): set the pointer to NULL after destroying it; NULL is ignored.
 #[no_mangle]
 pub unsafe extern "C" fn edge4d_runtime_destroy(rt: *mut Edge4dRuntime) {
     if !rt.is_null() {
@@ -277,6 +279,8 @@ pub unsafe extern "C" fn edge4d_model_num_classes(
 ///
 /// # Safety
 /// `model` must be null or a live handle, not used afterwards.
+/// Destroying a handle twice is the caller's error and undefined behaviour (it may abort
+/// in the allocator): set the pointer to NULL after destroying it; NULL is ignored.
 #[no_mangle]
 pub unsafe extern "C" fn edge4d_model_destroy(model: *mut Edge4dModel) {
     if !model.is_null() {
@@ -600,6 +604,8 @@ pub unsafe extern "C" fn edge4d_stream_close(stream: *const Edge4dStream) -> Edg
 /// # Safety
 /// `stream` must be null or a live handle no other thread is using, not used
 /// afterwards.
+/// Destroying a handle twice is the caller's error and undefined behaviour (it may abort
+/// in the allocator): set the pointer to NULL after destroying it; NULL is ignored.
 #[no_mangle]
 pub unsafe extern "C" fn edge4d_stream_destroy(stream: *mut Edge4dStream) {
     if !stream.is_null() {
