@@ -102,7 +102,6 @@ impl Device {
 
     /// Opens the backend the options name; `auto` takes a real GPU, else the CPU.
     pub fn new(options: &DeviceOptions) -> Result<Self> {
-        crate::ops::matmul::MatmulKernel::from_env()?;
         match options.backend {
             BackendChoice::Cpu => Self::cpu(options.threads),
             BackendChoice::Auto => match Self::gpu(options.backend, false) {

@@ -250,12 +250,8 @@ impl<'d> Step<'d> {
                             Exec::Cpu(f) => f,
                             Exec::Gpu(_) => unreachable!("CPU steps record native kernels"),
                         },
-                        buffers: d
-                            .buffers
-                            .iter()
-                            .zip(&d.writable)
-                            .map(|((slot, buf, size), &w)| (*slot, buf.host(), *size, w))
-                            .collect(),
+                        buffers: &d.buffers,
+                        writable: &d.writable,
                         uniform_offset: d.uniform_offset,
                         uniform_size: d.uniform_size,
                     })

@@ -22,14 +22,14 @@ mod util;
 
 use std::collections::HashSet;
 use std::panic::AssertUnwindSafe;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 
 use edge4d_shaders::Shader;
 use rayon::prelude::*;
 
 use crate::backend::AdapterSummary;
 use crate::device::ProfileTable;
-use crate::pool::HostBuffer;
+use crate::pool::{HostBuffer, PooledBuffer};
 use crate::{Error, Result};
 
 /// A native twin of one WGSL entry point.
@@ -70,8 +70,9 @@ struct View {
 pub(crate) struct CpuDispatch<'a> {
     pub(crate) kernel: (&'static str, &'static str),
     pub(crate) run: KernelFn,
-    /// (slot, host memory, bound bytes, writable).
-    pub(crate) buffers: Vec<(u32, &'a HostBuffer, u64, bool)>,
+    /// (slot, buffer, bound bytes) and whether each is bound read-write.
+    pub(crate) buffers: &'a [(u32, Arc<PooledBuffer>, u64)],
+    pub(crate) writable: &'a [bool],
     pub(crate) uniform_offset: u64,
     pub(crate) uniform_size: u64,
 }
@@ -233,6 +234,53 @@ pub(crate) fn par_rows2<A: Send, B: Send>(
         .zip(b.par_chunks_mut(rows_per * rb))
         .enumerate()
         .for_each(|(c, (a, b))| f(c * rows_per, a, b));
+}
+
+// Sums in the GPU row and channel kernels' order: lane l adds elements l, l + 64, ...,
+// then the 64 lanes meet in a halving tree. The same order keeps long rows accurate.
+
+/// sum f(x) with the row kernels' order: lane l sums elements l, l + 64, ...; then the
+/// 64 lanes are added by a halving tree.
+pub(crate) fn tree_sum(x: &[f32], f: impl Fn(f32) -> f32) -> f32 {
+    let mut lanes = [0.0f32; 64];
+    for chunk in x.chunks(64) {
+        for (l, &v) in lanes.iter_mut().zip(chunk) {
+            *l += f(v);
+        }
+    }
+    tree(&mut lanes)
+}
+
+/// The halving tree of 64 lanes: lane l += lane l + s for s = 32, 16, ..., 1.
+pub(crate) fn tree(lanes: &mut [f32; 64]) -> f32 {
+    let mut s = 32;
+    while s > 0 {
+        for l in 0..s {
+            lanes[l] += lanes[l + s];
+        }
+        s >>= 1;
+    }
+    lanes[0]
+}
+
+/// sum of f(a[j], b[j]) over a row, in the kernels' lane order.
+pub(crate) fn tree_sum2(a: &[f32], b: &[f32], f: impl Fn(f32, f32) -> f32) -> f32 {
+    let mut lanes = [0.0f32; 64];
+    for (ca, cb) in a.chunks(64).zip(b.chunks(64)) {
+        for ((l, &x), &y) in lanes.iter_mut().zip(ca).zip(cb) {
+            *l += f(x, y);
+        }
+    }
+    tree(&mut lanes)
+}
+
+/// sum over j < m of f(j), in the kernel's lane order.
+pub(crate) fn lane_sum(m: usize, f: impl Fn(usize) -> f32) -> f32 {
+    let mut lanes = [0.0f32; 64];
+    for j in 0..m {
+        lanes[j % 64] += f(j);
+    }
+    tree(&mut lanes)
 }
 
 /// The SIMD level the matmul and loops can use on this CPU.
@@ -424,7 +472,8 @@ fn args<'a>(uniforms: &'a [u8], d: &CpuDispatch<'_>) -> Result<Args<'a>> {
     }
     bytemuck::cast_slice_mut::<u32, u8>(&mut params)[..bytes.len()].copy_from_slice(bytes);
     let mut views: [Option<View>; 16] = [None; 16];
-    for &(slot, host, size, writable) in &d.buffers {
+    for (&(slot, ref buf, size), &writable) in d.buffers.iter().zip(d.writable) {
+        let host = buf.host();
         let view = View {
             ptr: host.ptr(),
             words: ((size / 4) as usize).min(host.words()),

@@ -4,8 +4,7 @@
 
 use crate::params::norm;
 
-use super::optim::{tree, tree_sum};
-use super::{par_rows, par_rows2, Args, KernelFn, SendPtr};
+use super::{lane_sum, par_rows, par_rows2, tree, tree_sum, tree_sum2, Args, KernelFn, SendPtr};
 
 pub(super) fn twin(name: &str, entry: &str) -> Option<KernelFn> {
     Some(match (name, entry) {
@@ -20,17 +19,6 @@ pub(super) fn twin(name: &str, entry: &str) -> Option<KernelFn> {
         ("batchnorm", "backward") => batchnorm_backward,
         _ => return None,
     })
-}
-
-/// sum of f(a[j], b[j]) over a row, in the kernels' lane order.
-fn tree_sum2(a: &[f32], b: &[f32], f: impl Fn(f32, f32) -> f32) -> f32 {
-    let mut lanes = [0.0f32; 64];
-    for (ca, cb) in a.chunks(64).zip(b.chunks(64)) {
-        for ((l, &x), &y) in lanes.iter_mut().zip(ca).zip(cb) {
-            *l += f(x, y);
-        }
-    }
-    tree(&mut lanes)
 }
 
 fn layernorm_forward(a: &Args<'_>) {
@@ -179,15 +167,6 @@ impl norm::BatchNorm {
         let l = self.l as usize;
         ((j / l) * self.c as usize + ch) * l + j % l
     }
-}
-
-/// sum over j < m of f(j), in the kernel's lane order.
-fn lane_sum(m: usize, f: impl Fn(usize) -> f32) -> f32 {
-    let mut lanes = [0.0f32; 64];
-    for j in 0..m {
-        lanes[j % 64] += f(j);
-    }
-    tree(&mut lanes)
 }
 
 /// Runs `f(ch)` for every channel in parallel (channels write disjoint elements).

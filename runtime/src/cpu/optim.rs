@@ -2,7 +2,7 @@
 
 use crate::params::optim;
 
-use super::{par_chunks, Args, KernelFn, SendPtr, ELEMENTS};
+use super::{par_chunks, tree_sum, Args, KernelFn, SendPtr, ELEMENTS};
 
 pub(super) fn twin(name: &str, entry: &str) -> Option<KernelFn> {
     Some(match (name, entry) {
@@ -95,28 +95,4 @@ fn clip_scale(a: &Args<'_>) {
     let g = &mut a.f32_mut(0)[..p.n as usize];
     let c = a.f32_mut(2)[0];
     par_chunks(g, ELEMENTS, |_, g| g.iter_mut().for_each(|v| *v *= c));
-}
-
-/// sum f(x) with the row kernels' order: lane l sums elements l, l + 64, ...; then the
-/// 64 lanes are added by a halving tree.
-pub(super) fn tree_sum(x: &[f32], f: impl Fn(f32) -> f32) -> f32 {
-    let mut lanes = [0.0f32; 64];
-    for chunk in x.chunks(64) {
-        for (l, &v) in lanes.iter_mut().zip(chunk) {
-            *l += f(v);
-        }
-    }
-    tree(&mut lanes)
-}
-
-/// The halving tree of 64 lanes: lane l += lane l + s for s = 32, 16, ..., 1.
-pub(super) fn tree(lanes: &mut [f32; 64]) -> f32 {
-    let mut s = 32;
-    while s > 0 {
-        for l in 0..s {
-            lanes[l] += lanes[l + s];
-        }
-        s >>= 1;
-    }
-    lanes[0]
 }

@@ -4,7 +4,7 @@
 
 use crate::params::reduce;
 
-use super::{par_rows, Args, KernelFn};
+use super::{par_rows, par_rows2, Args, KernelFn};
 
 pub(super) fn twin(name: &str, entry: &str) -> Option<KernelFn> {
     Some(match (name, entry) {
@@ -65,11 +65,8 @@ fn max_arg(a: &Args<'_>) {
     let x = a.f32(0);
     let y = &mut a.f32_mut(1)[..outer * inner];
     let arg = &mut a.u32_mut(2)[..outer * inner];
-    // y and arg are split the same way: pair the chunks by row.
-    let rows_per = (super::ELEMENTS / inner.max(1)).max(1);
-    let chunk = rows_per * inner;
-    let work = |y: &mut [f32], arg: &mut [u32], o0: usize| {
-        for (r, (out, am)) in y.chunks_mut(inner).zip(arg.chunks_mut(inner)).enumerate() {
+    par_rows2(y, inner, arg, inner, |o0, ys, args| {
+        for (r, (out, am)) in ys.chunks_mut(inner).zip(args.chunks_mut(inner)).enumerate() {
             let base = (o0 + r) * len * inner;
             out.copy_from_slice(&x[base..base + inner]);
             am.fill(0);
@@ -83,16 +80,7 @@ fn max_arg(a: &Args<'_>) {
                 }
             }
         }
-    };
-    use rayon::prelude::*;
-    if y.len() <= super::SERIAL_BELOW {
-        work(y, arg, 0);
-    } else {
-        y.par_chunks_mut(chunk)
-            .zip(arg.par_chunks_mut(chunk))
-            .enumerate()
-            .for_each(|(c, (y, arg))| work(y, arg, c * rows_per));
-    }
+    });
 }
 
 /// y[o, a, i] = f(o * inner + i, a) for every input element.
