@@ -30,7 +30,7 @@ pretrain() { # name, extra flags...
     local name=$1; shift
     [ -f "$out/pre-$name/model.safetensors" ] ||
         $edge4d pretrain --method c2p --config configs/humanoid-c2p.toml \
-            --data "$data/train.safetensors" --out "$out/pre-$name" --epochs "$pre_epochs" \
+            --data "$data/train.safetensors" --out "$out/pre-$name" --overwrite --epochs "$pre_epochs" \
             --batch-size 8 --lr 0.01 --warmup-epochs 1 --seed 0 "$@"
 }
 
@@ -46,7 +46,7 @@ finetune() { # name, fraction, seed, init (or "")
             --data "$data/train.safetensors" --label-fraction "$fraction" --seed "$seed" \
             ${init:+--init "$init"} --epochs "$epochs" --milestones $(( epochs * 2 / 3 )) \
             --batch-size 8 --lr 0.02 --warmup-epochs 1 --no-augment --log-every 50 \
-            --out "$dir" > "$dir.log" 2>&1
+            --out "$dir" --overwrite > "$dir.log" 2>&1
         $edge4d eval --config configs/humanoid-tiny.toml --weights "$dir/model.safetensors" \
             --data "$data/test.safetensors" --json > "$dir/eval.json"
     fi

@@ -14,13 +14,13 @@ cargo build --release --quiet
 E=target/release/edge4d
 $E data objects --out $OUT/objects --train-per-class "$PER_CLASS" --test-per-class 4 --side 96
 $E pretrain --method concept-distill --teacher tests/fixtures/teacher/tiny_teacher.onnx \
-    --config $CONFIG --data $OUT/objects/train --out $OUT/distill --epochs "$EPOCHS" \
+    --config $CONFIG --data $OUT/objects/train --out $OUT/distill --overwrite --epochs "$EPOCHS" \
     --batch-size 8 --lr 5e-3 --weight-decay 0.05 --warmup-epochs 1 --log-every 1
 for start in distilled scratch; do
     init=()
     if [ $start = distilled ]; then init=(--init $OUT/distill/model.safetensors); fi
     $E finetune --task classification --config $CONFIG --data $OUT/objects/train \
-        --val $OUT/objects/test "${init[@]}" --out $OUT/cls-$start --epochs "$FT_EPOCHS" \
+        --val $OUT/objects/test "${init[@]}" --out $OUT/cls-$start --overwrite --epochs "$FT_EPOCHS" \
         --batch-size 8 --optimizer adamw --lr 5e-4 --weight-decay 0.05 --warmup-epochs 1 \
         --log-every 1
 done

@@ -10,7 +10,7 @@ edge4d=./target/release/edge4d
 $edge4d data humanoid --out "$out/data" --train-clips 24 --test-clips 10 --frames 16 --points 512
 common=(finetune --task action-recognition --config configs/humanoid-small.toml
         --data "$out/data/train.safetensors" --val "$out/data/test.safetensors"
-        --batch-size 8 --lr 0.02 --warmup-epochs 1 --gamma 0.1 --seed 0 --no-augment)
+        --batch-size 8 --lr 0.02 --warmup-epochs 1 --gamma 0.1 --seed 0 --no-augment --overwrite)
 $edge4d "${common[@]}" --epochs 15 --milestones 10 --out "$out/all-labels"
 # 10% of the labels: the same 15 epochs, then about as many steps as the full run.
 $edge4d "${common[@]}" --epochs 15 --milestones 10 --label-fraction 0.1 --out "$out/10pct-labels"

@@ -11,7 +11,7 @@ $EDGE4D data humanoid --body-parts --frames 3 --points 512 \
 $EDGE4D finetune --task semantic-segmentation --config configs/humanoid-parts.toml \
     --data "$OUT/data/train.safetensors" --val "$OUT/data/test.safetensors" \
     --epochs 3 --val-every 3 --batch-size 8 --optimizer adamw --lr 0.003 \
-    --weight-decay 0 --log-every 5 --out "$OUT/run"
+    --weight-decay 0 --log-every 5 --out "$OUT/run" --overwrite
 $EDGE4D eval --config configs/humanoid-parts.toml --weights "$OUT/run/model.safetensors" \
     --data "$OUT/data/test.safetensors" \
     --class-names torso,head,right-arm,left-arm,right-leg,left-leg

@@ -12,5 +12,5 @@ $edge4d data humanoid --out "$out/data" --train-clips 24 --test-clips 10 --frame
 $edge4d finetune --task action-recognition --config configs/humanoid-small.toml \
     --data "$out/data/train.safetensors" --val "$out/data/test.safetensors" \
     --batch-size 8 --lr 0.02 --warmup-epochs 1 --gamma 0.1 --seed 0 --no-augment \
-    --epochs 20 --milestones 14 --val-every 5 --out "$out/train"
+    --epochs 20 --milestones 14 --val-every 5 --out "$out/train" --overwrite
 cp "$out/train/model.safetensors" models/humanoid-action.safetensors

@@ -5,7 +5,6 @@
 //! * `edge4d finetune --task classification`: the encoder with Point-MAE's class head.
 
 use std::collections::HashMap;
-use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
@@ -126,11 +125,6 @@ fn cosine(t: &TrainArgs, iters_per_epoch: u64) -> WarmupCosine {
     }
 }
 
-fn metrics_file(out: &Path) -> Res<std::fs::File> {
-    std::fs::create_dir_all(out)?;
-    Ok(std::fs::File::create(out.join("metrics.jsonl"))?)
-}
-
 /// The teacher's prefix for every sample, from the cache when it has them.
 fn prefixes(data: &PairedDataset, teacher: &Teacher, cache_path: &Path) -> Res<Vec<f32>> {
     let mut cache = PrefixCache::open(
@@ -174,11 +168,7 @@ fn prefixes(data: &PairedDataset, teacher: &Teacher, cache_path: &Path) -> Res<V
 }
 
 pub fn distill(dev: &Device, teacher_path: &Path, cache: Option<&Path>, t: &TrainArgs) -> Res<()> {
-    if t.resume.is_some() {
-        return Err(
-            "--resume is not supported by concept distillation; start from --init instead".into(),
-        );
-    }
+    t.refuse_for_pointmae("concept distillation")?;
     let cfg = PointMaeConfig::load(&t.config)?;
     let cc = concept_config(&cfg).map_err(|e| format!("{}: {e}", t.config.display()))?;
     // Teacher problems (unloadable file, wrong output shape) surface before anything else.
@@ -195,7 +185,7 @@ pub fn distill(dev: &Device, teacher_path: &Path, cache: Option<&Path>, t: &Trai
     let cache_path = cache
         .map(Path::to_path_buf)
         .unwrap_or_else(|| t.out.join("prefixes.safetensors"));
-    std::fs::create_dir_all(&t.out)?;
+    let mut run = t.run_dir(0, 0)?;
     let targets = prefixes(&data, &teacher, &cache_path)?;
     let per_prefix = cc.prefix_length * cc.prefix_dim;
     let batch = t.batch_size.max(1);
@@ -208,7 +198,6 @@ pub fn distill(dev: &Device, teacher_path: &Path, cache: Option<&Path>, t: &Trai
     let mut rng = SplitMix64::new(t.seed ^ 0xd15);
     let iters = data.len().div_ceil(batch) as u64;
     let schedule = cosine(t, iters);
-    let mut metrics = metrics_file(&t.out)?;
     let pb = bar(t.epochs * iters, "distill");
     let (mut losses, mut epoch_means) = (Vec::new(), Vec::new());
     let started = Instant::now();
@@ -236,10 +225,7 @@ pub fn distill(dev: &Device, teacher_path: &Path, cache: Option<&Path>, t: &Trai
                     let v = dev.read(&loss)?[0] as f64;
                     losses.push((step as f64, v));
                     let step_epoch = step / iters;
-                    writeln!(
-                        metrics,
-                        "{{\"epoch\":{step_epoch},\"step\":{step},\"lr\":{lr:e},\"loss\":{v:e}}}"
-                    )?;
+                    run.log(&serde_json::json!({"epoch": step_epoch, "step": step, "lr": lr, "loss": v}))?;
                 }
                 pb.set_message(format!("epoch {epoch} mse {:.4}", losses.last().unwrap().1));
             }
@@ -314,16 +300,32 @@ fn evaluate(
     Ok((right as f64 / all.max(1) as f64, per_class))
 }
 
-pub fn classify(dev: &Device, val: Option<&Path>, val_every: u64, t: &TrainArgs) -> Res<()> {
-    if t.resume.is_some() {
-        return Err(
-            "--resume is not supported for classification; start from --init instead".into(),
-        );
-    }
+pub fn classify(
+    dev: &Device,
+    val: Option<&Path>,
+    val_every: u64,
+    label_fraction: f64,
+    t: &TrainArgs,
+) -> Res<()> {
+    t.refuse_for_pointmae("classification")?;
     let cfg = PointMaeConfig::load(&t.config)?;
-    let data = PairedDataset::load(&t.data, cfg.npoints, t.seed)?;
+    let mut data = PairedDataset::load(&t.data, cfg.npoints, t.seed)?;
     if data.samples.iter().any(|s| s.label.is_none()) {
         return Err(format!("{}: classification needs labels.txt", t.data.display()).into());
+    }
+    if label_fraction < 1.0 {
+        let labels: Vec<usize> = data.samples.iter().filter_map(|s| s.label).collect();
+        let keep = edge4d_trainer::dataset::stratified_subset(&labels, label_fraction, t.seed)?;
+        let all = data.samples.len();
+        let mut samples = std::mem::take(&mut data.samples)
+            .into_iter()
+            .map(Some)
+            .collect::<Vec<_>>();
+        data.samples = keep.iter().filter_map(|&i| samples[i].take()).collect();
+        println!(
+            "--label-fraction {label_fraction}: training on {} of {all} labelled objects (every class kept)",
+            data.samples.len()
+        );
     }
     if data.classes.len() != cfg.num_classes {
         return Err(format!(
@@ -371,7 +373,7 @@ pub fn classify(dev: &Device, val: Option<&Path>, val_every: u64, t: &TrainArgs)
     let mut rng = SplitMix64::new(t.seed ^ 0xc1a5);
     let iters = data.len().div_ceil(batch) as u64;
     let schedule = cosine(t, iters);
-    let mut metrics = metrics_file(&t.out)?;
+    let mut run = t.run_dir(0, 0)?;
     let pb = bar(t.epochs * iters, "finetune");
     let (mut losses, mut val_acc) = (Vec::new(), Vec::new());
     let mut it = 0u64;
@@ -389,10 +391,7 @@ pub fn classify(dev: &Device, val: Option<&Path>, val_every: u64, t: &TrainArgs)
             if (it + 1) % t.log_every.max(1) == 0 {
                 let v = dev.read(&loss)?[0] as f64;
                 losses.push((it as f64, v));
-                writeln!(
-                    metrics,
-                    "{{\"epoch\":{epoch},\"step\":{it},\"lr\":{lr:e},\"loss\":{v:e}}}"
-                )?;
+                run.log(&serde_json::json!({"epoch": epoch, "step": it, "lr": lr, "loss": v}))?;
                 pb.set_message(format!("epoch {epoch} loss {v:.3}"));
             }
             it += 1;
@@ -402,7 +401,7 @@ pub fn classify(dev: &Device, val: Option<&Path>, val_every: u64, t: &TrainArgs)
             if (epoch + 1) % val_every.max(1) == 0 || epoch + 1 == t.epochs {
                 let (acc, _) = evaluate(&clf, v, classes)?;
                 val_acc.push(((epoch + 1) as f64, acc));
-                writeln!(metrics, "{{\"epoch\":{epoch},\"val_accuracy\":{acc}}}")?;
+                run.log(&serde_json::json!({"epoch": epoch, "val_accuracy": acc}))?;
             }
         }
         clf.save(

@@ -2,7 +2,6 @@
 //! with a progress bar, JSON-lines metrics, atomic checkpoints and bitwise resume.
 
 use std::collections::HashMap;
-use std::io::Write;
 use std::path::PathBuf;
 use std::time::Instant;
 
@@ -13,6 +12,7 @@ use edge4d_runtime::{Device, Error, TensorFile};
 use edge4d_trainer::augment;
 use edge4d_trainer::dataset::{ClipDataset, Labels};
 use edge4d_trainer::finetune::{FinetuneConfig, Finetuner, OptimizerKind};
+use edge4d_trainer::run_dir::{RunDir, Start};
 use indicatif::{ProgressBar, ProgressStyle};
 
 #[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -29,7 +29,7 @@ pub enum Task {
     Classification,
 }
 
-#[derive(Clone, Copy, ValueEnum)]
+#[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum Optimizer {
     Sgd,
     Adamw,
@@ -73,16 +73,23 @@ pub struct TrainArgs {
     /// Continue from a checkpoint written by an earlier run (same config and data).
     #[arg(long)]
     pub resume: Option<PathBuf>,
+    /// Start a new run in an --out that holds one: its metrics.jsonl starts afresh and
+    /// its model and checkpoint files are replaced as epochs end.
+    #[arg(long, conflicts_with = "resume")]
+    pub overwrite: bool,
     #[arg(long, default_value_t = 50, value_parser = clap::value_parser!(u64).range(1..))]
     pub epochs: u64,
     #[arg(long, default_value_t = 14, value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..))]
     pub batch_size: usize,
-    #[arg(long, value_enum, default_value_t = Optimizer::Sgd)]
-    pub optimizer: Optimizer,
+    /// sgd (P4Transformer tasks' default) or adamw. Point-MAE tasks always use AdamW
+    /// with Point-MAE's parameter groups and cosine decay.
+    #[arg(long, value_enum)]
+    pub optimizer: Option<Optimizer>,
     #[arg(long, default_value_t = 0.01)]
     pub lr: f64,
-    #[arg(long, default_value_t = 0.9)]
-    pub momentum: f32,
+    /// SGD momentum (default 0.9).
+    #[arg(long)]
+    pub momentum: Option<f32>,
     #[arg(long, default_value_t = 1e-4)]
     pub weight_decay: f32,
     /// Linear warm-up from 1e-5·lr (WarmupMultiStepLR), in epochs; train-msr.py uses 10.
@@ -91,8 +98,9 @@ pub struct TrainArgs {
     /// Epochs at which the learning rate is multiplied by --gamma (e.g. 20,30).
     #[arg(long, value_delimiter = ',')]
     pub milestones: Vec<u64>,
-    #[arg(long, default_value_t = 0.1)]
-    pub gamma: f64,
+    /// Learning-rate factor at each milestone (default 0.1).
+    #[arg(long)]
+    pub gamma: Option<f64>,
     /// Cosine decay to 0 over --epochs (after the warm-up) instead of milestones.
     #[arg(long)]
     pub cosine: bool,
@@ -118,19 +126,71 @@ pub struct TrainArgs {
 }
 
 impl TrainArgs {
+    /// Refuses the flags Point-MAE's training (AdamW with parameter groups, warm-up and
+    /// cosine decay) cannot honour, naming each, instead of ignoring them.
+    pub fn refuse_for_pointmae(&self, what: &str) -> Result<(), Error> {
+        let mut unused = Vec::new();
+        if self.optimizer == Some(Optimizer::Sgd) {
+            unused.push("--optimizer sgd");
+        }
+        if self.momentum.is_some() {
+            unused.push("--momentum");
+        }
+        if !self.milestones.is_empty() {
+            unused.push("--milestones");
+        }
+        if self.gamma.is_some() {
+            unused.push("--gamma");
+        }
+        if self.clip_grad_norm.is_some() {
+            unused.push("--clip-grad-norm");
+        }
+        if self.resume.is_some() {
+            unused.push("--resume");
+        }
+        if unused.is_empty() {
+            return Ok(());
+        }
+        Err(Error::InvalidArgument {
+            op: "flags",
+            detail: format!(
+                "{what} trains with AdamW (Point-MAE's parameter groups), a linear warm-up and cosine decay, and cannot use {}; leave {} out",
+                unused.join(", "),
+                if unused.len() == 1 { "it" } else { "them" }
+            ),
+        })
+    }
+
+    /// Opens --out for this run (after any --resume checkpoint is loaded: `epoch` and
+    /// `step` are where it continues), printing what opening changed.
+    pub fn run_dir(&self, epoch: u64, step: u64) -> Result<RunDir, Error> {
+        let start = if self.resume.is_some() {
+            Start::Resume { epoch, step }
+        } else {
+            Start::Fresh {
+                overwrite: self.overwrite,
+            }
+        };
+        let run = RunDir::open(&self.out, start)?;
+        for note in &run.notes {
+            println!("{note}");
+        }
+        Ok(run)
+    }
+
     /// The optimizer and schedule settings for `iters` steps per epoch.
     pub fn finetune_config(&self) -> FinetuneConfig {
         FinetuneConfig {
             optimizer: match self.optimizer {
-                Optimizer::Sgd => OptimizerKind::Sgd,
-                Optimizer::Adamw => OptimizerKind::AdamW,
+                None | Some(Optimizer::Sgd) => OptimizerKind::Sgd,
+                Some(Optimizer::Adamw) => OptimizerKind::AdamW,
             },
             lr: self.lr,
-            momentum: self.momentum,
+            momentum: self.momentum.unwrap_or(0.9),
             weight_decay: self.weight_decay,
             warmup_epochs: self.warmup_epochs,
             milestones: self.milestones.clone(),
-            gamma: self.gamma,
+            gamma: self.gamma.unwrap_or(0.1),
             batch_size: self.batch_size.max(1),
             shuffle: !self.no_shuffle,
             seed: self.seed,
@@ -162,7 +222,13 @@ impl TrainArgs {
 
 pub fn run(dev: &Device, args: &FinetuneArgs) -> Result<(), Box<dyn std::error::Error>> {
     if args.task == Task::Classification {
-        return crate::concept::classify(dev, args.val.as_deref(), args.val_every, &args.train);
+        return crate::concept::classify(
+            dev,
+            args.val.as_deref(),
+            args.val_every,
+            args.label_fraction,
+            &args.train,
+        );
     }
     if args.task == Task::SemanticSegmentation {
         return crate::finetune_seg::run(dev, args.val.as_deref(), args.val_every, &args.train);
@@ -321,12 +387,8 @@ pub fn train_loop_with_metric(
     }
     let batch = t.batch_size.max(1);
     let iters = data.len().div_ceil(batch) as u64;
-    std::fs::create_dir_all(&t.out)?;
-    let metrics_path = t.out.join("metrics.jsonl");
-    let mut metrics = std::fs::OpenOptions::new()
-        .create(true)
-        .append(true)
-        .open(&metrics_path)?;
+    let mut run = t.run_dir(ft.epoch, ft.step)?;
+    let metrics_path = run.metrics_path();
     let [_, l, n, _] = data.clips_shape;
     println!("adapter: {}", dev.adapter());
     println!(
@@ -371,21 +433,13 @@ pub fn train_loop_with_metric(
                 loss_count += 1;
                 let rate = ((i + 1) * batch) as f64 / epoch_start.elapsed().as_secs_f64();
                 bar.set_message(format!("loss {v:.4}  lr {lr:.2e}  {rate:.1} clips/s"));
-                writeln!(
-                    metrics,
-                    "{}",
-                    serde_json::json!({"epoch": ft.epoch + 1, "step": ft.step, "loss": v, "lr": lr, "clips_per_s": rate})
-                )?;
+                run.log(&serde_json::json!({"epoch": ft.epoch + 1, "step": ft.step, "loss": v, "lr": lr, "clips_per_s": rate}))?;
             }
         }
         ft.epoch += 1;
         let (accuracy, val_accuracy) = epoch_end(ft, ft.epoch == t.epochs)?;
         let mean_loss = loss_sum / loss_count.max(1) as f64;
-        writeln!(
-            metrics,
-            "{}",
-            serde_json::json!({"epoch": ft.epoch, "train_loss": mean_loss, "train_accuracy": accuracy, "val_accuracy": val_accuracy, "metric": metric})
-        )?;
+        run.log(&serde_json::json!({"epoch": ft.epoch, "train_loss": mean_loss, "train_accuracy": accuracy, "val_accuracy": val_accuracy, "metric": metric}))?;
         ft.save_checkpoint(&t.out.join("checkpoint.safetensors"), meta.clone())?;
         ft.params
             .save(dev, &t.out.join("model.safetensors"), meta.clone())?;
@@ -441,29 +495,14 @@ fn accuracy(dev: &Device, ft: &Finetuner, data: &ClipDataset, batch: usize) -> R
 
 /// A seeded subset holding `fraction` of each class's clips (at least one per class).
 fn subset(data: &ClipDataset, fraction: f64, seed: u64) -> Result<ClipDataset, Error> {
-    if !(fraction > 0.0 && fraction <= 1.0) {
-        return Err(Error::InvalidArgument {
-            op: "finetune",
-            detail: format!("--label-fraction must be in (0, 1], got {fraction}"),
-        });
-    }
     let Labels::PerClip(labels) = &data.labels else {
         return Err(Error::InvalidArgument {
             op: "finetune",
             detail: "--label-fraction needs one label per clip".into(),
         });
     };
-    let mut rng = edge4d_trainer::rng::SplitMix64::new(seed ^ 0x1ABE1);
-    let mut keep = Vec::new();
-    for class in 0..data.classes_seen() as u32 {
-        let mut members: Vec<usize> = (0..labels.len()).filter(|&i| labels[i] == class).collect();
-        rng.shuffle(&mut members);
-        let n = ((members.len() as f64 * fraction).ceil() as usize)
-            .max(1)
-            .min(members.len());
-        keep.extend_from_slice(&members[..n]);
-    }
-    keep.sort();
+    let labels: Vec<usize> = labels.iter().map(|&y| y as usize).collect();
+    let keep = edge4d_trainer::dataset::stratified_subset(&labels, fraction, seed)?;
     let (clips, kept_labels) = data.batch(&keep);
     Ok(ClipDataset {
         clips,

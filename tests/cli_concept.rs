@@ -64,8 +64,8 @@ fn distillation_then_classification_fine_tuning() {
     let config = tiny_config(d, 16);
     let run = d.join("distill");
     let train = data.join("train");
-    let pretrain = |epochs: &str| {
-        edge4d(&[
+    let pretrain = |epochs: &str, extra: &[&str]| {
+        let mut args = vec![
             "pretrain",
             "--method",
             "concept-distill",
@@ -88,9 +88,11 @@ fn distillation_then_classification_fine_tuning() {
             "--log-every",
             "1",
             "--no-augment",
-        ])
+        ];
+        args.extend_from_slice(extra);
+        edge4d(&args)
     };
-    let (ok, out) = pretrain("10");
+    let (ok, out) = pretrain("10", &[]);
     assert!(ok, "{out}");
     assert!(out.contains("12 computed"), "{out}");
     let l = losses(&run.join("metrics.jsonl"));
@@ -99,8 +101,11 @@ fn distillation_then_classification_fine_tuning() {
     assert!(last < 0.5 * first, "MSE {first} → {last}:\n{out}");
     assert!(run.join("curves.png").exists() && run.join("model.safetensors").exists());
 
-    // A second run answers every prefix from the cache.
-    let (ok, out) = pretrain("1");
+    // A second run into the same folder is refused unless it starts over; it answers
+    // every prefix from the cache.
+    let (ok, out) = pretrain("1", &[]);
+    assert!(!ok && out.contains("already holds a run"), "{out}");
+    let (ok, out) = pretrain("1", &["--overwrite"]);
     assert!(ok && out.contains("12 from the cache, 0 computed"), "{out}");
 
     let (ok, out) = edge4d(&[
@@ -125,8 +130,14 @@ fn distillation_then_classification_fine_tuning() {
         "adamw",
         "--lr",
         "5e-4",
+        "--label-fraction",
+        "0.5",
     ]);
     assert!(ok, "{out}");
+    assert!(
+        out.contains("training on 6 of 12 labelled objects"),
+        "{out}"
+    );
     // The encoder's 46 tensors (BatchNorm buffers included) come from distillation; the
     // class token, its position and the class head (18 tensors) start fresh.
     assert!(out.contains("46 tensors loaded, 18 initialised"), "{out}");
@@ -184,4 +195,45 @@ fn bad_teacher_and_bad_images_fail_before_training() {
         "{out}"
     );
     assert!(!out.contains("steps of batch"), "{out}");
+}
+
+#[test]
+fn point_mae_training_refuses_the_flags_it_cannot_use() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let config = tiny_config(d, 16);
+    for (task, flags) in [
+        ("classification", &["--momentum", "0.5"][..]),
+        ("classification", &["--optimizer", "sgd"][..]),
+        ("classification", &["--milestones", "3"][..]),
+        ("classification", &["--clip-grad-norm", "1"][..]),
+        ("distill", &["--gamma", "0.5"][..]),
+        ("distill", &["--resume", "x.safetensors"][..]),
+    ] {
+        let mut args = if task == "distill" {
+            vec![
+                "pretrain",
+                "--method",
+                "concept-distill",
+                "--teacher",
+                TEACHER,
+            ]
+        } else {
+            vec!["finetune", "--task", "classification"]
+        };
+        args.extend_from_slice(&[
+            "--config",
+            &config,
+            "--data",
+            "missing-folder",
+            "--out",
+            d.to_str().unwrap(),
+        ]);
+        args.extend_from_slice(flags);
+        let (ok, out) = edge4d(&args);
+        assert!(
+            !ok && out.contains("cannot use") && out.contains(flags[0]),
+            "{flags:?}: {out}"
+        );
+    }
 }

@@ -211,14 +211,31 @@ fn a_resumed_run_continues_bitwise_identically() {
     ok(&edge4d(
         &args.iter().map(String::as_str).collect::<Vec<_>>(),
     ));
+    // A run killed during its second epoch: it logged a step past the checkpoint and
+    // left half a save behind.
+    let mut log = std::fs::OpenOptions::new()
+        .append(true)
+        .open(resumed.join("metrics.jsonl"))
+        .unwrap();
+    use std::io::Write;
+    writeln!(
+        log,
+        r#"{{"epoch":2,"step":4,"loss":99.0,"lr":0.05,"clips_per_s":1.0}}"#
+    )
+    .unwrap();
+    // No process has an id this large (Linux's pid_max is at most 2^22).
+    let stale = resumed.join(".checkpoint.safetensors.tmp-999999999");
+    std::fs::write(&stale, b"half a checkpoint").unwrap();
     let mut args = common(&resumed, "2");
     args.extend([
         "--resume".to_string(),
         s(&resumed.join("checkpoint.safetensors")),
     ]);
-    ok(&edge4d(
+    let text = ok(&edge4d(
         &args.iter().map(String::as_str).collect::<Vec<_>>(),
     ));
+    assert!(!stale.exists(), "the unfinished save is removed");
+    assert!(text.contains("dropped 1 metrics.jsonl record"), "{text}");
 
     let (a, b) = (losses(&straight), losses(&resumed));
     assert_eq!(a.len(), 6, "three steps per epoch, two epochs");
@@ -237,6 +254,22 @@ fn a_resumed_run_continues_bitwise_identically() {
             "{name} bitwise"
         );
     }
+
+    // A fresh run into a folder that holds one is refused; --overwrite starts a new log.
+    let args = common(&resumed, "1");
+    let refused = edge4d(&args.iter().map(String::as_str).collect::<Vec<_>>());
+    let err = String::from_utf8_lossy(&refused.stderr);
+    assert!(!refused.status.success(), "a used --out was accepted");
+    assert!(
+        err.contains("already holds a run") && err.contains("--resume"),
+        "{err}"
+    );
+    let mut args = common(&resumed, "1");
+    args.push("--overwrite".into());
+    ok(&edge4d(
+        &args.iter().map(String::as_str).collect::<Vec<_>>(),
+    ));
+    assert_eq!(losses(&resumed), a[..3], "only the new run's records");
 }
 
 #[test]

@@ -286,3 +286,50 @@ impl ClipDataset {
         (clips, labels)
     }
 }
+
+/// The indices of a seeded subset holding `fraction` (in (0, 1]) of each class's
+/// samples, at least one per class present, in ascending order: the labelled part of a
+/// label-efficiency study.
+pub fn stratified_subset(labels: &[usize], fraction: f64, seed: u64) -> Result<Vec<usize>> {
+    if !(fraction > 0.0 && fraction <= 1.0) {
+        return Err(Error::InvalidArgument {
+            op: "label fraction",
+            detail: format!("must be in (0, 1], got {fraction}"),
+        });
+    }
+    let classes = labels.iter().max().map_or(0, |&m| m + 1);
+    let mut rng = crate::rng::SplitMix64::new(seed ^ 0x1ABE1);
+    let mut keep = Vec::new();
+    for class in 0..classes {
+        let mut members: Vec<usize> = (0..labels.len()).filter(|&i| labels[i] == class).collect();
+        rng.shuffle(&mut members);
+        let n = ((members.len() as f64 * fraction).ceil() as usize)
+            .max(1)
+            .min(members.len());
+        keep.extend_from_slice(&members[..n]);
+    }
+    keep.sort();
+    Ok(keep)
+}
+
+#[cfg(test)]
+mod subset_tests {
+    use super::stratified_subset;
+
+    #[test]
+    fn every_class_keeps_its_share_and_at_least_one() {
+        let labels: Vec<usize> = (0..100)
+            .map(|i| if i < 90 { 0 } else { 1 + i % 2 })
+            .collect();
+        let keep = stratified_subset(&labels, 0.1, 3).unwrap();
+        let count = |c| keep.iter().filter(|&&i| labels[i] == c).count();
+        assert_eq!((count(0), count(1), count(2)), (9, 1, 1));
+        assert!(keep.windows(2).all(|w| w[0] < w[1]));
+        assert_eq!(keep, stratified_subset(&labels, 0.1, 3).unwrap());
+        assert_ne!(keep, stratified_subset(&labels, 0.1, 4).unwrap());
+        assert_eq!(stratified_subset(&labels, 1.0, 3).unwrap().len(), 100);
+        for bad in [0.0, -1.0, 1.5, f64::NAN] {
+            assert!(stratified_subset(&labels, bad, 3).is_err());
+        }
+    }
+}

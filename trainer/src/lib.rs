@@ -21,6 +21,7 @@ pub mod pickle;
 pub mod plot;
 pub mod render;
 pub mod rng;
+pub mod run_dir;
 pub mod schedule;
 pub mod segmentation;
 pub mod stream;
