@@ -68,6 +68,29 @@ pub fn run(dev: &Device, args: &EvalArgs) -> Result<(), Box<dyn std::error::Erro
         false,
     )?;
     let data = ClipDataset::load(&args.data)?;
+    let per_frame_model = cfg.model == ModelKind::ActionSeg;
+    match (&data.labels, per_frame_model) {
+        (Labels::PerClip(_), true) | (Labels::PerFrame(_), false) => {
+            let (model, labels) = if per_frame_model {
+                ("one prediction per frame", "one label per clip")
+            } else {
+                ("one prediction per clip", "one label per frame")
+            };
+            return Err(format!(
+                "{} ({}) makes {model}, but {} holds {labels}: evaluate a {} model on this data",
+                args.config.display(),
+                cfg.model.name(),
+                args.data.display(),
+                if per_frame_model {
+                    "p4transformer-msr"
+                } else {
+                    "p4transformer-actionseg"
+                }
+            )
+            .into());
+        }
+        _ => {}
+    }
     if let Labels::PerClip(labels) | Labels::PerFrame(labels) = &data.labels {
         if let Some(i) = labels.iter().position(|&y| y as usize >= cfg.num_classes) {
             return Err(format!(

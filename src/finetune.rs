@@ -200,13 +200,28 @@ impl TrainArgs {
     }
 
     /// Weights: from --init (matching tensors; the rest initialised) or initialised.
-    pub fn params(&self, dev: &Device, spec: Spec) -> Result<ParamStore, Error> {
+    /// An --init file that holds none of `backbone`'s tensors (a head, predictors, or
+    /// another model's weights only) is refused with the names it should have.
+    pub fn params(&self, dev: &Device, spec: Spec, backbone: &Spec) -> Result<ParamStore, Error> {
         let fresh = ParamStore::init(dev, spec, self.seed)?;
         let Some(path) = &self.init else {
             return Ok(fresh);
         };
         let file = TensorFile::open(path)?;
         let (params, loaded, skipped) = fresh.load_matching(dev, &file)?;
+        if backbone.iter().all(|p| skipped.contains(&p.name)) {
+            let expected: Vec<&str> = backbone.iter().take(4).map(|p| p.name.as_str()).collect();
+            let found: Vec<String> = file.names().into_iter().take(4).collect();
+            return Err(Error::TensorFile {
+                path: path.display().to_string(),
+                detail: format!(
+                    "--init holds none of the backbone's {} tensors: expected names such as {} (bare, or under `model.` as the official C2P checkpoint has them); the file has {}",
+                    backbone.len(),
+                    expected.join(", "),
+                    if found.is_empty() { "no tensor".to_string() } else { format!("e.g. {}", found.join(", ")) }
+                ),
+            });
+        }
         println!(
             "init: {loaded} tensors from {}; initialised {}",
             path.display(),
@@ -234,6 +249,7 @@ pub fn run(dev: &Device, args: &FinetuneArgs) -> Result<(), Box<dyn std::error::
         return crate::finetune_seg::run(dev, args.val.as_deref(), args.val_every, &args.train);
     }
     let cfg = P4TransformerConfig::load(&args.train.config)?;
+    cfg.require_head("fine-tuned model")?;
     let want = match args.task {
         Task::ActionRecognition => ModelKind::Msr,
         _ => ModelKind::ActionSeg,
@@ -298,7 +314,8 @@ pub fn run(dev: &Device, args: &FinetuneArgs) -> Result<(), Box<dyn std::error::
         .into());
     }
     let model = P4Transformer::new(cfg.clone())?;
-    let params = args.train.params(dev, model.spec())?;
+    let backbone = P4Transformer::backbone(cfg.clone())?.spec();
+    let params = args.train.params(dev, model.spec(), &backbone)?;
     let batch = args.train.batch_size.max(1);
     let iters = data.len().div_ceil(batch) as u64;
     let mut ft = Finetuner::new(dev, model, params, args.train.finetune_config(), iters)?;
@@ -441,8 +458,7 @@ pub fn train_loop_with_metric(
         let mean_loss = loss_sum / loss_count.max(1) as f64;
         run.log(&serde_json::json!({"epoch": ft.epoch, "train_loss": mean_loss, "train_accuracy": accuracy, "val_accuracy": val_accuracy, "metric": metric}))?;
         ft.save_checkpoint(&t.out.join("checkpoint.safetensors"), meta.clone())?;
-        ft.params
-            .save(dev, &t.out.join("model.safetensors"), meta.clone())?;
+        ft.save_model(&t.out.join("model.safetensors"), meta.clone())?;
         summary.push((ft.epoch, mean_loss, accuracy, val_accuracy));
         plot(&metrics_path, &t.out.join("curves.png"))?;
     }
@@ -493,21 +509,43 @@ fn accuracy(dev: &Device, ft: &Finetuner, data: &ClipDataset, batch: usize) -> R
     Ok(hits as f64 / total.max(1) as f64)
 }
 
-/// A seeded subset holding `fraction` of each class's clips (at least one per class).
+/// A seeded subset holding `fraction` of each class's clips (at least one per class);
+/// with per-frame labels, of the sequences, stratified by each one's most frequent
+/// label.
 fn subset(data: &ClipDataset, fraction: f64, seed: u64) -> Result<ClipDataset, Error> {
-    let Labels::PerClip(labels) = &data.labels else {
-        return Err(Error::InvalidArgument {
-            op: "finetune",
-            detail: "--label-fraction needs one label per clip".into(),
-        });
+    let strata: Vec<usize> = match &data.labels {
+        Labels::PerClip(labels) => labels.iter().map(|&y| y as usize).collect(),
+        Labels::PerFrame(labels) => labels
+            .chunks(data.clips_shape[1].max(1))
+            .map(|frames| {
+                let mut counts = std::collections::BTreeMap::new();
+                for &y in frames {
+                    *counts.entry(y as usize).or_insert(0usize) += 1;
+                }
+                // The most frequent label; the smallest among ties.
+                counts
+                    .iter()
+                    .max_by(|a, b| a.1.cmp(b.1).then(b.0.cmp(a.0)))
+                    .map_or(0, |(&y, _)| y)
+            })
+            .collect(),
+        _ => {
+            return Err(Error::InvalidArgument {
+                op: "finetune",
+                detail: "--label-fraction needs labels per clip or per frame".into(),
+            })
+        }
     };
-    let labels: Vec<usize> = labels.iter().map(|&y| y as usize).collect();
-    let keep = edge4d_trainer::dataset::stratified_subset(&labels, fraction, seed)?;
+    let keep = edge4d_trainer::dataset::stratified_subset(&strata, fraction, seed)?;
     let (clips, kept_labels) = data.batch(&keep);
+    let labels = match data.labels {
+        Labels::PerFrame(_) => Labels::PerFrame(kept_labels),
+        _ => Labels::PerClip(kept_labels),
+    };
     Ok(ClipDataset {
         clips,
         clips_shape: [keep.len(), data.clips_shape[1], data.clips_shape[2], 3],
-        labels: Labels::PerClip(kept_labels),
+        labels,
         videos: data
             .videos
             .as_ref()

@@ -110,7 +110,8 @@ pub fn run(
         check_data(v, p, classes)?;
     }
     let model = SegmentationNet::new(cfg.clone())?;
-    let params = t.params(dev, model.spec())?;
+    let spec = model.spec();
+    let params = t.params(dev, spec.clone(), &spec)?;
     let batch = t.batch_size.max(1);
     let iters = data.len().div_ceil(batch) as u64;
     let mut ft = Finetuner::new(dev, model, params, t.finetune_config(), iters)?;

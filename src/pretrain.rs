@@ -191,7 +191,7 @@ pub fn run(dev: &Device, args: &PretrainArgs) -> Result<(), Box<dyn std::error::
             Teacher::Separate => TeacherMode::Separate,
         },
     )?;
-    let params = t.params(dev, objective.spec(&backbone))?;
+    let params = t.params(dev, objective.spec(&backbone), &backbone.spec())?;
     let batch = t.batch_size.max(1);
     let iters = data.len().div_ceil(batch) as u64;
     let mut ft =

@@ -489,6 +489,28 @@ fn eval_reports_accuracy_per_class_and_segmentation_metrics() {
         (hits as f64 / 12.0 * 100.0 - acc).abs() < 1e-9,
         "{hits}/12 vs {acc}"
     );
+    // A per-frame model on per-clip labels (and the reverse) is refused, not scored by
+    // pairing rows.
+    for (cfg, weights, labels) in [
+        (s(&seg), s(&train.join("model.safetensors")), s(&data)),
+        (config.clone(), weights.clone(), s(&frames)),
+    ] {
+        let out = edge4d(&[
+            "eval",
+            "--config",
+            &cfg,
+            "--weights",
+            &weights,
+            "--data",
+            &labels,
+        ]);
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(!out.status.success(), "{cfg} on {labels} was scored");
+        assert!(
+            err.contains("one prediction per") && err.contains("one label per"),
+            "{err}"
+        );
+    }
 }
 
 #[test]

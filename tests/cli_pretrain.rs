@@ -13,18 +13,30 @@ use edge4d_runtime::TensorFile;
 
 #[test]
 fn one_pretraining_step_with_lr_one_gives_w_minus_grad() {
+    // Weights under the official checkpoint's names (`model.` before the backbone's),
+    // and as a user might export the backbone alone (bare names): both load.
+    pretraining_step_from(true);
+    pretraining_step_from(false);
+}
+
+fn pretraining_step_from(official_names: bool) {
     let f = fixture("p4transformer/c2p_as_pretrain_step.safetensors");
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
     let config = d.join("c2p.toml");
     std::fs::write(&config, c2p_toml(&fixture_config(&f))).unwrap();
-    // Weights as a user would export them: backbone names without `model.`.
     let mut weights = Vec::new();
+    let mut official = std::collections::BTreeSet::new();
     for name in f.names() {
         if let Some(n) = name.strip_prefix("param.") {
-            let n = n.strip_prefix("model.").unwrap_or(n).to_string();
+            official.insert(n.to_string());
+            let stored = if official_names {
+                n.to_string()
+            } else {
+                n.strip_prefix("model.").unwrap_or(n).to_string()
+            };
             weights.push((
-                n.clone(),
+                stored,
                 if n.ends_with("num_batches_tracked") {
                     let (v, s) = f.i64(&name).unwrap();
                     Stored::I64(v, s)
@@ -67,7 +79,19 @@ fn one_pretraining_step_with_lr_one_gives_w_minus_grad() {
         .concat(),
     );
     assert!(ok, "{out}");
+    assert!(
+        out.contains("initialised none"),
+        "every tensor loads: {out}"
+    );
     let trained = TensorFile::open(d.join("run/model.safetensors")).unwrap();
+    // The result is written under the official names, so the official code loads it.
+    assert_eq!(
+        trained
+            .names()
+            .into_iter()
+            .collect::<std::collections::BTreeSet<_>>(),
+        official
+    );
     let grads: Vec<String> = f
         .names()
         .into_iter()
@@ -76,9 +100,7 @@ fn one_pretraining_step_with_lr_one_gives_w_minus_grad() {
         })
         .collect();
     assert_eq!(grads.len(), 37);
-    assert_w_minus_grad(&f, &trained, &grads, |name| {
-        name.strip_prefix("model.").unwrap_or(name).to_string()
-    });
+    assert_w_minus_grad(&f, &trained, &grads, str::to_string);
     for name in f.names() {
         let Some(n) = name.strip_prefix("buffer_after.") else {
             continue;
@@ -95,6 +117,41 @@ fn one_pretraining_step_with_lr_one_gives_w_minus_grad() {
             );
         }
     }
+
+    // An --init holding none of the backbone's tensors (the predictors only) is refused
+    // with the names it should have.
+    let predictors: Vec<(String, Stored)> = weights
+        .into_iter()
+        .filter(|(n, _)| n.contains("predictor"))
+        .collect();
+    write_atomic(
+        &d.join("heads.safetensors"),
+        &predictors,
+        Default::default(),
+    )
+    .unwrap();
+    let (ok, out) = edge4d(
+        &[
+            &[
+                "pretrain",
+                "--config",
+                &s(&config),
+                "--data",
+                &s(&d.join("data.safetensors")),
+                "--init",
+                &s(&d.join("heads.safetensors")),
+                "--out",
+                &s(&d.join("run2")),
+            ][..],
+            &ONE_PLAIN_SGD_STEP[..],
+        ]
+        .concat(),
+    );
+    assert!(
+        !ok && out.contains("none of the backbone's")
+            && out.contains("tube_embedding.conv_d.0.weight"),
+        "{out}"
+    );
 }
 
 /// A small humanoid dataset (rendered, 2 clips per action, 8 frames x 128 points).
@@ -124,7 +181,6 @@ depth = 1
 heads = 2
 dim_head = 16
 mlp_dim = 64
-num_classes = 15
 pred_hidden = 64
 "#;
 
@@ -140,7 +196,12 @@ fn camera_view_pretraining_runs_and_initialises_finetuning() {
     )
     .unwrap();
     let msr = d.join("msr.toml");
-    std::fs::write(&msr, format!("model = \"p4transformer-msr\"\n{BACKBONE}")).unwrap();
+    // The pre-training config has no head and so no num_classes; the fine-tuning one does.
+    std::fs::write(
+        &msr,
+        format!("model = \"p4transformer-msr\"\n{BACKBONE}num_classes = 15\n"),
+    )
+    .unwrap();
     let run = d.join("pre");
     let (ok, out) = edge4d(&[
         "pretrain",
@@ -199,4 +260,20 @@ fn camera_view_pretraining_runs_and_initialises_finetuning() {
         d.join("bad").to_str().unwrap(),
     ]);
     assert!(!ok && out.contains("p4transformer-actionseg"), "{out}");
+    // A head-less pre-training config cannot be fine-tuned as it is.
+    let (ok, out) = edge4d(&[
+        "finetune",
+        "--task",
+        "action-segmentation",
+        "--config",
+        c2p.to_str().unwrap(),
+        "--data",
+        &data,
+        "--out",
+        d.join("bad2").to_str().unwrap(),
+    ]);
+    assert!(
+        !ok && out.contains("num_classes") && out.contains("pre-training"),
+        "{out}"
+    );
 }

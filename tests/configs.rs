@@ -90,3 +90,36 @@ fn absurd_sizes_are_refused_by_key_before_anything_is_allocated() {
     // dim beyond TOML's integers is a parse error that names the key too.
     refused("dim = 1024", "dim = 18446744073709551615", "dim");
 }
+
+#[test]
+fn a_pretraining_config_needs_no_num_classes_but_a_head_does() {
+    let path = format!("{}/configs/humanoid-c2p.toml", env!("CARGO_MANIFEST_DIR"));
+    let text = std::fs::read_to_string(&path).unwrap();
+    assert!(
+        !text.contains("num_classes"),
+        "the shipped C2P config has a head"
+    );
+    let cfg = P4TransformerConfig::load(&path).unwrap();
+    assert!(P4Transformer::backbone(cfg.clone()).unwrap().spec().len() > 5);
+    let err = P4Transformer::new(cfg).err().unwrap().to_string();
+    assert!(
+        err.contains("num_classes") && err.contains("pre-training"),
+        "{err}"
+    );
+    let seg_text = std::fs::read_to_string(format!(
+        "{}/configs/humanoid-parts.toml",
+        env!("CARGO_MANIFEST_DIR")
+    ))
+    .unwrap();
+    let seg_cfg = P4TransformerConfig::parse(
+        &seg_text
+            .lines()
+            .filter(|l| !l.starts_with("num_classes"))
+            .collect::<Vec<_>>()
+            .join("\n"),
+        "parts.toml",
+    )
+    .unwrap();
+    let err = SegmentationNet::new(seg_cfg).err().unwrap().to_string();
+    assert!(err.contains("num_classes"), "{err}");
+}

@@ -132,7 +132,7 @@ pub const P4_KEYS: &[&str] = &[
 ];
 
 /// The C2P pre-training fixture's backbone as a TOML config (per-frame model, with the
-/// predictor width and temperature; it has no head, so `num_classes` is a stand-in).
+/// predictor width and temperature; no head, so no `num_classes`).
 pub fn c2p_toml(cfg: &serde_json::Value) -> String {
     let keys: Vec<&str> = P4_KEYS
         .iter()
@@ -140,10 +140,7 @@ pub fn c2p_toml(cfg: &serde_json::Value) -> String {
         .filter(|k| *k != "num_classes")
         .chain(["pred_hidden", "tau"])
         .collect();
-    format!(
-        "{}num_classes = 19\n",
-        config_toml(cfg, "p4transformer-actionseg", &keys)
-    )
+    config_toml(cfg, "p4transformer-actionseg", &keys)
 }
 
 /// The segmentation net's TOML from a Synthia fixture config (its `t_*` keys are the

@@ -325,6 +325,26 @@ impl Finetuner {
         Ok((self.dev.read(&logits)?, classes))
     }
 
+    /// Writes the model's parameters atomically under PyTorch's names. A C2P
+    /// pre-training run writes the official checkpoint's (`models/AS_p4_pretrain.py`):
+    /// the backbone under `model.`, the predictors as they are.
+    pub fn save_model(&self, path: &Path, metadata: HashMap<String, String>) -> Result<()> {
+        match (&self.c2p, &self.model) {
+            (Some(_), TrainModel::P4(backbone)) => {
+                let names: std::collections::HashSet<String> =
+                    backbone.spec().into_iter().map(|p| p.name).collect();
+                self.params.save_renamed(&self.dev, path, metadata, |n| {
+                    if names.contains(n) {
+                        format!("model.{n}")
+                    } else {
+                        n.to_string()
+                    }
+                })
+            }
+            _ => self.params.save(&self.dev, path, metadata),
+        }
+    }
+
     /// Writes model, optimizer state, schedule position and RNG atomically.
     pub fn save_checkpoint(&self, path: &Path, metadata: HashMap<String, String>) -> Result<()> {
         let mut tensors = self.params.stored(&self.dev)?;

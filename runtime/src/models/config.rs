@@ -60,6 +60,9 @@ pub struct P4TransformerConfig {
     pub heads: usize,
     pub dim_head: usize,
     pub mlp_dim: usize,
+    /// Classes the head predicts; absent (0) in a pre-training config, whose backbone
+    /// has no head.
+    #[serde(default)]
     pub num_classes: usize,
     /// Segmentation net: `mlp_planes` of conv1..conv4 (default: the paper's
     /// [[32,64,128],[128,128,256],[256,256,512],[512,512,1024]]).
@@ -117,6 +120,20 @@ impl P4TransformerConfig {
             dim_head: self.dim_head,
             mlp_dim: self.mlp_dim,
         }
+    }
+
+    /// Refuses a config without `num_classes` (a pre-training config) where `what`
+    /// needs a classification head.
+    pub fn require_head(&self, what: &str) -> Result<()> {
+        if self.num_classes > 0 {
+            return Ok(());
+        }
+        Err(Error::InvalidArgument {
+            op: "config",
+            detail: format!(
+                "the {what} needs `num_classes` for its head; this config has none (a pre-training config): add num_classes to fine-tune, evaluate or stream with it"
+            ),
+        })
     }
 
     /// The temporal padding in effect.
@@ -210,7 +227,6 @@ impl P4TransformerConfig {
             ("heads", self.heads),
             ("dim_head", self.dim_head),
             ("mlp_dim", self.mlp_dim),
-            ("num_classes", self.num_classes),
         ] {
             if v == 0 {
                 return bad(format!("{key} must be at least 1"));

@@ -88,7 +88,20 @@ struct HeadSaved {
 const LN_EPS: f32 = 1e-5;
 
 impl P4Transformer {
+    /// The network with its classification head (`num_classes` outputs).
     pub fn new(cfg: P4TransformerConfig) -> Result<Self> {
+        cfg.require_head("p4transformer")?;
+        Self::build(cfg, true)
+    }
+
+    /// The same network without its classification head, as C2P pre-trains it
+    /// (`AS_p4_pretrain.py`): forward stops at the transformer output, which
+    /// `P4Forward::logits` then holds too. Its config needs no `num_classes`.
+    pub fn backbone(cfg: P4TransformerConfig) -> Result<Self> {
+        Self::build(cfg, false)
+    }
+
+    fn build(cfg: P4TransformerConfig, head: bool) -> Result<Self> {
         if cfg.model == ModelKind::Synthia {
             return Err(Error::InvalidArgument {
                 op: "p4transformer",
@@ -118,18 +131,8 @@ impl P4Transformer {
             cfg,
             tube,
             transformer,
-            head: true,
+            head,
             cache: Mutex::new(HashMap::new()),
-        })
-    }
-
-    /// The same network without its classification head, as C2P pre-trains it
-    /// (`AS_p4_pretrain.py`): forward stops at the transformer output, which
-    /// `P4Forward::logits` then holds too.
-    pub fn backbone(cfg: P4TransformerConfig) -> Result<Self> {
-        Ok(Self {
-            head: false,
-            ..Self::new(cfg)?
         })
     }
 

@@ -261,16 +261,10 @@ impl ParamStore {
             name, shape, init, ..
         } in self.spec.clone()
         {
-            // A per-frame backbone's `transformer1.*` (C2P pre-training) initialises a
-            // per-clip model's `transformer.*` (§5.7 copies the transformer's weights).
-            let source = match name.strip_prefix("transformer.") {
-                Some(rest) if !file.contains(&name) => format!("transformer1.{rest}"),
-                _ => name.clone(),
-            };
-            if !file.contains(&source) {
+            let Some(source) = source_names(&name).into_iter().find(|n| file.contains(n)) else {
                 kept.push(name);
                 continue;
-            }
+            };
             if init == Init::Counter {
                 if let Ok((v, _)) = file.i64(&source) {
                     if let Some(&c) = v.first() {
@@ -308,6 +302,23 @@ impl ParamStore {
             });
         }
         Ok((self, loaded, kept))
+    }
+
+    /// Writes every parameter under `rename(name)` (e.g. the official pre-training
+    /// checkpoint's `model.` prefix on backbone names).
+    pub fn save_renamed(
+        &self,
+        dev: &Device,
+        path: &Path,
+        metadata: std::collections::HashMap<String, String>,
+        rename: impl Fn(&str) -> String,
+    ) -> Result<()> {
+        let tensors: Vec<(String, Stored)> = self
+            .stored(dev)?
+            .into_iter()
+            .map(|(name, t)| (rename(&name), t))
+            .collect();
+        write_atomic(path, &tensors, metadata)
     }
 
     /// An independent copy on the device (e.g. one per stream that fine-tunes its own).
@@ -444,4 +455,18 @@ fn upload_named(
         },
         other => other,
     })
+}
+
+/// The names a parameter may have in a file, in order of preference: its own; under
+/// `model.`, as the official C2P pre-training checkpoint stores its backbone
+/// (`models/AS_p4_pretrain.py` wraps it in `self.model`); and a per-clip model's
+/// `transformer.*` from a per-frame backbone's `transformer1.*` (§5.7 copies the
+/// transformer's weights), with or without `model.`.
+pub fn source_names(name: &str) -> Vec<String> {
+    let mut names = vec![name.to_string(), format!("model.{name}")];
+    if let Some(rest) = name.strip_prefix("transformer.") {
+        names.push(format!("transformer1.{rest}"));
+        names.push(format!("model.transformer1.{rest}"));
+    }
+    names
 }

@@ -580,6 +580,7 @@ struct SegSaved {
 
 impl SegmentationNet {
     pub fn new(cfg: P4TransformerConfig) -> Result<Self> {
+        cfg.require_head("segmentation net")?;
         let w = cfg.widths();
         let d = cfg.deconv();
         let (r, k) = (cfg.radius, cfg.nsamples);
