@@ -123,3 +123,37 @@ fn a_pretraining_config_needs_no_num_classes_but_a_head_does() {
     let err = SegmentationNet::new(seg_cfg).err().unwrap().to_string();
     assert!(err.contains("num_classes"), "{err}");
 }
+
+#[test]
+fn absurd_point_mae_sizes_are_refused_by_key() {
+    use edge4d_runtime::models::pointmae::PointMaeConfig;
+    let base = std::fs::read_to_string(format!(
+        "{}/configs/pointmae-concept.toml",
+        env!("CARGO_MANIFEST_DIR")
+    ))
+    .unwrap();
+    PointMaeConfig::parse(&base, "concept.toml").unwrap();
+    for (from, to, keys) in [
+        ("trans_dim = 384", "trans_dim = 6000000", "trans_dim"),
+        ("depth = 12", "depth = 100000", "depth = 100000"),
+        (
+            "concept_hidden = 2048",
+            "concept_hidden = 1000000000",
+            "concept_hidden",
+        ),
+        // The paper's width: fc1 is 32 × 384 × 3840 floats (189 MB), above one binding.
+        ("concept_hidden = 2048", "concept_hidden = 3840", "fc1"),
+        ("prefix_dim = 768", "prefix_dim = 100000000", "prefix_dim"),
+        ("num_classes = 6", "num_classes = 1000000000", "num_classes"),
+        ("npoints = 4096", "npoints = 100000000000", "npoints"),
+    ] {
+        assert!(base.contains(from), "{from}");
+        let err = PointMaeConfig::parse(&base.replace(from, to), "big.toml")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("big.toml") && err.contains(keys),
+            "{to}: {err}"
+        );
+    }
+}

@@ -42,6 +42,8 @@ int main(int argc, char **argv) {
         return 2;
     }
     int frames = argc > 3 ? atoi(argv[3]) : 20;
+    /* Before any thread starts: keeps Mesa quiet on a headless machine. */
+    edge4d_prepare_headless_env();
     Edge4dRuntime *rt = NULL;
     Edge4dModel *model = NULL;
     Edge4dStream *stream = NULL;

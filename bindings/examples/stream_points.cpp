@@ -43,6 +43,8 @@ int main(int argc, char **argv) {
         std::fprintf(stderr, "usage: %s CONFIG.toml WEIGHTS.safetensors OUT.safetensors\n", argv[0]);
         return 2;
     }
+    // Before any thread starts: keeps Mesa quiet on a headless machine.
+    edge4d_prepare_headless_env();
     try {
         Edge4dRuntime *rt_raw = nullptr;
         edge4d::check(edge4d_runtime_create(EDGE4D_BACKEND_AUTO, &rt_raw), "runtime");

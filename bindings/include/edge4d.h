@@ -94,6 +94,14 @@ const char *edge4d_version(void);
 // library, valid until the next edge4d call on this thread). Empty if none failed.
 const char *edge4d_last_error_message(void);
 
+// On a machine without a desktop session (no `XDG_RUNTIME_DIR`), points that variable
+// at a private directory, so that probing Mesa's Vulkan drivers does not print
+// "XDG_RUNTIME_DIR is invalid or not set" lines. It changes the process environment:
+// call it first thing in `main`, before any thread starts, or not at all (a host that
+// manages its environment sets the variable itself). A variable that already names a
+// directory is left alone.
+enum Edge4dStatus edge4d_prepare_headless_env(void);
+
 // Opens a runtime on `backend` (an `Edge4dBackend` value; any other value is
 // `EDGE4D_INVALID_ARGUMENT`) and writes its handle to `*out`. Destroy it with
 // `edge4d_runtime_destroy`.

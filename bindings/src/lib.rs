@@ -120,6 +120,20 @@ pub extern "C" fn edge4d_last_error_message() -> *const c_char {
     status::last_error_ptr()
 }
 
+/// On a machine without a desktop session (no `XDG_RUNTIME_DIR`), points that variable
+/// at a private directory, so that probing Mesa's Vulkan drivers does not print
+/// "XDG_RUNTIME_DIR is invalid or not set" lines. It changes the process environment:
+/// call it first thing in `main`, before any thread starts, or not at all (a host that
+/// manages its environment sets the variable itself). A variable that already names a
+/// directory is left alone.
+#[no_mangle]
+pub extern "C" fn edge4d_prepare_headless_env() -> Edge4dStatus {
+    guard("edge4d_prepare_headless_env", || {
+        edge4d_runtime::prepare_headless_env();
+        Ok(())
+    })
+}
+
 /// Writes `value` to `out` (checked non-null by the caller of this helper).
 ///
 /// # Safety

@@ -49,6 +49,7 @@ static void *finetune_thread(void *p) {
 
 int main(int argc, char **argv) {
     if (argc < 3) return 2;
+    if (edge4d_prepare_headless_env() != EDGE4D_OK) return 3;
     Edge4dRuntime *rt = NULL;
     Edge4dModel *model = NULL;
     Edge4dStream *stream = NULL;

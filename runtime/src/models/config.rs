@@ -241,45 +241,58 @@ impl P4TransformerConfig {
         self.check_sizes().or_else(bad)
     }
 
-    /// Refuses sizes no device can hold, before anything is allocated: every weight
-    /// matrix must fit one binding (WebGPU's default 128 MiB, the limit every backend
-    /// keeps), and all parameters together at most 1 GiB of floats (with gradients and
-    /// optimizer state a training run needs four times that).
+    /// Refuses sizes no device can hold, before anything is allocated (see
+    /// [`check_weight_sizes`]).
     fn check_sizes(&self) -> std::result::Result<(), String> {
-        const BINDING_FLOATS: u128 = (128 << 20) / 4;
-        const TOTAL_FLOATS: u128 = (1 << 30) / 4;
         let v = |x: usize| x as u128;
         let inner = v(self.heads) * v(self.dim_head);
         let hidden = v(self.pred_hidden.unwrap_or(0));
-        let matrices = [
-            ("dim, heads and dim_head (to_qkv)", v(self.dim) * 3 * inner),
-            (
-                "dim and mlp_dim (the feed-forward)",
-                v(self.dim) * v(self.mlp_dim),
-            ),
-            (
-                "mlp_dim and num_classes (the head)",
-                v(self.mlp_dim.max(self.dim)) * v(self.num_classes),
-            ),
-            ("dim and pred_hidden (the predictors)", v(self.dim) * hidden),
-        ];
-        for (keys, floats) in matrices {
-            if floats > BINDING_FLOATS {
-                return Err(format!(
-                    "{keys} make a weight of {floats} floats ({:.1} GiB), above the 128 MiB one tensor may take: make them smaller",
-                    floats as f64 * 4.0 / (1u64 << 30) as f64
-                ));
-            }
-        }
         let per_layer = v(self.dim) * 4 * inner + 2 * v(self.dim) * v(self.mlp_dim);
-        let total = v(self.depth) * per_layer;
-        if total > TOTAL_FLOATS {
+        check_weight_sizes(
+            &[
+                ("dim, heads and dim_head (to_qkv)", v(self.dim) * 3 * inner),
+                (
+                    "dim and mlp_dim (the feed-forward)",
+                    v(self.dim) * v(self.mlp_dim),
+                ),
+                (
+                    "mlp_dim and num_classes (the head)",
+                    v(self.mlp_dim.max(self.dim)) * v(self.num_classes),
+                ),
+                ("dim and pred_hidden (the predictors)", v(self.dim) * hidden),
+            ],
+            &format!("depth = {} layers of this width", self.depth),
+            v(self.depth) * per_layer,
+        )
+    }
+}
+
+/// Refuses sizes no device can hold, before anything is allocated: every weight
+/// matrix (`matrices`: the keys that size it, its floats) must fit one binding
+/// (WebGPU's default 128 MiB, the limit every backend keeps), and all parameters
+/// together (`total`, described by `total_keys`) at most 1 GiB of floats (with
+/// gradients and optimizer state a training run needs four times that).
+pub(crate) fn check_weight_sizes(
+    matrices: &[(&str, u128)],
+    total_keys: &str,
+    total: u128,
+) -> std::result::Result<(), String> {
+    const BINDING_FLOATS: u128 = (128 << 20) / 4;
+    const TOTAL_FLOATS: u128 = (1 << 30) / 4;
+    let gib = |floats: u128| floats as f64 * 4.0 / (1u64 << 30) as f64;
+    for &(keys, floats) in matrices {
+        if floats > BINDING_FLOATS {
             return Err(format!(
-                "depth = {} layers of this width hold {total} parameters ({:.1} GiB), above the 1 GiB a model may take",
-                self.depth,
-                total as f64 * 4.0 / (1u64 << 30) as f64
+                "{keys} make a weight of {floats} floats ({:.2} GiB), above the 128 MiB one tensor may take: make them smaller",
+                gib(floats)
             ));
         }
-        Ok(())
     }
+    if total > TOTAL_FLOATS {
+        return Err(format!(
+            "{total_keys} hold {total} parameters ({:.1} GiB), above the 1 GiB a model may take",
+            gib(total)
+        ));
+    }
+    Ok(())
 }

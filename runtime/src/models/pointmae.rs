@@ -143,7 +143,51 @@ impl PointMaeConfig {
         if concept_keys.contains(&Some(0)) {
             return bad("concept sizes must be positive".into());
         }
-        Ok(())
+        self.check_sizes().or_else(bad)
+    }
+
+    /// Refuses weights and clouds no device can hold, by key, before allocating.
+    fn check_sizes(&self) -> std::result::Result<(), String> {
+        let v = |x: usize| x as u128;
+        let d = v(self.trans_dim);
+        let concepts = v(self.concepts.unwrap_or(0));
+        let hidden = v(self.concept_hidden.unwrap_or(0));
+        let prefix = v(self.prefix_length.unwrap_or(0)) * v(self.prefix_dim.unwrap_or(0));
+        let clouds = [
+            ("npoints (one cloud's points)", v(self.npoints) * 3),
+            (
+                "num_group and group_size (one cloud's groups)",
+                v(self.num_group) * v(self.group_size) * 3,
+            ),
+        ];
+        // A cloud's points and groups are bindings too, at one cloud per batch.
+        for (keys, floats) in clouds {
+            if floats > (128 << 20) / 4 {
+                return Err(format!(
+                    "{keys} make {floats} floats per cloud, above the 128 MiB one tensor may take: make them smaller"
+                ));
+            }
+        }
+        super::config::check_weight_sizes(
+            &[
+                ("trans_dim (to_qkv)", 3 * d * d),
+                ("trans_dim (the feed-forward)", 4 * d * d),
+                (
+                    "concepts, trans_dim and concept_hidden (the concept head's fc1)",
+                    concepts * d * hidden,
+                ),
+                (
+                    "prefix_length, prefix_dim and concept_hidden (the concept head's fc2)",
+                    prefix * hidden,
+                ),
+                ("num_classes (the class head)", 256 * v(self.num_classes)),
+            ],
+            &format!(
+                "depth = {} blocks of trans_dim = {}",
+                self.depth, self.trans_dim
+            ),
+            v(self.depth) * 12 * d * d + concepts * d * hidden + prefix * hidden,
+        )
     }
 
     pub fn transformer(&self) -> TransformerConfig {
