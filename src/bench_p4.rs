@@ -347,7 +347,7 @@ pub fn print_profile(dev: &Device, what: &str) {
 pub fn c2p(dev: &Device, warmup: usize, repeats: usize, json: bool) -> BoxResult<()> {
     use edge4d_runtime::models::predictor::PredictorNorm;
     use edge4d_trainer::c2p::loss::LossVariant;
-    use edge4d_trainer::c2p::model::{C2pObjective, TeacherMode};
+    use edge4d_trainer::c2p::model::{C2pObjective, TeacherMode, TimeInput};
     use edge4d_trainer::finetune::{FinetuneConfig, Finetuner};
 
     let cfg = P4TransformerConfig::parse(
@@ -361,6 +361,7 @@ pub fn c2p(dev: &Device, warmup: usize, repeats: usize, json: bool) -> BoxResult
         PredictorNorm::BatchNorm,
         LossVariant::Bidirectional,
         TeacherMode::Shared,
+        TimeInput::FrameIndex,
     )?;
     let params = ParamStore::init(dev, objective.spec(&backbone), 1)?;
     let train = FinetuneConfig {

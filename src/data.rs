@@ -6,6 +6,7 @@ use std::time::Instant;
 
 use clap::{Args, Subcommand};
 use edge4d_trainer::humanoid::generate::{generate, Assets, GenConfig, Split, ACTIONS};
+use edge4d_trainer::humanoid::segments::{generate_sequences, SequenceConfig};
 
 #[derive(Subcommand)]
 pub enum DataCommand {
@@ -129,6 +130,18 @@ pub struct HumanoidArgs {
     /// leg) for semantic segmentation, instead of each clip with its action.
     #[arg(long)]
     body_parts: bool,
+    /// Action segmentation (HOI4D-style): every clip is a long sequence in which the
+    /// subject performs several actions in a row, with blended transitions, labelled
+    /// per frame. --train-clips and --test-clips then count sequences (not per
+    /// action) and --frames is their length (HOI4D: 150).
+    #[arg(long, conflicts_with = "body_parts")]
+    sequences: bool,
+    /// With --sequences: each action lasts MIN,MAX frames (uniformly at random).
+    #[arg(long, default_value = "20,50", value_parser = frame_range)]
+    segment_frames: (usize, usize),
+    /// With --sequences: frames over which the body moves into the next action.
+    #[arg(long, default_value_t = 6)]
+    transition_frames: usize,
     #[arg(long, default_value_t = 0)]
     seed: u64,
 }
@@ -154,14 +167,37 @@ pub fn run(cmd: &DataCommand) -> Result<(), Box<dyn std::error::Error>> {
     if args.no_noise {
         cfg.noise = edge4d_trainer::humanoid::camera::DepthNoise::NONE;
     }
+    let seq = SequenceConfig {
+        frames: args.frames,
+        min_segment: args.segment_frames.0,
+        max_segment: args.segment_frames.1,
+        transition: args.transition_frames,
+    };
+    if args.sequences {
+        seq.check()?;
+    }
     std::fs::create_dir_all(&args.out)?;
     for (split, name, clips) in [
         (Split::Train, "train", args.train_clips),
         (Split::Test, "test", args.test_clips),
     ] {
         let t0 = Instant::now();
-        let data = generate(&assets, split, clips, &cfg, args.seed)?;
         let path = args.out.join(format!("{name}.safetensors"));
+        if args.sequences {
+            let data = generate_sequences(&assets, split, clips, &cfg, &seq, args.seed)?;
+            data.save(&path)?;
+            println!(
+                "{name}: {clips} sequences of {} frames x {} points, actions of {}-{} frames -> {} in {:.1} s",
+                seq.frames,
+                cfg.points,
+                seq.min_segment,
+                seq.max_segment,
+                path.display(),
+                t0.elapsed().as_secs_f64()
+            );
+            continue;
+        }
+        let data = generate(&assets, split, clips, &cfg, args.seed)?;
         data.save(&path)?;
         println!(
             "{name}: {} clips ({} actions x {clips}) of {} frames x {} points -> {} in {:.1} s",
@@ -175,7 +211,8 @@ pub fn run(cmd: &DataCommand) -> Result<(), Box<dyn std::error::Error>> {
     }
     let split = serde_json::json!({
         "actions": ACTIONS,
-        "labels": if args.body_parts { "body part per point" } else { "action per clip" },
+        "labels": if args.body_parts { "body part per point" } else if args.sequences { "action per frame" } else { "action per clip" },
+        "sequences": args.sequences.then(|| serde_json::json!({"frames": seq.frames, "segment_frames": [seq.min_segment, seq.max_segment], "transition_frames": seq.transition})),
         "body_parts": edge4d_trainer::humanoid::body::BODY_PARTS,
         "units": "camera frame, millimetres / 300 (MSR-Action3D)",
         "camera": {"width": cfg.intrinsics.width, "height": cfg.intrinsics.height, "focal_px": cfg.intrinsics.focal,
@@ -260,4 +297,15 @@ fn hoi4d(args: &Hoi4dArgs) -> Result<(), Box<dyn std::error::Error>> {
         args.out.display()
     );
     Ok(())
+}
+
+/// `MIN,MAX` frames, 1 ≤ MIN ≤ MAX.
+fn frame_range(s: &str) -> Result<(usize, usize), String> {
+    let parsed = s
+        .split_once(',')
+        .and_then(|(a, b)| Some((a.trim().parse().ok()?, b.trim().parse().ok()?)));
+    match parsed {
+        Some((a, b)) if 1 <= a && a <= b => Ok((a, b)),
+        _ => Err(format!("{s:?} is not MIN,MAX frames with 1 <= MIN <= MAX")),
+    }
 }

@@ -510,25 +510,18 @@ fn accuracy(dev: &Device, ft: &Finetuner, data: &ClipDataset, batch: usize) -> R
 }
 
 /// A seeded subset holding `fraction` of each class's clips (at least one per class);
-/// with per-frame labels, of the sequences, stratified by each one's most frequent
-/// label.
+/// with per-frame labels, a random `fraction` of the sequences (at least one), as the
+/// paper samples HOI4D's.
 fn subset(data: &ClipDataset, fraction: f64, seed: u64) -> Result<ClipDataset, Error> {
-    let strata: Vec<usize> = match &data.labels {
-        Labels::PerClip(labels) => labels.iter().map(|&y| y as usize).collect(),
-        Labels::PerFrame(labels) => labels
-            .chunks(data.clips_shape[1].max(1))
-            .map(|frames| {
-                let mut counts = std::collections::BTreeMap::new();
-                for &y in frames {
-                    *counts.entry(y as usize).or_insert(0usize) += 1;
-                }
-                // The most frequent label; the smallest among ties.
-                counts
-                    .iter()
-                    .max_by(|a, b| a.1.cmp(b.1).then(b.0.cmp(a.0)))
-                    .map_or(0, |(&y, _)| y)
-            })
-            .collect(),
+    let keep = match &data.labels {
+        Labels::PerClip(labels) => {
+            let labels: Vec<usize> = labels.iter().map(|&y| y as usize).collect();
+            edge4d_trainer::dataset::stratified_subset(&labels, fraction, seed)?
+        }
+        // One stratum: every sequence holds several actions.
+        Labels::PerFrame(_) => {
+            edge4d_trainer::dataset::stratified_subset(&vec![0; data.len()], fraction, seed)?
+        }
         _ => {
             return Err(Error::InvalidArgument {
                 op: "finetune",
@@ -536,7 +529,6 @@ fn subset(data: &ClipDataset, fraction: f64, seed: u64) -> Result<ClipDataset, E
             })
         }
     };
-    let keep = edge4d_trainer::dataset::stratified_subset(&strata, fraction, seed)?;
     let (clips, kept_labels) = data.batch(&keep);
     let labels = match data.labels {
         Labels::PerFrame(_) => Labels::PerFrame(kept_labels),

@@ -10,7 +10,7 @@ use edge4d_runtime::reference::partial_view::{trajectory, Screen};
 use edge4d_runtime::{Device, Error, Tensor};
 use edge4d_trainer::augment;
 use edge4d_trainer::c2p::loss::LossVariant;
-use edge4d_trainer::c2p::model::{C2pObjective, TeacherMode};
+use edge4d_trainer::c2p::model::{C2pObjective, TeacherMode, TimeInput};
 use edge4d_trainer::dataset::ClipDataset;
 use edge4d_trainer::finetune::Finetuner;
 use edge4d_trainer::rng::SplitMix64;
@@ -50,6 +50,11 @@ pub enum Terms {
     Bidirectional,
     /// Same-frame and next-frame, 0.5 / 0.5 (MSR-Action3D).
     ForwardOnly,
+    /// Time window 1: the same-frame term alone (the paper's 3D-distillation
+    /// ablation).
+    SameFrame,
+    /// Time window 5: same frame 0.5, predicted frames i±1 and i±2 0.125 each.
+    Window5,
 }
 
 #[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -88,6 +93,11 @@ pub struct PretrainArgs {
     /// Which InfoNCE terms.
     #[arg(long, value_enum, default_value_t = Terms::Bidirectional)]
     terms: Terms,
+    /// Hold the positional embedding's time input at 0 for every frame during
+    /// pre-training (student and teacher), so the same-frame term cannot find its
+    /// positive by the frame index; fine-tuning sees time as usual.
+    #[arg(long)]
+    no_time: bool,
     /// What the student and the teacher see.
     #[arg(long, value_enum, default_value_t = Pair::C2p)]
     pair: Pair,
@@ -184,13 +194,23 @@ pub fn run(dev: &Device, args: &PretrainArgs) -> Result<(), Box<dyn std::error::
         match args.terms {
             Terms::Bidirectional => LossVariant::Bidirectional,
             Terms::ForwardOnly => LossVariant::ForwardOnly,
+            Terms::SameFrame => LossVariant::SameFrame,
+            Terms::Window5 => LossVariant::Window5,
         },
         match teacher {
             Teacher::Shared => TeacherMode::Shared,
             Teacher::StopGradient => TeacherMode::StopGradient,
             Teacher::Separate => TeacherMode::Separate,
         },
+        if args.no_time {
+            TimeInput::Zero
+        } else {
+            TimeInput::FrameIndex
+        },
     )?;
+    if args.no_time {
+        println!("positional embedding: time input 0 in pre-training (--no-time)");
+    }
     let params = t.params(dev, objective.spec(&backbone), &backbone.spec())?;
     let batch = t.batch_size.max(1);
     let iters = data.len().div_ceil(batch) as u64;

@@ -277,3 +277,103 @@ fn camera_view_pretraining_runs_and_initialises_finetuning() {
         "{out}"
     );
 }
+
+#[test]
+fn action_segmentation_sequences_pretrain_and_finetune_end_to_end() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let s = |p: &Path| p.to_str().unwrap().to_string();
+    let data = d.join("seq");
+    let (ok, out) = edge4d(&[
+        "data",
+        "humanoid",
+        "--sequences",
+        "--out",
+        &s(&data),
+        "--train-clips",
+        "4",
+        "--test-clips",
+        "2",
+        "--frames",
+        "40",
+        "--points",
+        "128",
+        "--segment-frames",
+        "8,14",
+        "--transition-frames",
+        "3",
+    ]);
+    assert!(ok && out.contains("4 sequences of 40 frames"), "{out}");
+    let config = d.join("seg.toml");
+    std::fs::write(
+        &config,
+        format!("model = \"p4transformer-actionseg\"\n{BACKBONE}num_classes = 15\n"),
+    )
+    .unwrap();
+    let (ok, out) = edge4d(&[
+        "pretrain",
+        "--config",
+        &s(&config),
+        "--data",
+        &s(&data.join("train.safetensors")),
+        "--out",
+        &s(&d.join("pre")),
+        "--epochs",
+        "1",
+        "--batch-size",
+        "2",
+        "--terms",
+        "window5",
+        "--no-time",
+    ]);
+    assert!(ok && out.contains("time input 0"), "{out}");
+    let pre = TensorFile::open(d.join("pre/model.safetensors")).unwrap();
+    assert!(
+        pre.contains("forward_predictor_2.net.0.weight")
+            && pre.contains("model.pos_embedding.weight")
+    );
+    let (ok, out) = edge4d(&[
+        "finetune",
+        "--task",
+        "action-segmentation",
+        "--config",
+        &s(&config),
+        "--data",
+        &s(&data.join("train.safetensors")),
+        "--label-fraction",
+        "0.5",
+        "--init",
+        &s(&d.join("pre/model.safetensors")),
+        "--out",
+        &s(&d.join("ft")),
+        "--epochs",
+        "1",
+        "--batch-size",
+        "2",
+    ]);
+    assert!(ok && out.contains("initialised mlp_head"), "{out}");
+    assert!(
+        out.contains(": 2 clips of 40 frames"),
+        "half of 4 sequences: {out}"
+    );
+    let (ok, out) = edge4d(&[
+        "eval",
+        "--config",
+        &s(&config),
+        "--weights",
+        &s(&d.join("ft/model.safetensors")),
+        "--data",
+        &s(&data.join("test.safetensors")),
+        "--json",
+    ]);
+    assert!(ok, "{out}");
+    let v: serde_json::Value =
+        serde_json::from_str(out.lines().find(|l| l.starts_with('{')).unwrap()).unwrap();
+    assert_eq!(v["sequences"], 2);
+    for key in ["accuracy", "edit", "f1@10", "f1@25", "f1@50"] {
+        assert!(
+            (0.0..=100.0).contains(&v[key].as_f64().unwrap()),
+            "{key}: {v}"
+        );
+    }
+}

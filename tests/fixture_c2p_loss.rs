@@ -80,7 +80,7 @@ fn check(file: &str, norm: PredictorNorm, variant: LossVariant) {
     let mut checked = vec![
         ("total", &terms.total),
         ("geo", &terms.geo),
-        ("fwd", &terms.fwd),
+        ("fwd", terms.fwd.as_ref().unwrap()),
     ];
     if let Some(b) = &terms.back {
         checked.push(("back", b));

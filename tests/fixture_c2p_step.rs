@@ -13,7 +13,7 @@ use edge4d_runtime::models::{P4TransformerConfig, ParamStore};
 use edge4d_runtime::tensor_file::{write_atomic, Stored};
 use edge4d_runtime::{Tensor, TensorFile};
 use edge4d_trainer::c2p::loss::LossVariant;
-use edge4d_trainer::c2p::model::{C2pObjective, TeacherMode};
+use edge4d_trainer::c2p::model::{C2pObjective, TeacherMode, TimeInput};
 
 /// The fixture's parameters as one state_dict: `model.*` without its prefix (what a
 /// user's backbone export looks like) and the predictors as they are.
@@ -60,6 +60,7 @@ fn c2p_pretraining_step_matches_the_official_code() {
         PredictorNorm::BatchNorm,
         LossVariant::Bidirectional,
         TeacherMode::Shared,
+        TimeInput::FrameIndex,
     )
     .unwrap();
     let dir = tempfile::tempdir().unwrap();
@@ -96,7 +97,7 @@ fn c2p_pretraining_step_matches_the_official_code() {
     for (name, t) in [
         ("loss", &fwd.terms.total),
         ("loss_distill", &fwd.terms.geo),
-        ("loss_predict_forward", &fwd.terms.fwd),
+        ("loss_predict_forward", fwd.terms.fwd.as_ref().unwrap()),
         ("loss_predict_backward", fwd.terms.back.as_ref().unwrap()),
     ] {
         let w = want(name);
@@ -173,6 +174,7 @@ fn separate_and_stop_gradient_teachers_give_the_same_loss_from_the_same_weights(
             PredictorNorm::BatchNorm,
             LossVariant::Bidirectional,
             mode,
+            TimeInput::FrameIndex,
         )
         .unwrap();
         // The separate teacher starts as a copy of the backbone's tube and embedding.

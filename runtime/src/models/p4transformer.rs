@@ -25,6 +25,9 @@ pub struct P4Transformer {
     pub transformer: Transformer,
     /// False for a pre-training backbone: no `mlp_head`, the features are the output.
     pub head: bool,
+    /// False: the positional embedding's time input is 0 for every frame (C2P
+    /// pre-training without the time shortcut: frames cannot be told apart by index).
+    time_in_position: bool,
     /// Frame tables and time columns per input shape, made once and reused.
     /// Per (device, B, L, N): a model used on two devices gets each its own tensors.
     cache: Mutex<HashMap<(u64, usize, usize, usize), std::sync::Arc<ShapeCache>>>,
@@ -132,8 +135,23 @@ impl P4Transformer {
             tube,
             transformer,
             head,
+            time_in_position: true,
             cache: Mutex::new(HashMap::new()),
         })
+    }
+
+    /// The same model with the positional embedding's time input held at 0 (see
+    /// `time_in_position`); its weights are unchanged, so a model pre-trained this way
+    /// fine-tunes with time as usual.
+    pub fn without_time(mut self) -> Self {
+        self.time_in_position = false;
+        self.cache = Mutex::new(HashMap::new());
+        self
+    }
+
+    /// Whether the positional embedding sees each frame's index.
+    pub fn time_in_position(&self) -> bool {
+        self.time_in_position
     }
 
     /// Every parameter with its PyTorch name and shape, in state_dict order.
@@ -209,7 +227,13 @@ impl P4Transformer {
         let n = npts / self.cfg.spatial_stride();
         let l_out = tables.frames_out;
         let time: Vec<f32> = (0..b * l_out * n)
-            .map(|i| ((i / n) % l_out + 1) as f32)
+            .map(|i| {
+                if self.time_in_position {
+                    ((i / n) % l_out + 1) as f32
+                } else {
+                    0.0
+                }
+            })
             .collect();
         let time = dev.upload(&time, &[b, l_out, n.max(1), 1])?;
         let entry = std::sync::Arc::new(ShapeCache { tables, time });

@@ -9,7 +9,9 @@
 //! loss = w_geo·geo + w_fwd·fwd + w_back·back      (0.5 / 0.25 / 0.25; MSR: 0.5 / 0.5 / —)
 //! ```
 //! Every clip is its own T-way classification (no cross-clip negatives); the other
-//! frames of the clip, i±1 included, are the negatives.
+//! frames of the clip, i±1 included, are the negatives. The paper's time-window
+//! ablation (supplementary Table 7) adds two variants: window 1 (geo alone, 3D
+//! distillation) and window 5 (predictors for i±1 and i±2, geo 0.5 and 0.125 each).
 
 use edge4d_runtime::models::params::{Grads, ParamStore, Spec};
 use edge4d_runtime::models::predictor::{Predictor, PredictorNorm, PredictorSaved};
@@ -26,21 +28,56 @@ const NORM_EPS: f32 = 1e-12;
 /// Which terms the loss has.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum LossVariant {
-    /// HOI4D / Synthia (`pretrain_as.py`): geo, forward and backward predictors.
+    /// HOI4D / Synthia (`pretrain_as.py`): geo, forward and backward predictors (time
+    /// window 3).
     Bidirectional,
     /// MSR-Action3D (`pretrain_msr.py`): geo and the forward predictor only.
     ForwardOnly,
+    /// Time window 1: geo alone (the paper's 3D-distillation ablation).
+    SameFrame,
+    /// Time window 5: predictors for frames i+1, i−1, i+2 and i−2.
+    Window5,
+}
+
+impl LossVariant {
+    /// (geo weight, [(predictor name, frame offset, weight)]).
+    fn terms(self) -> (f32, Vec<(&'static str, isize, f32)>) {
+        match self {
+            Self::Bidirectional => (
+                0.5,
+                vec![("forward_predictor", 1, 0.25), ("back_predictor", -1, 0.25)],
+            ),
+            Self::ForwardOnly => (0.5, vec![("forward_predictor", 1, 0.5)]),
+            Self::SameFrame => (1.0, vec![]),
+            Self::Window5 => (
+                0.5,
+                vec![
+                    ("forward_predictor", 1, 0.125),
+                    ("back_predictor", -1, 0.125),
+                    ("forward_predictor_2", 2, 0.125),
+                    ("back_predictor_2", -2, 0.125),
+                ],
+            ),
+        }
+    }
+}
+
+/// One "predict frame i + offset" term.
+pub struct PredictTerm {
+    pub predictor: Predictor,
+    pub offset: isize,
+    weight: Tensor,
+    weight_value: f32,
 }
 
 /// The loss with its predictors.
 pub struct C2pLoss {
     pub tau: f32,
     pub variant: LossVariant,
-    pub forward_predictor: Predictor,
-    pub back_predictor: Option<Predictor>,
-    /// Loss weights as device scalars (the CE backward's incoming gradient).
-    weights: [Tensor; 3],
-    weight_values: [f32; 3],
+    pub predict: Vec<PredictTerm>,
+    /// The geo term's weight as a device scalar (the CE backward's incoming gradient).
+    geo_weight: Tensor,
+    geo_weight_value: f32,
     /// Targets 0..T−1 per clip, uploaded once per (B, T).
     targets: std::sync::Mutex<std::collections::HashMap<(usize, usize), Tensor>>,
 }
@@ -49,8 +86,12 @@ pub struct C2pLoss {
 pub struct LossTerms {
     pub total: Tensor,
     pub geo: Tensor,
-    pub fwd: Tensor,
+    /// Predict frame i+1 (absent in window 1).
+    pub fwd: Option<Tensor>,
+    /// Predict frame i−1 (bidirectional and window 5).
     pub back: Option<Tensor>,
+    /// Every prediction term's loss with its frame offset.
+    pub predicted: Vec<(isize, Tensor)>,
 }
 
 struct InfoNce {
@@ -64,8 +105,18 @@ struct InfoNce {
 pub struct LossSaved {
     student_shape: Vec<usize>,
     geo: InfoNce,
-    fwd: (PredictorSaved, InfoNce),
-    back: Option<(PredictorSaved, InfoNce)>,
+    predicted: Vec<(PredictorSaved, InfoNce)>,
+}
+
+/// The student and teacher frame ranges of "predict frame i + offset" over L frames:
+/// (student start, teacher start, length).
+fn ranges(offset: isize, l: usize) -> (usize, usize, usize) {
+    let k = offset.unsigned_abs();
+    if offset >= 0 {
+        (0, k, l - k)
+    } else {
+        (k, 0, l - k)
+    }
 }
 
 impl C2pLoss {
@@ -84,32 +135,43 @@ impl C2pLoss {
                 detail: format!("tau must be positive, got {tau}"),
             });
         }
-        let weight_values = match variant {
-            LossVariant::Bidirectional => [0.5, 0.25, 0.25],
-            LossVariant::ForwardOnly => [0.5, 0.5, 0.0],
-        };
+        let (geo_weight_value, terms) = variant.terms();
+        let predict = terms
+            .into_iter()
+            .map(|(name, offset, w)| {
+                Ok(PredictTerm {
+                    predictor: Predictor::new(name, dim, hidden, norm),
+                    offset,
+                    weight: dev.upload(&[w], &[1])?,
+                    weight_value: w,
+                })
+            })
+            .collect::<Result<Vec<_>>>()?;
         Ok(Self {
             tau,
             variant,
-            forward_predictor: Predictor::new("forward_predictor", dim, hidden, norm),
-            back_predictor: (variant == LossVariant::Bidirectional)
-                .then(|| Predictor::new("back_predictor", dim, hidden, norm)),
-            weights: [
-                dev.upload(&[weight_values[0]], &[1])?,
-                dev.upload(&[weight_values[1]], &[1])?,
-                dev.upload(&[weight_values[2]], &[1])?,
-            ],
-            weight_values,
+            predict,
+            geo_weight: dev.upload(&[geo_weight_value], &[1])?,
+            geo_weight_value,
             targets: Default::default(),
         })
     }
 
     /// The predictors' parameters under their PyTorch names.
     pub fn spec(&self, spec: &mut Spec) {
-        self.forward_predictor.spec(spec);
-        if let Some(b) = &self.back_predictor {
-            b.spec(spec);
+        for t in &self.predict {
+            t.predictor.spec(spec);
         }
+    }
+
+    /// The fewest frames a clip needs: one more than the farthest predicted offset.
+    pub fn min_frames(&self) -> usize {
+        1 + self
+            .predict
+            .iter()
+            .map(|t| t.offset.unsigned_abs())
+            .max()
+            .unwrap_or(1)
     }
 
     /// student, teacher (B, L, C) → the loss terms.
@@ -121,11 +183,12 @@ impl C2pLoss {
         teacher: &Tensor,
     ) -> Result<(LossTerms, LossSaved)> {
         let sh = student.shape();
-        if sh.len() != 3 || teacher.shape() != sh || sh[1] < 2 {
+        let min = self.min_frames();
+        if sh.len() != 3 || teacher.shape() != sh || sh[1] < min {
             return Err(Error::Shape {
                 op: "c2p_loss",
                 detail: format!(
-                    "student {:?} and teacher {:?} must both be (B, L, C) with L ≥ 2",
+                    "student {:?} and teacher {:?} must both be (B, L, C) with L ≥ {min}",
                     sh,
                     teacher.shape()
                 ),
@@ -133,42 +196,38 @@ impl C2pLoss {
         }
         let l = sh[1];
         let (geo_loss, geo) = self.info_nce(s, student, teacher)?;
-        let predict = |s: &mut Step<'_>,
-                       pred: &Predictor,
-                       from: usize,
-                       to: usize|
-         -> Result<(Tensor, (PredictorSaved, InfoNce))> {
-            let src = slice(s, student, 1, from, l - 1)?;
-            let (y, saved) = pred.forward(s, p, &src)?;
-            let target = slice(s, teacher, 1, to, l - 1)?;
+        let mut total = scale(s, &geo_loss, self.geo_weight_value)?;
+        let mut predicted = Vec::new();
+        let mut saved = Vec::new();
+        for t in &self.predict {
+            let (from, to, len) = ranges(t.offset, l);
+            let src = slice(s, student, 1, from, len)?;
+            let (y, psaved) = t.predictor.forward(s, p, &src)?;
+            let target = slice(s, teacher, 1, to, len)?;
             let (loss, nce) = self.info_nce(s, &y, &target)?;
-            Ok((loss, (saved, nce)))
-        };
-        let (fwd_loss, fwd) = predict(s, &self.forward_predictor, 0, 1)?;
-        let back = match &self.back_predictor {
-            Some(b) => Some(predict(s, b, 1, 0)?),
-            None => None,
-        };
-        let [wg, wf, wb] = self.weight_values;
-        let geo_part = scale(s, &geo_loss, wg)?;
-        let fwd_part = scale(s, &fwd_loss, wf)?;
-        let mut total = add(s, &geo_part, &fwd_part)?;
-        if let Some((bl, _)) = &back {
-            let back_part = scale(s, bl, wb)?;
-            total = add(s, &total, &back_part)?;
+            let part = scale(s, &loss, t.weight_value)?;
+            total = add(s, &total, &part)?;
+            predicted.push((t.offset, loss));
+            saved.push((psaved, nce));
         }
+        let find = |offset: isize| {
+            predicted
+                .iter()
+                .find(|(o, _)| *o == offset)
+                .map(|(_, l)| l.clone())
+        };
         Ok((
             LossTerms {
                 total,
                 geo: geo_loss,
-                fwd: fwd_loss,
-                back: back.as_ref().map(|(l, _)| l.clone()),
+                fwd: find(1),
+                back: find(-1),
+                predicted: predicted.clone(),
             },
             LossSaved {
                 student_shape: sh.to_vec(),
                 geo,
-                fwd,
-                back: back.map(|(_, saved)| saved),
+                predicted: saved,
             },
         ))
     }
@@ -182,14 +241,12 @@ impl C2pLoss {
         saved: &LossSaved,
         grads: &mut Grads,
     ) -> Result<(Tensor, Tensor)> {
-        let (mut g_s, mut g_t) = self.info_nce_backward(s, &saved.geo, &self.weights[0])?;
-        let mut terms = vec![(&self.forward_predictor, &saved.fwd, 0, 1, &self.weights[1])];
-        if let (Some(bp), Some(bs)) = (&self.back_predictor, &saved.back) {
-            terms.push((bp, bs, 1, 0, &self.weights[2]));
-        }
-        for (pred, (psaved, nce), from, to, w) in terms {
-            let (g_y, g_target) = self.info_nce_backward(s, nce, w)?;
-            let g_src = pred.backward(s, p, psaved, &g_y, grads)?;
+        let (mut g_s, mut g_t) = self.info_nce_backward(s, &saved.geo, &self.geo_weight)?;
+        let l = saved.student_shape[1];
+        for (t, (psaved, nce)) in self.predict.iter().zip(&saved.predicted) {
+            let (from, to, _) = ranges(t.offset, l);
+            let (g_y, g_target) = self.info_nce_backward(s, nce, &t.weight)?;
+            let g_src = t.predictor.backward(s, p, psaved, &g_y, grads)?;
             let g_src = slice_backward(s, &g_src, &saved.student_shape, 1, from)?;
             let g_target = slice_backward(s, &g_target, &saved.student_shape, 1, to)?;
             g_s = add(s, &g_s, &g_src)?;

@@ -38,6 +38,16 @@ pub struct C2pObjective {
     separate: Option<FrameTeacher>,
 }
 
+/// What the positional embedding's time input is during pre-training.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TimeInput {
+    /// Each frame's index (1, 2, …), as the official code.
+    FrameIndex,
+    /// 0 for every frame, in the student and the teacher: the same-frame InfoNCE term
+    /// can no longer pick the positive by its time coordinate.
+    Zero,
+}
+
 /// The teacher's pass: the shared backbone's, or the separate teacher's.
 pub enum TeacherPass {
     Backbone(P4Forward),
@@ -72,6 +82,7 @@ impl C2pObjective {
         norm: PredictorNorm,
         variant: LossVariant,
         teacher: TeacherMode,
+        time: TimeInput,
     ) -> Result<(P4Transformer, Self)> {
         if cfg.model != ModelKind::ActionSeg {
             return Err(Error::InvalidArgument {
@@ -89,7 +100,10 @@ impl C2pObjective {
             cfg.tau.unwrap_or(0.07),
         );
         let loss = C2pLoss::new(dev, dim, hidden, norm, tau, variant)?;
-        let backbone = P4Transformer::backbone(cfg)?;
+        let backbone = match time {
+            TimeInput::FrameIndex => P4Transformer::backbone(cfg)?,
+            TimeInput::Zero => P4Transformer::backbone(cfg)?.without_time(),
+        };
         let separate = (teacher == TeacherMode::Separate).then(|| FrameTeacher::like(&backbone));
         Ok((
             backbone,

@@ -20,6 +20,8 @@ use edge4d_runtime::{Result, Step, Tensor};
 pub struct FrameTeacher {
     tube: TubeEmbedding,
     dim: usize,
+    /// The student backbone's choice: frame index or 0 as the time input.
+    time_in_position: bool,
     /// (B, L', n, 1) time columns per (B, L', n).
     times: Mutex<HashMap<(usize, usize, usize), Tensor>>,
 }
@@ -40,6 +42,7 @@ impl FrameTeacher {
         Self {
             tube: TubeEmbedding::new("teacher.tube_embedding", backbone.tube.cfg.clone()),
             dim: backbone.cfg.dim,
+            time_in_position: backbone.time_in_position(),
             times: Mutex::new(HashMap::new()),
         }
     }
@@ -69,7 +72,13 @@ impl FrameTeacher {
                 Some(t) => t.clone(),
                 None => {
                     let v: Vec<f32> = (0..b * l_out * n)
-                        .map(|i| ((i / n) % l_out + 1) as f32)
+                        .map(|i| {
+                            if self.time_in_position {
+                                ((i / n) % l_out + 1) as f32
+                            } else {
+                                0.0
+                            }
+                        })
                         .collect();
                     let t = s.device().upload(&v, &[b, l_out, n, 1])?;
                     cache.insert((b, l_out, n), t.clone());

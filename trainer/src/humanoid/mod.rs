@@ -6,4 +6,5 @@ pub mod body;
 pub mod camera;
 pub mod generate;
 pub mod motion;
+pub mod segments;
 pub mod sequence;

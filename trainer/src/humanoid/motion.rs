@@ -31,6 +31,22 @@ pub struct Pose {
     pub joints: [Quat; 12],
 }
 
+impl Pose {
+    /// The pose `w` of the way from `self` to `other` (positions linearly, rotations by
+    /// slerp): 0 gives `self`, 1 gives `other`.
+    pub fn blend(&self, other: &Pose, w: f32) -> Pose {
+        let mut joints = self.joints;
+        for (j, o) in joints.iter_mut().zip(&other.joints) {
+            *j = j.slerp(*o, w);
+        }
+        Pose {
+            root_pos: self.root_pos.lerp(other.root_pos, w),
+            root_rot: self.root_rot.slerp(other.root_rot, w),
+            joints,
+        }
+    }
+}
+
 /// A motion clip.
 #[derive(Debug, Clone)]
 pub struct Motion {
