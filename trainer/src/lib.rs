@@ -1,22 +1,34 @@
 //! edge4d-trainer: optimizers with their state, training loops and small models
 //! built from edge4d-runtime ops.
+//!
+//! Features (all on by default): `datasets` (the reference repositories' file formats,
+//! PLY/PCD), `concept` (concept distillation with an ONNX teacher), `cli` (the
+//! `stream` command). Without them the crate is the training and streaming core the C
+//! library links: no tract, HDF5, zip or image decoding.
 
 pub mod augment;
 pub mod c2p;
+#[cfg(feature = "datasets")]
 pub mod cloud_io;
+#[cfg(feature = "concept")]
 pub mod concept;
 pub mod data;
 pub mod dataset;
 pub mod depth_io;
 pub mod finetune;
+#[cfg(feature = "datasets")]
 pub mod hoi4d;
 pub mod humanoid;
+#[cfg(feature = "cli")]
 pub mod live;
 pub mod metrics;
 pub mod mlp;
+#[cfg(feature = "datasets")]
 pub mod msr;
+#[cfg(feature = "datasets")]
 pub mod npy;
 pub mod optim;
+#[cfg(feature = "datasets")]
 pub mod pickle;
 pub mod plot;
 pub mod render;
@@ -25,6 +37,7 @@ pub mod run_dir;
 pub mod schedule;
 pub mod segmentation;
 pub mod stream;
+#[cfg(feature = "datasets")]
 pub mod synthia;
 
 /// An error naming the file `path` and what is wrong with it.
