@@ -18,6 +18,7 @@ use edge4d_trainer::concept::pairs::{write_objects, PairedDataset};
 use edge4d_trainer::concept::preprocess::decode_image;
 use edge4d_trainer::concept::teacher::{sha256_hex, Teacher};
 use edge4d_trainer::rng::SplitMix64;
+use edge4d_trainer::run_dir::Record;
 use edge4d_trainer::schedule::WarmupCosine;
 use indicatif::{ProgressBar, ProgressStyle};
 
@@ -220,12 +221,17 @@ pub fn distill(dev: &Device, teacher_path: &Path, cache: Option<&Path>, t: &Trai
             pending.push((it, lr, distiller.step(&clouds, &target, lr as f32)?));
             it += 1;
             pb.inc(1);
-            if it % t.log_every.max(1) == 0 || it == t.epochs * iters {
+            if it % t.log_every.max(1) == 0 || it % iters == 0 {
                 for (step, lr, loss) in pending.drain(..) {
                     let v = dev.read(&loss)?[0] as f64;
                     losses.push((step as f64, v));
-                    let step_epoch = step / iters;
-                    run.log(&serde_json::json!({"epoch": step_epoch, "step": step, "lr": lr, "loss": v}))?;
+                    run.log(&Record::Step {
+                        epoch: step / iters + 1,
+                        step: step + 1,
+                        loss: v,
+                        lr,
+                        samples_per_s: None,
+                    })?;
                 }
                 pb.set_message(format!("epoch {epoch} mse {:.4}", losses.last().unwrap().1));
             }
@@ -236,7 +242,15 @@ pub fn distill(dev: &Device, teacher_path: &Path, cache: Option<&Path>, t: &Trai
             .map(|l| l.1)
             .collect();
         if !this_epoch.is_empty() {
-            epoch_means.push(this_epoch.iter().sum::<f64>() / this_epoch.len() as f64);
+            let mean = this_epoch.iter().sum::<f64>() / this_epoch.len() as f64;
+            epoch_means.push(mean);
+            run.log(&Record::Epoch {
+                epoch: epoch + 1,
+                train_loss: mean,
+                train_accuracy: None,
+                val_accuracy: None,
+                metric: "acc".into(),
+            })?;
         }
         // One good file per epoch, written atomically.
         distiller.save(
@@ -250,7 +264,7 @@ pub fn distill(dev: &Device, teacher_path: &Path, cache: Option<&Path>, t: &Trai
     }
     pb.finish_and_clear();
     let secs = started.elapsed().as_secs_f64();
-    edge4d_trainer::plot::training_curves(&t.out.join("curves.png"), &losses, &[], &[])?;
+    run.plot()?;
     println!(
         "{} steps of batch {batch} in {secs:.1} s ({:.0} ms per step) on {}",
         it,
@@ -375,12 +389,14 @@ pub fn classify(
     let schedule = cosine(t, iters);
     let mut run = t.run_dir(0, 0)?;
     let pb = bar(t.epochs * iters, "finetune");
-    let (mut losses, mut val_acc) = (Vec::new(), Vec::new());
+    let mut epoch_losses: Vec<f64> = Vec::new();
     let mut it = 0u64;
     let started = Instant::now();
     for epoch in 0..t.epochs {
         let order = epoch_order(data.len(), t, &mut rng);
-        for chunk in batches(&order, batch) {
+        let epoch_batches = batches(&order, batch);
+        let last = epoch_batches.len();
+        for (i, chunk) in epoch_batches.into_iter().enumerate() {
             let clouds = batch_clouds(&data, &chunk, t, &mut rng);
             let labels: Vec<u32> = chunk
                 .iter()
@@ -388,29 +404,44 @@ pub fn classify(
                 .collect();
             let lr = schedule.lr(it);
             let loss = clf.train_step(&clouds, &labels, lr as f32)?;
-            if (it + 1) % t.log_every.max(1) == 0 {
+            // Every epoch reads at least its last loss, for the epoch's mean.
+            if (it + 1) % t.log_every.max(1) == 0 || i + 1 == last {
                 let v = dev.read(&loss)?[0] as f64;
-                losses.push((it as f64, v));
-                run.log(&serde_json::json!({"epoch": epoch, "step": it, "lr": lr, "loss": v}))?;
+                run.log(&Record::Step {
+                    epoch: epoch + 1,
+                    step: it + 1,
+                    loss: v,
+                    lr,
+                    samples_per_s: None,
+                })?;
+                epoch_losses.push(v);
                 pb.set_message(format!("epoch {epoch} loss {v:.3}"));
             }
             it += 1;
             pb.inc(1);
         }
+        let mut val_accuracy = None;
         if let Some(v) = &val {
             if (epoch + 1) % val_every.max(1) == 0 || epoch + 1 == t.epochs {
                 let (acc, _) = evaluate(&clf, v, classes)?;
-                val_acc.push(((epoch + 1) as f64, acc));
-                run.log(&serde_json::json!({"epoch": epoch, "val_accuracy": acc}))?;
+                val_accuracy = Some(acc);
             }
         }
+        run.log(&Record::Epoch {
+            epoch: epoch + 1,
+            train_loss: epoch_losses.iter().sum::<f64>() / epoch_losses.len().max(1) as f64,
+            train_accuracy: None,
+            val_accuracy,
+            metric: "acc".into(),
+        })?;
+        epoch_losses.clear();
         clf.save(
             &t.out.join("model.safetensors"),
             HashMap::from([("task".into(), "classification".into())]),
         )?;
     }
     pb.finish_and_clear();
-    edge4d_trainer::plot::training_curves(&t.out.join("curves.png"), &losses, &[], &val_acc)?;
+    run.plot()?;
     println!(
         "{it} steps of batch {batch} in {:.1} s on {}",
         started.elapsed().as_secs_f64(),

@@ -12,7 +12,7 @@ use edge4d_runtime::{Device, Error, TensorFile};
 use edge4d_trainer::augment;
 use edge4d_trainer::dataset::{ClipDataset, Labels};
 use edge4d_trainer::finetune::{FinetuneConfig, Finetuner, OptimizerKind};
-use edge4d_trainer::run_dir::{RunDir, Start};
+use edge4d_trainer::run_dir::{Record, RunDir, Start};
 use indicatif::{ProgressBar, ProgressStyle};
 
 #[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -450,17 +450,29 @@ pub fn train_loop_with_metric(
                 loss_count += 1;
                 let rate = ((i + 1) * batch) as f64 / epoch_start.elapsed().as_secs_f64();
                 bar.set_message(format!("loss {v:.4}  lr {lr:.2e}  {rate:.1} clips/s"));
-                run.log(&serde_json::json!({"epoch": ft.epoch + 1, "step": ft.step, "loss": v, "lr": lr, "clips_per_s": rate}))?;
+                run.log(&Record::Step {
+                    epoch: ft.epoch + 1,
+                    step: ft.step,
+                    loss: v as f64,
+                    lr,
+                    samples_per_s: Some(rate),
+                })?;
             }
         }
         ft.epoch += 1;
         let (accuracy, val_accuracy) = epoch_end(ft, ft.epoch == t.epochs)?;
         let mean_loss = loss_sum / loss_count.max(1) as f64;
-        run.log(&serde_json::json!({"epoch": ft.epoch, "train_loss": mean_loss, "train_accuracy": accuracy, "val_accuracy": val_accuracy, "metric": metric}))?;
+        run.log(&Record::Epoch {
+            epoch: ft.epoch,
+            train_loss: mean_loss,
+            train_accuracy: accuracy,
+            val_accuracy,
+            metric: metric.to_string(),
+        })?;
         ft.save_checkpoint(&t.out.join("checkpoint.safetensors"), meta.clone())?;
         ft.save_model(&t.out.join("model.safetensors"), meta.clone())?;
         summary.push((ft.epoch, mean_loss, accuracy, val_accuracy));
-        plot(&metrics_path, &t.out.join("curves.png"))?;
+        run.plot()?;
     }
     bar.finish();
     println!(
@@ -545,45 +557,6 @@ fn subset(data: &ClipDataset, fraction: f64, seed: u64) -> Result<ClipDataset, E
         partial: data.partial_batch(&keep),
         ..Default::default()
     })
-}
-
-/// Redraws curves.png from everything metrics.jsonl holds (earlier runs included).
-pub fn plot(
-    metrics: &std::path::Path,
-    png: &std::path::Path,
-) -> Result<(), Box<dyn std::error::Error>> {
-    let (mut losses, mut train, mut val) = (Vec::new(), Vec::new(), Vec::new());
-    let mut score = "acc".to_string();
-    let text = std::fs::read_to_string(metrics)
-        .map_err(|e| format!("{}: cannot read: {e}", metrics.display()))?;
-    for (i, line) in text.lines().enumerate() {
-        let v: serde_json::Value = serde_json::from_str(line).map_err(|e| {
-            format!(
-                "{} line {}: not a metrics.jsonl record ({e})",
-                metrics.display(),
-                i + 1
-            )
-        })?;
-        if let (Some(s), Some(l)) = (v["step"].as_f64(), v["loss"].as_f64()) {
-            losses.push((s, l));
-        }
-        if let Some(e) = v["epoch"]
-            .as_f64()
-            .filter(|_| v.get("train_loss").is_some())
-        {
-            if let Some(a) = v["train_accuracy"].as_f64() {
-                train.push((e, a));
-            }
-            if let Some(a) = v["val_accuracy"].as_f64() {
-                val.push((e, a));
-            }
-            if let Some(m) = v["metric"].as_str() {
-                score = m.to_lowercase();
-            }
-        }
-    }
-    edge4d_trainer::plot::training_curves_of(png, &losses, &train, &val, &score)?;
-    Ok(())
 }
 
 /// `--label-fraction`: a number in (0, 1].

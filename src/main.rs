@@ -129,7 +129,9 @@ fn run(cli: Cli) -> Result<(), Box<dyn std::error::Error>> {
         Command::Finetune(args) => finetune::run(&open(&cli.backend, cli.threads)?, &args),
         Command::Pretrain(args) => pretrain::run(&open(&cli.backend, cli.threads)?, &args),
         Command::Data(cmd) => data::run(&cmd),
-        Command::Plot { metrics, png } => finetune::plot(&metrics, &png),
+        Command::Plot { metrics, png } => {
+            Ok(edge4d_trainer::run_dir::plot_metrics(&metrics, &png)?)
+        }
         Command::Eval(args) => eval::run(&open(&cli.backend, cli.threads)?, &args),
         Command::Stream(args) => {
             edge4d_trainer::live::run(&open(&cli.backend, cli.threads)?, &args)?;

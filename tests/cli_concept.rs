@@ -145,6 +145,33 @@ fn distillation_then_classification_fine_tuning() {
         out.contains("validation accuracy") && out.contains("capsule"),
         "{out}"
     );
+    // The same metrics schema as every task: epochs from 1, an epoch record with the
+    // validation accuracy (which `edge4d plot` draws).
+    use edge4d_trainer::run_dir::{read_metrics, Record};
+    let records = read_metrics(&d.join("cls/metrics.jsonl")).unwrap();
+    assert!(
+        records.iter().any(|r| matches!(
+            r,
+            Record::Epoch {
+                epoch: 1,
+                val_accuracy: Some(_),
+                ..
+            }
+        )),
+        "{records:?}"
+    );
+    let distilled = read_metrics(&run.join("metrics.jsonl")).unwrap();
+    assert!(
+        matches!(
+            distilled[0],
+            Record::Step {
+                epoch: 1,
+                step: 1,
+                ..
+            }
+        ),
+        "{distilled:?}"
+    );
 }
 
 #[test]

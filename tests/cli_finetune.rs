@@ -367,12 +367,16 @@ fn bad_datasets_are_refused_with_the_file_and_problem_named() {
 
     // `plot` on a file that is not metrics.jsonl names it and the line.
     let not_json = dir.path().join("notes.txt");
-    std::fs::write(&not_json, "{\"step\": 1, \"loss\": 2}\nhello\n").unwrap();
+    std::fs::write(
+        &not_json,
+        "{\"epoch\": 1, \"step\": 1, \"loss\": 2, \"lr\": 0.1}\nhello\n",
+    )
+    .unwrap();
     let out = edge4d(&["plot", &s(&not_json), &s(&dir.path().join("p.png"))]);
     assert!(!out.status.success());
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(
-        err.contains("notes.txt line 2: not a metrics.jsonl record"),
+        err.contains("notes.txt: line 2: not a metrics.jsonl record"),
         "{err}"
     );
 

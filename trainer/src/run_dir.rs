@@ -102,10 +102,89 @@ impl RunDir {
     }
 
     /// Appends one record to metrics.jsonl.
-    pub fn log(&mut self, record: &serde_json::Value) -> Result<()> {
-        writeln!(self.metrics, "{record}")
+    pub fn log(&mut self, record: &Record) -> Result<()> {
+        let line = serde_json::to_string(record).map_err(|e| {
+            file_error(&self.metrics_path(), format!("cannot encode a record: {e}"))
+        })?;
+        writeln!(self.metrics, "{line}")
             .map_err(|e| file_error(&self.metrics_path(), format!("cannot write: {e}")))
     }
+
+    /// Redraws curves.png from the whole log.
+    pub fn plot(&self) -> Result<()> {
+        plot_metrics(&self.metrics_path(), &self.path.join("curves.png"))
+    }
+}
+
+/// One line of metrics.jsonl, the same schema for every task. Epochs count from 1;
+/// `step` is the number of optimizer steps taken.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+#[serde(untagged)]
+pub enum Record {
+    /// A loss read back during an epoch.
+    Step {
+        epoch: u64,
+        step: u64,
+        loss: f64,
+        lr: f64,
+        /// Training samples (clips, sequences, clouds) per second so far this epoch.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        samples_per_s: Option<f64>,
+    },
+    /// The end of an epoch: mean loss of the losses read back, and the scores measured.
+    Epoch {
+        epoch: u64,
+        train_loss: f64,
+        train_accuracy: Option<f64>,
+        val_accuracy: Option<f64>,
+        /// What the accuracies are: "acc", "mIoU", …
+        metric: String,
+    },
+}
+
+/// Reads a metrics.jsonl, naming the file and line of anything that is not a record.
+pub fn read_metrics(path: &Path) -> Result<Vec<Record>> {
+    let text =
+        std::fs::read_to_string(path).map_err(|e| file_error(path, format!("cannot read: {e}")))?;
+    text.lines()
+        .enumerate()
+        .filter(|(_, l)| !l.trim().is_empty())
+        .map(|(i, line)| {
+            serde_json::from_str(line).map_err(|e| {
+                file_error(
+                    path,
+                    format!("line {}: not a metrics.jsonl record ({e})", i + 1),
+                )
+            })
+        })
+        .collect()
+}
+
+/// Draws a metrics.jsonl as a PNG of the loss per step and the scores per epoch.
+pub fn plot_metrics(metrics: &Path, png: &Path) -> Result<()> {
+    let (mut losses, mut train, mut val) = (Vec::new(), Vec::new(), Vec::new());
+    let mut score = "acc".to_string();
+    for record in read_metrics(metrics)? {
+        match record {
+            Record::Step { step, loss, .. } => losses.push((step as f64, loss)),
+            Record::Epoch {
+                epoch,
+                train_accuracy,
+                val_accuracy,
+                metric,
+                ..
+            } => {
+                if let Some(a) = train_accuracy {
+                    train.push((epoch as f64, a));
+                }
+                if let Some(a) = val_accuracy {
+                    val.push((epoch as f64, a));
+                }
+                score = metric.to_lowercase();
+            }
+        }
+    }
+    crate::plot::training_curves_of(png, &losses, &train, &val, &score)
 }
 
 /// Removes `.NAME.tmp-PID` files (an interrupted atomic save) whose process is gone;
@@ -219,9 +298,15 @@ mod tests {
         );
         let mut run = RunDir::open(dir.path(), Start::Fresh { overwrite: true }).unwrap();
         assert_eq!(run.notes.len(), 1, "{:?}", run.notes);
-        run.log(&serde_json::json!({"step": 5})).unwrap();
-        let text = std::fs::read_to_string(dir.path().join("metrics.jsonl")).unwrap();
-        assert_eq!(text, "{\"step\":5}\n");
+        let record = Record::Step {
+            epoch: 1,
+            step: 5,
+            loss: 0.5,
+            lr: 0.1,
+            samples_per_s: None,
+        };
+        run.log(&record).unwrap();
+        assert_eq!(read_metrics(&run.metrics_path()).unwrap(), [record]);
     }
 
     #[test]
