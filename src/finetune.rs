@@ -11,8 +11,9 @@ use edge4d_runtime::models::{ModelKind, P4Transformer, P4TransformerConfig, Para
 use edge4d_runtime::{Device, Error, TensorFile};
 use edge4d_trainer::augment;
 use edge4d_trainer::dataset::{ClipDataset, Labels};
+use edge4d_trainer::engine::{self, EpochEndFn, EpochScores, Progress, StepFn, TrainOptions};
 use edge4d_trainer::finetune::{FinetuneConfig, Finetuner, OptimizerKind};
-use edge4d_trainer::run_dir::{Record, RunDir, Start};
+use edge4d_trainer::run_dir::{RunDir, Start};
 use indicatif::{ProgressBar, ProgressStyle};
 
 #[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -362,18 +363,8 @@ pub fn run(dev: &Device, args: &FinetuneArgs) -> Result<(), Box<dyn std::error::
     )
 }
 
-/// Per-epoch accuracies a run reports: (train, val), each when measured.
-pub type EpochAccuracy = (Option<f64>, Option<f64>);
-/// Records one optimizer step on a batch (clip indices); returns the device-side loss.
-pub type StepFn<'a> =
-    dyn FnMut(&mut Finetuner, &[usize]) -> Result<edge4d_runtime::Tensor, Error> + 'a;
-/// Measures (train, val) after an epoch; the flag says whether it is the last.
-pub type EpochEndFn<'a> = dyn FnMut(&Finetuner, bool) -> Result<EpochAccuracy, Error> + 'a;
-
-/// The training loop `finetune` and `pretrain` share: resume, epochs of shuffled
-/// batches (`step` records one optimizer step and returns the device-side loss), a
-/// progress bar, metrics.jsonl, atomic checkpoints and model files after every epoch,
-/// curves.png, a NaN stop, and a summary table (`epoch_end` measures accuracies).
+/// The training loop `finetune` and `pretrain` share ([`engine::train`]) with a
+/// progress bar, the run's header and a summary table (`epoch_end` measures accuracies).
 pub fn train_loop(
     dev: &Device,
     t: &TrainArgs,
@@ -381,7 +372,7 @@ pub fn train_loop(
     data: &ClipDataset,
     what: &str,
     mut step: impl FnMut(&mut Finetuner, &[usize]) -> Result<edge4d_runtime::Tensor, Error>,
-    mut epoch_end: impl FnMut(&Finetuner, bool) -> Result<EpochAccuracy, Error>,
+    mut epoch_end: impl FnMut(&Finetuner, bool) -> Result<EpochScores, Error>,
 ) -> Result<(), Box<dyn std::error::Error>> {
     train_loop_with_metric(dev, t, ft, data, what, "acc", &mut step, &mut epoch_end)
 }
@@ -399,82 +390,26 @@ pub fn train_loop_with_metric(
     step: &mut StepFn<'_>,
     epoch_end: &mut EpochEndFn<'_>,
 ) -> Result<(), Box<dyn std::error::Error>> {
-    if let Some(ckpt) = &t.resume {
-        ft.load_checkpoint(ckpt)?;
-    }
-    let batch = t.batch_size.max(1);
-    let iters = data.len().div_ceil(batch) as u64;
-    let mut run = t.run_dir(ft.epoch, ft.step)?;
-    let metrics_path = run.metrics_path();
+    let opts = TrainOptions {
+        out: t.out.clone(),
+        epochs: t.epochs,
+        batch_size: t.batch_size,
+        log_every: t.log_every,
+        resume: t.resume.clone(),
+        overwrite: t.overwrite,
+        metadata: HashMap::from([("config".to_string(), std::fs::read_to_string(&t.config)?)]),
+        metric: metric.to_string(),
+    };
     let [_, l, n, _] = data.clips_shape;
     println!("adapter: {}", dev.adapter());
-    println!(
-        "{what}: {} clips of {l} frames x {n} points, {iters} steps per epoch, epochs {}..{}",
-        data.len(),
-        ft.epoch,
-        t.epochs
-    );
-    let bar = ProgressBar::new(t.epochs * iters).with_position(ft.step);
-    bar.set_style(
-        ProgressStyle::with_template(
-            "{bar:30} {pos}/{len} steps  epoch {prefix}  {msg}  [{elapsed} < {eta}]",
-        )
-        .unwrap_or_else(|_| ProgressStyle::default_bar()),
-    );
-    let mut meta = HashMap::new();
-    meta.insert("config".to_string(), std::fs::read_to_string(&t.config)?);
+    let mut bar = Bar {
+        bar: None,
+        header: format!("{what}: {} clips of {l} frames x {n} points", data.len()),
+        epochs: t.epochs,
+        batch: t.batch_size,
+    };
     let started = Instant::now();
-    let mut summary = Vec::new();
-    while ft.epoch < t.epochs {
-        bar.set_prefix(format!("{}", ft.epoch + 1));
-        let order = ft.epoch_order(data.len());
-        let (mut loss_sum, mut loss_count) = (0.0f64, 0usize);
-        let epoch_start = Instant::now();
-        for (i, chunk) in order.chunks(batch).enumerate() {
-            let lr = ft.lr();
-            let loss = step(ft, chunk)?;
-            bar.inc(1);
-            if ft.step % t.log_every.max(1) == 0 || i as u64 + 1 == iters {
-                let v = dev.read(&loss)?[0];
-                if !v.is_finite() {
-                    bar.abandon();
-                    return Err(format!(
-                        "the loss became {v} at step {} (epoch {}); stopped without saving, the last checkpoint in {} is intact",
-                        ft.step,
-                        ft.epoch + 1,
-                        t.out.display()
-                    )
-                    .into());
-                }
-                loss_sum += v as f64;
-                loss_count += 1;
-                let rate = ((i + 1) * batch) as f64 / epoch_start.elapsed().as_secs_f64();
-                bar.set_message(format!("loss {v:.4}  lr {lr:.2e}  {rate:.1} clips/s"));
-                run.log(&Record::Step {
-                    epoch: ft.epoch + 1,
-                    step: ft.step,
-                    loss: v as f64,
-                    lr,
-                    samples_per_s: Some(rate),
-                })?;
-            }
-        }
-        ft.epoch += 1;
-        let (accuracy, val_accuracy) = epoch_end(ft, ft.epoch == t.epochs)?;
-        let mean_loss = loss_sum / loss_count.max(1) as f64;
-        run.log(&Record::Epoch {
-            epoch: ft.epoch,
-            train_loss: mean_loss,
-            train_accuracy: accuracy,
-            val_accuracy,
-            metric: metric.to_string(),
-        })?;
-        ft.save_checkpoint(&t.out.join("checkpoint.safetensors"), meta.clone())?;
-        ft.save_model(&t.out.join("model.safetensors"), meta.clone())?;
-        summary.push((ft.epoch, mean_loss, accuracy, val_accuracy));
-        run.plot()?;
-    }
-    bar.finish();
+    let summary = engine::train(dev, &opts, ft, data.len(), step, epoch_end, &mut bar)?;
     println!(
         "{:>6} {:>10} {:>10} {:>10}",
         "epoch",
@@ -482,18 +417,76 @@ pub fn train_loop_with_metric(
         format!("train {metric}"),
         format!("val {metric}")
     );
-    for (e, loss, acc, val) in &summary {
-        let val = val.map_or("-".to_string(), |v| format!("{:.1}%", v * 100.0));
-        let acc = acc.map_or("-".to_string(), |v| format!("{:.1}%", v * 100.0));
-        println!("{e:>6} {loss:>10.4} {acc:>10} {val:>10}");
+    let pct = |v: Option<f64>| v.map_or("-".to_string(), |v| format!("{:.1}%", v * 100.0));
+    for e in &summary {
+        println!(
+            "{:>6} {:>10.4} {:>10} {:>10}",
+            e.epoch,
+            e.train_loss,
+            pct(e.train_score),
+            pct(e.val_score)
+        );
     }
     println!(
         "done in {:.1} s; model: {}; metrics: {}",
         started.elapsed().as_secs_f64(),
         t.out.join("model.safetensors").display(),
-        metrics_path.display()
+        t.out.join("metrics.jsonl").display()
     );
     Ok(())
+}
+
+/// A run's progress as a terminal progress bar.
+struct Bar {
+    bar: Option<ProgressBar>,
+    header: String,
+    epochs: u64,
+    batch: usize,
+}
+
+impl Progress for Bar {
+    fn begin(&mut self, total: u64, done: u64, first_epoch: u64, per_epoch: u64, notes: &[String]) {
+        for note in notes {
+            println!("{note}");
+        }
+        println!(
+            "{}, {per_epoch} steps per epoch (batch {}), epochs {first_epoch}..{}",
+            self.header, self.batch, self.epochs
+        );
+        let bar = ProgressBar::new(total).with_position(done);
+        bar.set_style(
+            ProgressStyle::with_template(
+                "{bar:30} {pos}/{len} steps  epoch {prefix}  {msg}  [{elapsed} < {eta}]",
+            )
+            .unwrap_or_else(|_| ProgressStyle::default_bar()),
+        );
+        self.bar = Some(bar);
+    }
+
+    fn epoch(&mut self, epoch: u64) {
+        if let Some(b) = &self.bar {
+            b.set_prefix(epoch.to_string());
+        }
+    }
+
+    fn step(&mut self, read: Option<(f32, f64, f64)>) {
+        if let Some(b) = &self.bar {
+            b.inc(1);
+            if let Some((loss, lr, rate)) = read {
+                b.set_message(format!("loss {loss:.4}  lr {lr:.2e}  {rate:.1} clips/s"));
+            }
+        }
+    }
+
+    fn end(&mut self, finished: bool) {
+        if let Some(b) = self.bar.take() {
+            if finished {
+                b.finish();
+            } else {
+                b.abandon();
+            }
+        }
+    }
 }
 
 /// Accuracy on `data` (per clip, or per frame), in eval passes of `batch` clips.

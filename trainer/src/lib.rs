@@ -15,6 +15,7 @@ pub mod concept;
 pub mod data;
 pub mod dataset;
 pub mod depth_io;
+pub mod engine;
 pub mod finetune;
 #[cfg(feature = "datasets")]
 pub mod hoi4d;

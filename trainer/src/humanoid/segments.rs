@@ -96,7 +96,7 @@ pub fn draw_segments(
     while total < seq.frames {
         let action = loop {
             let a = (rng.next_u64() % actions) as usize;
-            if out.last().map_or(true, |s| s.action != a) || actions == 1 {
+            if out.last().is_none_or(|s| s.action != a) || actions == 1 {
                 break a;
             }
         };
