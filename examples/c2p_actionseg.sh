@@ -20,8 +20,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 out="${1:-runs/actionseg}"
-pre_epochs="${2:-30}"
-steps="${3:-500}"
+pre_epochs="${2:-20}"
+steps="${3:-1000}"
 seeds="${SEEDS:-0 1 2}"
 fractions="${FRACTIONS:-0.1 0.2 0.4 0.8}"
 ablation_fractions="${ABLATION_FRACTIONS:-0.1}"
@@ -54,7 +54,7 @@ finetune() { # name, fraction, seed, init (or "")
     $edge4d finetune --task action-segmentation --config "$config" \
         --data "$data/train.safetensors" --label-fraction "$fraction" --seed "$seed" \
         ${init:+--init "$init"} --epochs "$epochs" --milestones $(( epochs * 2 / 3 )) \
-        --batch-size 4 --lr 0.02 --warmup-epochs 1 --log-every 50 \
+        --batch-size 4 --lr 0.05 --warmup-epochs 1 --log-every 50 \
         --out "$dir" --overwrite > "$dir.log" 2>&1
     $edge4d eval --config "$config" --weights "$dir/model.safetensors" \
         --data "$data/test.safetensors" --json > "$dir/eval.json"

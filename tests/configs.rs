@@ -49,6 +49,12 @@ fn config_errors_name_the_key() {
     .unwrap_err()
     .to_string();
     assert!(err.contains("odd"), "{err}");
+    for bad in ["0", "-1", "nan"] {
+        let err = P4TransformerConfig::parse(&format!("{base}\ntime_scale = {bad}\n"), "x.toml")
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("time_scale"), "{bad}: {err}");
+    }
     let err = P4TransformerConfig::parse(
         &base.replace("p4transformer-msr", "p4transformer-xl"),
         "x.toml",

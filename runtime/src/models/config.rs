@@ -72,6 +72,11 @@ pub struct P4TransformerConfig {
     /// [[256,256],[256,256],[128,128],[128,128]]).
     #[serde(default)]
     pub deconv: Option<Vec<[usize; 2]>>,
+    /// Multiplies the frame index (1, 2, …) the positional embedding sees; default 1,
+    /// as the reference models. Long sequences keep time near the coordinates' scale
+    /// with it, e.g. 1/15 (seconds at 15 fps) for 150 frames.
+    #[serde(default)]
+    pub time_scale: Option<f32>,
     /// C2P predictor width (pre-training only).
     #[serde(default)]
     pub pred_hidden: Option<usize>,
@@ -145,6 +150,11 @@ impl P4TransformerConfig {
         })
     }
 
+    /// The factor on the frame index in the positional embedding.
+    pub fn time_scale(&self) -> f32 {
+        self.time_scale.unwrap_or(1.0)
+    }
+
     /// Spatial stride of the tube embedding (validated present for msr/actionseg).
     pub fn spatial_stride(&self) -> usize {
         self.spatial_stride.unwrap_or(1)
@@ -210,6 +220,12 @@ impl P4TransformerConfig {
                     ));
                 }
             }
+        }
+        if !(self.time_scale().is_finite() && self.time_scale() > 0.0) {
+            return bad(format!(
+                "time_scale must be a positive number, got {}",
+                self.time_scale()
+            ));
         }
         if !(self.radius.is_finite() && self.radius > 0.0) {
             return bad(format!(

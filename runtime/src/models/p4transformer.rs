@@ -229,7 +229,7 @@ impl P4Transformer {
         let time: Vec<f32> = (0..b * l_out * n)
             .map(|i| {
                 if self.time_in_position {
-                    ((i / n) % l_out + 1) as f32
+                    ((i / n) % l_out + 1) as f32 * self.cfg.time_scale()
                 } else {
                     0.0
                 }

@@ -22,6 +22,8 @@ pub struct FrameTeacher {
     dim: usize,
     /// The student backbone's choice: frame index or 0 as the time input.
     time_in_position: bool,
+    /// The student backbone's factor on the frame index.
+    time_scale: f32,
     /// (B, L', n, 1) time columns per (B, L', n).
     times: Mutex<HashMap<(usize, usize, usize), Tensor>>,
 }
@@ -43,6 +45,7 @@ impl FrameTeacher {
             tube: TubeEmbedding::new("teacher.tube_embedding", backbone.tube.cfg.clone()),
             dim: backbone.cfg.dim,
             time_in_position: backbone.time_in_position(),
+            time_scale: backbone.cfg.time_scale(),
             times: Mutex::new(HashMap::new()),
         }
     }
@@ -74,7 +77,7 @@ impl FrameTeacher {
                     let v: Vec<f32> = (0..b * l_out * n)
                         .map(|i| {
                             if self.time_in_position {
-                                ((i / n) % l_out + 1) as f32
+                                ((i / n) % l_out + 1) as f32 * self.time_scale
                             } else {
                                 0.0
                             }
