@@ -100,7 +100,14 @@ pub fn run(dev: &Device, args: &BenchArgs) -> Result<(), Box<dyn std::error::Err
             } else {
                 args.configs.iter().map(Into::into).collect()
             };
-            return crate::concept::bench(dev, &configs, 8, args.warmup, args.repeats, args.json);
+            return crate::bench_concept::bench(
+                dev,
+                &configs,
+                8,
+                args.warmup,
+                args.repeats,
+                args.json,
+            );
         }
     }
     let kernels: Vec<MatmulKernel> = match &args.kernel {

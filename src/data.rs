@@ -5,6 +5,7 @@ use std::path::PathBuf;
 use std::time::Instant;
 
 use clap::{Args, Subcommand};
+use edge4d_trainer::concept::pairs::write_objects;
 use edge4d_trainer::humanoid::generate::{generate, Assets, GenConfig, Split, ACTIONS};
 use edge4d_trainer::humanoid::segments::{generate_sequences, SequenceConfig};
 
@@ -24,7 +25,7 @@ pub enum DataCommand {
     Hoi4d(Hoi4dArgs),
     /// Synthetic RGB-D scans of six object classes (colour + depth PNGs, intrinsics,
     /// labels): paired image + point data for concept distillation and classification.
-    Objects(crate::concept::ObjectsArgs),
+    Objects(ObjectsArgs),
 }
 
 #[derive(Args)]
@@ -152,7 +153,7 @@ pub fn run(cmd: &DataCommand) -> Result<(), Box<dyn std::error::Error>> {
         DataCommand::Msr(args) => return msr(args),
         DataCommand::Synthia(args) => return synthia(args),
         DataCommand::Hoi4d(args) => return hoi4d(args),
-        DataCommand::Objects(args) => return crate::concept::objects(args),
+        DataCommand::Objects(args) => return objects(args),
     };
     let assets = match &args.motions {
         Some(dir) => Assets::load(dir)?,
@@ -308,4 +309,45 @@ fn frame_range(s: &str) -> Result<(usize, usize), String> {
         Some((a, b)) if 1 <= a && a <= b => Ok((a, b)),
         _ => Err(format!("{s:?} is not MIN,MAX frames with 1 <= MIN <= MAX")),
     }
+}
+
+#[derive(Args)]
+pub struct ObjectsArgs {
+    /// Output folder: train/ and test/, each colour + depth PNGs, intrinsics.json,
+    /// labels.txt and classes.txt.
+    #[arg(long)]
+    out: PathBuf,
+    /// Training frames per class.
+    #[arg(long, default_value_t = 24)]
+    train_per_class: usize,
+    /// Test frames per class (other random objects).
+    #[arg(long, default_value_t = 8)]
+    test_per_class: usize,
+    /// Image side in pixels (colour and depth).
+    #[arg(long, default_value_t = 128)]
+    side: usize,
+    #[arg(long, default_value_t = 0)]
+    seed: u64,
+}
+
+fn objects(args: &ObjectsArgs) -> Result<(), Box<dyn std::error::Error>> {
+    let t = Instant::now();
+    let train = write_objects(
+        &args.out.join("train"),
+        args.train_per_class,
+        args.side,
+        args.seed,
+    )?;
+    let test = write_objects(
+        &args.out.join("test"),
+        args.test_per_class,
+        args.side,
+        args.seed ^ 0x7e57,
+    )?;
+    println!(
+        "wrote {train} training and {test} test RGB-D frames to {} in {:.1} s",
+        args.out.display(),
+        t.elapsed().as_secs_f64()
+    );
+    Ok(())
 }

@@ -235,12 +235,12 @@ fn segmentation(
     let checkpoint = file.contains("trainer.step");
     let params = ParamStore::load(dev, model.spec(), &file, "", checkpoint)?;
     let data = ClipDataset::load(&args.data)?;
-    crate::finetune_seg::check_data(&data, &args.data, classes)?;
+    edge4d_trainer::segmentation::check_data(&data, &args.data, classes)?;
     let protocol = match args.miou {
         Miou::Synthia => MiouProtocol::Synthia,
         Miou::Hoi4d => MiouProtocol::Hoi4d,
     };
-    let (iou, predictions) = crate::finetune_seg::evaluate(
+    let (iou, predictions) = edge4d_trainer::segmentation::evaluate(
         dev,
         &model,
         &params,

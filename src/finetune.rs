@@ -1,20 +1,16 @@
 //! `edge4d finetune`: supervised training of a P4Transformer on a clip dataset file,
 //! with a progress bar, JSON-lines metrics, atomic checkpoints and bitwise resume.
 
-use std::collections::HashMap;
 use std::path::PathBuf;
-use std::time::Instant;
 
 use clap::{Args, ValueEnum};
-use edge4d_runtime::models::params::Spec;
-use edge4d_runtime::models::{ModelKind, P4Transformer, P4TransformerConfig, ParamStore};
-use edge4d_runtime::{Device, Error, TensorFile};
+use edge4d_runtime::models::{ModelKind, P4Transformer, P4TransformerConfig};
+use edge4d_runtime::{Device, Error};
 use edge4d_trainer::augment;
 use edge4d_trainer::dataset::{ClipDataset, Labels};
-use edge4d_trainer::engine::{self, EpochEndFn, EpochScores, Progress, StepFn, TrainOptions};
-use edge4d_trainer::finetune::{FinetuneConfig, Finetuner, OptimizerKind};
-use edge4d_trainer::run_dir::{RunDir, Start};
-use indicatif::{ProgressBar, ProgressStyle};
+use edge4d_trainer::finetune::Finetuner;
+
+use crate::train_args::{train_loop, TrainArgs};
 
 #[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum Task {
@@ -28,12 +24,6 @@ pub enum Task {
     /// One label per object (model point-mae with num_classes; --data is a folder of
     /// labelled RGB-D frames, as `edge4d data objects` writes).
     Classification,
-}
-
-#[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
-pub enum Optimizer {
-    Sgd,
-    Adamw,
 }
 
 #[derive(Args)]
@@ -54,191 +44,9 @@ pub struct FinetuneArgs {
     train: TrainArgs,
 }
 
-/// Flags every training run takes (`finetune` and `pretrain`).
-#[derive(Args)]
-pub struct TrainArgs {
-    /// Model config (TOML).
-    #[arg(long)]
-    pub config: PathBuf,
-    /// Dataset: one safetensors file with `clip` (B, L, N, 3) and `label` (B) or (B, L)
-    /// (pre-training: `clip` and optionally `partial`).
-    #[arg(long)]
-    pub data: PathBuf,
-    /// Output folder: checkpoint.safetensors, model.safetensors, metrics.jsonl, curves.png.
-    #[arg(long)]
-    pub out: PathBuf,
-    /// Start from these weights (a state_dict under PyTorch's names; tensors the model
-    /// lacks are ignored and the ones the file lacks, such as a new head, initialised).
-    #[arg(long)]
-    pub init: Option<PathBuf>,
-    /// Continue from a checkpoint written by an earlier run (same config and data).
-    #[arg(long)]
-    pub resume: Option<PathBuf>,
-    /// Start a new run in an --out that holds one: its metrics.jsonl starts afresh and
-    /// its model and checkpoint files are replaced as epochs end.
-    #[arg(long, conflicts_with = "resume")]
-    pub overwrite: bool,
-    #[arg(long, default_value_t = 50, value_parser = clap::value_parser!(u64).range(1..))]
-    pub epochs: u64,
-    #[arg(long, default_value_t = 14, value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..))]
-    pub batch_size: usize,
-    /// sgd (P4Transformer tasks' default) or adamw. Point-MAE tasks always use AdamW
-    /// with Point-MAE's parameter groups and cosine decay.
-    #[arg(long, value_enum)]
-    pub optimizer: Option<Optimizer>,
-    #[arg(long, default_value_t = 0.01)]
-    pub lr: f64,
-    /// SGD momentum (default 0.9).
-    #[arg(long)]
-    pub momentum: Option<f32>,
-    #[arg(long, default_value_t = 1e-4)]
-    pub weight_decay: f32,
-    /// Linear warm-up from 1e-5·lr (WarmupMultiStepLR), in epochs; train-msr.py uses 10.
-    #[arg(long, default_value_t = 0)]
-    pub warmup_epochs: u64,
-    /// Epochs at which the learning rate is multiplied by --gamma (e.g. 20,30).
-    #[arg(long, value_delimiter = ',')]
-    pub milestones: Vec<u64>,
-    /// Learning-rate factor at each milestone (default 0.1).
-    #[arg(long)]
-    pub gamma: Option<f64>,
-    /// Cosine decay to 0 over --epochs (after the warm-up) instead of milestones.
-    #[arg(long)]
-    pub cosine: bool,
-    /// Clip the gradients' global 2-norm to this before each update.
-    #[arg(long)]
-    pub clip_grad_norm: Option<f32>,
-    /// Keep the file's clip order.
-    #[arg(long)]
-    pub no_shuffle: bool,
-    /// Train on the clips as stored. Otherwise each training clip is augmented as the
-    /// reference does: per-axis scale U(0.9, 1.1) (MSR-Action3D) for action
-    /// recognition and for C2P's partial clips; scale U(0.8, 1.2) about the first
-    /// frame's centre and an x-flip for action segmentation (HOI4D, without the
-    /// original code's flip bug).
-    #[arg(long)]
-    pub no_augment: bool,
-    /// Seed of the initial weights and the data order.
-    #[arg(long, default_value_t = 0)]
-    pub seed: u64,
-    /// Read the loss back every this many steps (each read waits for the GPU).
-    #[arg(long, default_value_t = 10)]
-    pub log_every: u64,
-}
-
-impl TrainArgs {
-    /// Refuses the flags Point-MAE's training (AdamW with parameter groups, warm-up and
-    /// cosine decay) cannot honour, naming each, instead of ignoring them.
-    pub fn refuse_for_pointmae(&self, what: &str) -> Result<(), Error> {
-        let mut unused = Vec::new();
-        if self.optimizer == Some(Optimizer::Sgd) {
-            unused.push("--optimizer sgd");
-        }
-        if self.momentum.is_some() {
-            unused.push("--momentum");
-        }
-        if !self.milestones.is_empty() {
-            unused.push("--milestones");
-        }
-        if self.gamma.is_some() {
-            unused.push("--gamma");
-        }
-        if self.clip_grad_norm.is_some() {
-            unused.push("--clip-grad-norm");
-        }
-        if self.resume.is_some() {
-            unused.push("--resume");
-        }
-        if unused.is_empty() {
-            return Ok(());
-        }
-        Err(Error::InvalidArgument {
-            op: "flags",
-            detail: format!(
-                "{what} trains with AdamW (Point-MAE's parameter groups), a linear warm-up and cosine decay, and cannot use {}; leave {} out",
-                unused.join(", "),
-                if unused.len() == 1 { "it" } else { "them" }
-            ),
-        })
-    }
-
-    /// Opens --out for this run (after any --resume checkpoint is loaded: `epoch` and
-    /// `step` are where it continues), printing what opening changed.
-    pub fn run_dir(&self, epoch: u64, step: u64) -> Result<RunDir, Error> {
-        let start = if self.resume.is_some() {
-            Start::Resume { epoch, step }
-        } else {
-            Start::Fresh {
-                overwrite: self.overwrite,
-            }
-        };
-        let run = RunDir::open(&self.out, start)?;
-        for note in &run.notes {
-            println!("{note}");
-        }
-        Ok(run)
-    }
-
-    /// The optimizer and schedule settings for `iters` steps per epoch.
-    pub fn finetune_config(&self) -> FinetuneConfig {
-        FinetuneConfig {
-            optimizer: match self.optimizer {
-                None | Some(Optimizer::Sgd) => OptimizerKind::Sgd,
-                Some(Optimizer::Adamw) => OptimizerKind::AdamW,
-            },
-            lr: self.lr,
-            momentum: self.momentum.unwrap_or(0.9),
-            weight_decay: self.weight_decay,
-            warmup_epochs: self.warmup_epochs,
-            milestones: self.milestones.clone(),
-            gamma: self.gamma.unwrap_or(0.1),
-            batch_size: self.batch_size.max(1),
-            shuffle: !self.no_shuffle,
-            seed: self.seed,
-            cosine_epochs: self.cosine.then_some(self.epochs),
-            clip_grad_norm: self.clip_grad_norm,
-        }
-    }
-
-    /// Weights: from --init (matching tensors; the rest initialised) or initialised.
-    /// An --init file that holds none of `backbone`'s tensors (a head, predictors, or
-    /// another model's weights only) is refused with the names it should have.
-    pub fn params(&self, dev: &Device, spec: Spec, backbone: &Spec) -> Result<ParamStore, Error> {
-        let fresh = ParamStore::init(dev, spec, self.seed)?;
-        let Some(path) = &self.init else {
-            return Ok(fresh);
-        };
-        let file = TensorFile::open(path)?;
-        let (params, loaded, skipped) = fresh.load_matching(dev, &file)?;
-        if backbone.iter().all(|p| skipped.contains(&p.name)) {
-            let expected: Vec<&str> = backbone.iter().take(4).map(|p| p.name.as_str()).collect();
-            let found: Vec<String> = file.names().into_iter().take(4).collect();
-            return Err(Error::TensorFile {
-                path: path.display().to_string(),
-                detail: format!(
-                    "--init holds none of the backbone's {} tensors: expected names such as {} (bare, or under `model.` as the official C2P checkpoint has them); the file has {}",
-                    backbone.len(),
-                    expected.join(", "),
-                    if found.is_empty() { "no tensor".to_string() } else { format!("e.g. {}", found.join(", ")) }
-                ),
-            });
-        }
-        println!(
-            "init: {loaded} tensors from {}; initialised {}",
-            path.display(),
-            if skipped.is_empty() {
-                "none".to_string()
-            } else {
-                skipped.join(", ")
-            }
-        );
-        Ok(params)
-    }
-}
-
 pub fn run(dev: &Device, args: &FinetuneArgs) -> Result<(), Box<dyn std::error::Error>> {
     if args.task == Task::Classification {
-        return crate::concept::classify(
+        return crate::finetune_classify::classify(
             dev,
             args.val.as_deref(),
             args.val_every,
@@ -362,133 +170,6 @@ pub fn run(dev: &Device, args: &FinetuneArgs) -> Result<(), Box<dyn std::error::
         },
     )
 }
-
-/// The training loop `finetune` and `pretrain` share ([`engine::train`]) with a
-/// progress bar, the run's header and a summary table (`epoch_end` measures accuracies).
-pub fn train_loop(
-    dev: &Device,
-    t: &TrainArgs,
-    ft: &mut Finetuner,
-    data: &ClipDataset,
-    what: &str,
-    mut step: impl FnMut(&mut Finetuner, &[usize]) -> Result<edge4d_runtime::Tensor, Error>,
-    mut epoch_end: impl FnMut(&Finetuner, bool) -> Result<EpochScores, Error>,
-) -> Result<(), Box<dyn std::error::Error>> {
-    train_loop_with_metric(dev, t, ft, data, what, "acc", &mut step, &mut epoch_end)
-}
-
-/// [`train_loop`] whose per-epoch score is `metric` ("acc", "mIoU", …): it names the
-/// summary table's columns and is recorded in metrics.jsonl.
-#[allow(clippy::too_many_arguments)]
-pub fn train_loop_with_metric(
-    dev: &Device,
-    t: &TrainArgs,
-    ft: &mut Finetuner,
-    data: &ClipDataset,
-    what: &str,
-    metric: &str,
-    step: &mut StepFn<'_>,
-    epoch_end: &mut EpochEndFn<'_>,
-) -> Result<(), Box<dyn std::error::Error>> {
-    let opts = TrainOptions {
-        out: t.out.clone(),
-        epochs: t.epochs,
-        batch_size: t.batch_size,
-        log_every: t.log_every,
-        resume: t.resume.clone(),
-        overwrite: t.overwrite,
-        metadata: HashMap::from([("config".to_string(), std::fs::read_to_string(&t.config)?)]),
-        metric: metric.to_string(),
-    };
-    let [_, l, n, _] = data.clips_shape;
-    println!("adapter: {}", dev.adapter());
-    let mut bar = Bar {
-        bar: None,
-        header: format!("{what}: {} clips of {l} frames x {n} points", data.len()),
-        epochs: t.epochs,
-        batch: t.batch_size,
-    };
-    let started = Instant::now();
-    let summary = engine::train(dev, &opts, ft, data.len(), step, epoch_end, &mut bar)?;
-    println!(
-        "{:>6} {:>10} {:>10} {:>10}",
-        "epoch",
-        "loss",
-        format!("train {metric}"),
-        format!("val {metric}")
-    );
-    let pct = |v: Option<f64>| v.map_or("-".to_string(), |v| format!("{:.1}%", v * 100.0));
-    for e in &summary {
-        println!(
-            "{:>6} {:>10.4} {:>10} {:>10}",
-            e.epoch,
-            e.train_loss,
-            pct(e.train_score),
-            pct(e.val_score)
-        );
-    }
-    println!(
-        "done in {:.1} s; model: {}; metrics: {}",
-        started.elapsed().as_secs_f64(),
-        t.out.join("model.safetensors").display(),
-        t.out.join("metrics.jsonl").display()
-    );
-    Ok(())
-}
-
-/// A run's progress as a terminal progress bar.
-struct Bar {
-    bar: Option<ProgressBar>,
-    header: String,
-    epochs: u64,
-    batch: usize,
-}
-
-impl Progress for Bar {
-    fn begin(&mut self, total: u64, done: u64, first_epoch: u64, per_epoch: u64, notes: &[String]) {
-        for note in notes {
-            println!("{note}");
-        }
-        println!(
-            "{}, {per_epoch} steps per epoch (batch {}), epochs {first_epoch}..{}",
-            self.header, self.batch, self.epochs
-        );
-        let bar = ProgressBar::new(total).with_position(done);
-        bar.set_style(
-            ProgressStyle::with_template(
-                "{bar:30} {pos}/{len} steps  epoch {prefix}  {msg}  [{elapsed} < {eta}]",
-            )
-            .unwrap_or_else(|_| ProgressStyle::default_bar()),
-        );
-        self.bar = Some(bar);
-    }
-
-    fn epoch(&mut self, epoch: u64) {
-        if let Some(b) = &self.bar {
-            b.set_prefix(epoch.to_string());
-        }
-    }
-
-    fn step(&mut self, read: Option<(f32, f64, f64)>) {
-        if let Some(b) = &self.bar {
-            b.inc(1);
-            if let Some((loss, lr, rate)) = read {
-                b.set_message(format!("loss {loss:.4}  lr {lr:.2e}  {rate:.1} clips/s"));
-            }
-        }
-    }
-
-    fn end(&mut self, finished: bool) {
-        if let Some(b) = self.bar.take() {
-            if finished {
-                b.finish();
-            } else {
-                b.abandon();
-            }
-        }
-    }
-}
-
 /// Accuracy on `data` (per clip, or per frame), in eval passes of `batch` clips.
 fn accuracy(dev: &Device, ft: &Finetuner, data: &ClipDataset, batch: usize) -> Result<f64, Error> {
     let [_, l, n, _] = data.clips_shape;

@@ -4,84 +4,13 @@
 use std::path::Path;
 
 use edge4d_runtime::models::synthia::SegmentationNet;
-use edge4d_runtime::models::{ModelKind, P4TransformerConfig, ParamStore};
+use edge4d_runtime::models::{ModelKind, P4TransformerConfig};
 use edge4d_runtime::{Device, Error};
-use edge4d_trainer::dataset::{ClipDataset, Labels};
+use edge4d_trainer::dataset::ClipDataset;
 use edge4d_trainer::finetune::Finetuner;
-use edge4d_trainer::metrics::IoU;
-use edge4d_trainer::segmentation::{self, MiouProtocol, SegBatch};
+use edge4d_trainer::segmentation::{self, check_data, evaluate, upload, MiouProtocol};
 
-use crate::finetune::{train_loop_with_metric, TrainArgs};
-
-/// Checks that `data` suits a segmentation net with `classes` outputs.
-pub fn check_data(data: &ClipDataset, path: &Path, classes: usize) -> Result<(), String> {
-    if !matches!(data.labels, Labels::PerPoint(_)) {
-        return Err(format!(
-            "{}: semantic segmentation needs one label per point (`label` (B, L, N))",
-            path.display()
-        ));
-    }
-    if data.classes_seen() > classes {
-        return Err(format!(
-            "{}: label {} is out of range for num_classes = {classes}",
-            path.display(),
-            data.classes_seen() - 1
-        ));
-    }
-    if let Some(w) = &data.class_weight {
-        if w.len() != classes {
-            return Err(format!(
-                "{}: `class_weight` has {} entries for num_classes = {classes}",
-                path.display(),
-                w.len()
-            ));
-        }
-    }
-    Ok(())
-}
-
-/// Uploads a batch's points and features: (xyz (B, L, N, 3), features (B, L, 3, N)).
-fn upload(
-    dev: &Device,
-    b: &SegBatch,
-    shape: [usize; 3],
-) -> Result<(edge4d_runtime::Tensor, edge4d_runtime::Tensor), Error> {
-    let [clips, l, n] = shape;
-    Ok((
-        dev.upload(&b.xyz, &[clips, l, n, 3])?,
-        dev.upload(&b.features, &[clips, l, 3, n])?,
-    ))
-}
-
-/// The model's IoU counts on `data` (eval mode, masked points only) and its predicted
-/// class of every point (B·L·N).
-pub fn evaluate(
-    dev: &Device,
-    model: &SegmentationNet,
-    params: &ParamStore,
-    data: &ClipDataset,
-    batch: usize,
-    classes: usize,
-    protocol: MiouProtocol,
-) -> Result<(IoU, Vec<usize>), Error> {
-    let [b, l, n, _] = data.clips_shape;
-    let mut iou = IoU::new(classes);
-    let mut predictions = Vec::with_capacity(b * l * n);
-    let all: Vec<usize> = (0..b).collect();
-    for chunk in all.chunks(batch.max(1)) {
-        let sb = segmentation::batch(data, chunk, None)?;
-        let (xyz, feats) = upload(dev, &sb, [chunk.len(), l, n])?;
-        let logits = dev.run(|s| Ok(model.forward(s, params, &xyz, &feats, false)?.logits))?;
-        predictions.extend(segmentation::accumulate(
-            &mut iou,
-            &dev.read(&logits)?,
-            classes,
-            &sb,
-            protocol,
-        ));
-    }
-    Ok((iou, predictions))
-}
+use crate::train_args::{train_loop_with_metric, TrainArgs};
 
 pub fn run(
     dev: &Device,

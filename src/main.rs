@@ -1,15 +1,19 @@
 //! The `edge4d` command line.
 
 mod bench;
+mod bench_concept;
 mod bench_p4;
-mod concept;
 mod data;
 mod demo;
 mod eval;
 mod finetune;
+mod finetune_classify;
 mod finetune_seg;
 mod infer;
+mod info;
 mod pretrain;
+mod pretrain_concept;
+mod train_args;
 
 use clap::{Parser, Subcommand};
 use edge4d_runtime::{BackendChoice, Device, DeviceOptions};
@@ -96,33 +100,7 @@ fn open(backend: &str, threads: Option<u16>) -> Result<Device, edge4d_runtime::E
 
 fn run(cli: Cli) -> Result<(), Box<dyn std::error::Error>> {
     match cli.command {
-        Command::Info => {
-            let choice = BackendChoice::parse(&cli.backend)?;
-            let adapters = Device::enumerate(choice);
-            if adapters.is_empty() {
-                println!("no adapters found for backend {}", cli.backend);
-            }
-            for (summary, limits) in adapters {
-                let note = if summary.is_cpu && summary.backend != "cpu" {
-                    "  [software rasteriser: used only when named]"
-                } else {
-                    ""
-                };
-                println!("{summary}{note}");
-                println!(
-                    "  storage buffers/stage {}, max binding {} MiB, workgroup memory {} KiB, invocations/workgroup {}",
-                    limits.max_storage_buffers_per_shader_stage,
-                    limits.max_storage_buffer_binding_size >> 20,
-                    limits.max_compute_workgroup_storage_size >> 10,
-                    limits.max_compute_invocations_per_workgroup
-                );
-            }
-            match open(&cli.backend, cli.threads) {
-                Ok(dev) => println!("selected: {}", dev.adapter()),
-                Err(e) => println!("selected: none\n{e}"),
-            }
-            Ok(())
-        }
+        Command::Info => info::run(&cli.backend, cli.threads),
         Command::Bench(args) => bench::run(&open(&cli.backend, cli.threads)?, &args),
         Command::Demo(args) => demo::run(&open(&cli.backend, cli.threads)?, &args),
         Command::Infer(args) => infer::run(&open(&cli.backend, cli.threads)?, &args),

@@ -15,7 +15,7 @@ use edge4d_trainer::dataset::ClipDataset;
 use edge4d_trainer::finetune::Finetuner;
 use edge4d_trainer::rng::SplitMix64;
 
-use crate::finetune::{train_loop, TrainArgs};
+use crate::train_args::{train_loop, TrainArgs};
 
 #[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum Method {
@@ -154,7 +154,7 @@ fn drop_points(clips: &[f32], n: usize, rng: &mut SplitMix64) -> Vec<f32> {
 
 pub fn run(dev: &Device, args: &PretrainArgs) -> Result<(), Box<dyn std::error::Error>> {
     if args.method == Method::ConceptDistill {
-        return crate::concept::distill(
+        return crate::pretrain_concept::distill(
             dev,
             std::path::Path::new(&args.teacher),
             args.prefix_cache.as_deref(),

@@ -2,8 +2,9 @@
 //! coordinates themselves when a dataset has none, as HOI4D's `seg_base.py` does),
 //! per-point labels and loss masks, the loss's per-point weights, and mIoU.
 
-use edge4d_runtime::models::synthia::segmentation_row_weights;
-use edge4d_runtime::{Error, Result};
+use edge4d_runtime::models::synthia::{segmentation_row_weights, SegmentationNet};
+use edge4d_runtime::models::ParamStore;
+use edge4d_runtime::{Device, Error, Result, Tensor};
 
 use crate::augment;
 use crate::dataset::{ClipDataset, Labels};
@@ -126,6 +127,76 @@ pub fn miou(iou: &IoU, protocol: MiouProtocol) -> f64 {
         MiouProtocol::Synthia => iou.miou(),
         MiouProtocol::Hoi4d => iou.miou_present(&[0, 1]),
     }
+}
+
+/// Checks that `data` suits a segmentation net with `classes` outputs.
+pub fn check_data(
+    data: &ClipDataset,
+    path: &std::path::Path,
+    classes: usize,
+) -> std::result::Result<(), String> {
+    if !matches!(data.labels, Labels::PerPoint(_)) {
+        return Err(format!(
+            "{}: semantic segmentation needs one label per point (`label` (B, L, N))",
+            path.display()
+        ));
+    }
+    if data.classes_seen() > classes {
+        return Err(format!(
+            "{}: label {} is out of range for num_classes = {classes}",
+            path.display(),
+            data.classes_seen() - 1
+        ));
+    }
+    if let Some(w) = &data.class_weight {
+        if w.len() != classes {
+            return Err(format!(
+                "{}: `class_weight` has {} entries for num_classes = {classes}",
+                path.display(),
+                w.len()
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// Uploads a batch's points and features: (xyz (B, L, N, 3), features (B, L, 3, N)).
+pub fn upload(dev: &Device, b: &SegBatch, shape: [usize; 3]) -> Result<(Tensor, Tensor)> {
+    let [clips, l, n] = shape;
+    Ok((
+        dev.upload(&b.xyz, &[clips, l, n, 3])?,
+        dev.upload(&b.features, &[clips, l, 3, n])?,
+    ))
+}
+
+/// The model's IoU counts on `data` (eval mode, masked points only) and its predicted
+/// class of every point (B·L·N).
+pub fn evaluate(
+    dev: &Device,
+    model: &SegmentationNet,
+    params: &ParamStore,
+    data: &ClipDataset,
+    batch_size: usize,
+    classes: usize,
+    protocol: MiouProtocol,
+) -> Result<(IoU, Vec<usize>)> {
+    let [b, l, n, _] = data.clips_shape;
+    let mut iou = IoU::new(classes);
+    let mut predictions = Vec::with_capacity(b * l * n);
+    let all: Vec<usize> = (0..b).collect();
+    for chunk in all.chunks(batch_size.max(1)) {
+        let sb = batch(data, chunk, None)?;
+        let (xyz, feats) = upload(dev, &sb, [chunk.len(), l, n])?;
+        let logits = dev.run(|s| Ok(model.forward(s, params, &xyz, &feats, false)?.logits))?;
+        predictions.extend(accumulate(
+            &mut iou,
+            &dev.read(&logits)?,
+            classes,
+            &sb,
+            protocol,
+        ));
+    }
+    Ok((iou, predictions))
 }
 
 #[cfg(test)]

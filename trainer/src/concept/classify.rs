@@ -109,3 +109,35 @@ impl ObjectClassifier {
         self.params.save(&self.dev, path, metadata)
     }
 }
+
+/// (accuracy, per class (right, all)) of `clf` on `data` (every sample labelled).
+pub fn evaluate(
+    clf: &ObjectClassifier,
+    data: &super::pairs::PairedDataset,
+    classes: usize,
+) -> edge4d_runtime::Result<(f64, Vec<(usize, usize)>)> {
+    let batch = clf.batch;
+    let order: Vec<usize> = (0..data.len()).collect();
+    let mut per_class = vec![(0usize, 0usize); classes];
+    for chunk in order.chunks(batch) {
+        let ids: Vec<usize> = (0..batch).map(|i| chunk[i % chunk.len()]).collect();
+        let clouds: Vec<f32> = ids
+            .iter()
+            .flat_map(|&i| data.samples[i].points.iter().copied())
+            .collect();
+        let logits = clf.predict(&clouds)?;
+        for (k, &i) in chunk.iter().enumerate() {
+            let row = &logits[k * classes..(k + 1) * classes];
+            let pred = (0..classes)
+                .max_by(|&a, &b| row[a].total_cmp(&row[b]))
+                .unwrap();
+            let label = data.samples[i].label.unwrap();
+            per_class[label].1 += 1;
+            if pred == label {
+                per_class[label].0 += 1;
+            }
+        }
+    }
+    let (right, all) = per_class.iter().fold((0, 0), |a, c| (a.0 + c.0, a.1 + c.1));
+    Ok((right as f64 / all.max(1) as f64, per_class))
+}

@@ -3,6 +3,7 @@
 //! queries learns to predict it from the paired point cloud.
 
 pub mod adamw;
+pub mod batching;
 pub mod cache;
 pub mod classify;
 pub mod distill;
