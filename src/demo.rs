@@ -3,9 +3,12 @@
 use std::time::Instant;
 
 use clap::Args;
-use edge4d_runtime::ops::optim::SgdConfig;
 use edge4d_runtime::Device;
-use edge4d_trainer::{data::spirals, mlp::Mlp, optim::Sgd};
+use edge4d_trainer::{
+    data::spirals,
+    mlp::Mlp,
+    optim::{Groups, Optimizer, OptimizerConfig, OptimizerKind},
+};
 use indicatif::{ProgressBar, ProgressStyle};
 
 #[derive(Args)]
@@ -29,14 +32,14 @@ pub fn run(dev: &Device, args: &DemoArgs) -> Result<(), Box<dyn std::error::Erro
     let y = dev.upload_u32(&labels, &[n])?;
     let one = dev.upload(&[1.0], &[1])?;
     let model = Mlp::new(dev, 2, args.hidden, 3, 1)?;
-    let mut opt = Sgd::new(
+    let mut opt = Optimizer::new(
         dev,
-        &model.params(),
-        SgdConfig {
-            lr: args.lr,
+        &model.named_shapes(),
+        OptimizerConfig {
+            kind: OptimizerKind::Sgd,
             momentum: 0.9,
             weight_decay: 0.0,
-            nesterov: false,
+            groups: Groups::AllDecay,
         },
     )?;
     println!(
@@ -50,7 +53,7 @@ pub fn run(dev: &Device, args: &DemoArgs) -> Result<(), Box<dyn std::error::Erro
     let start = Instant::now();
     for step in 0..args.steps {
         let mut s = dev.step();
-        let loss = model.train_step(&mut s, &mut opt, &x, &y, &one)?;
+        let loss = model.train_step(&mut s, &mut opt, &x, &y, &one, args.lr)?;
         s.submit()?;
         // Reading the loss waits for the GPU, so do it only now and then.
         if step % 50 == 0 || step + 1 == args.steps {

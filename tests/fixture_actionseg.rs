@@ -12,7 +12,8 @@ use edge4d_runtime::models::{P4Transformer, P4TransformerConfig, ParamStore};
 fn actionseg_backbone_matches_the_official_c2p_model() {
     let f = fixture("p4transformer/c2p_as_pretrain_step.safetensors");
     let c = fixture_config(&f);
-    let toml = c2p_toml(&c);
+    // The pre-training backbone with a fine-tuning head of 19 classes (HOI4D's).
+    let toml = format!("{}num_classes = 19\n", c2p_toml(&c));
     let cfg = P4TransformerConfig::parse(&toml, "c2p fixture").unwrap();
     assert_eq!(cfg.padding(), [1, 1]);
     let model = P4Transformer::new(cfg).unwrap();

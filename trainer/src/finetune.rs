@@ -13,20 +13,16 @@ use std::path::Path;
 use edge4d_runtime::models::synthia::{segmentation_loss, SegmentationNet};
 use edge4d_runtime::models::{P4Transformer, ParamStore};
 use edge4d_runtime::ops::cross_entropy::{cross_entropy, cross_entropy_backward};
-use edge4d_runtime::ops::optim::{adamw_step, clip_grad_norm, sgd_step, AdamWConfig, SgdConfig};
+use edge4d_runtime::ops::optim::clip_grad_norm;
 use edge4d_runtime::tensor_file::{write_atomic, Stored};
-use edge4d_runtime::{Device, Error, HostTensor, Result, Tensor, TensorFile};
+use edge4d_runtime::{Device, Error, Result, Tensor, TensorFile};
 
 use crate::c2p::model::C2pObjective;
+use crate::optim::{Groups, Optimizer, OptimizerConfig};
 use crate::rng::SplitMix64;
 use crate::schedule::{Schedule, WarmupCosine, WarmupMultiStep};
 
-/// Which optimizer updates the weights.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum OptimizerKind {
-    Sgd,
-    AdamW,
-}
+pub use crate::optim::OptimizerKind;
 
 /// Training hyper-parameters.
 #[derive(Debug, Clone, PartialEq)]
@@ -67,16 +63,6 @@ impl Default for FinetuneConfig {
             clip_grad_norm: None,
         }
     }
-}
-
-/// Per-parameter optimizer state, in the model's trainable-parameter order.
-enum OptState {
-    Sgd(Vec<Tensor>),
-    AdamW {
-        t: u64,
-        m: Vec<Tensor>,
-        v: Vec<Tensor>,
-    },
 }
 
 /// The network a [`Finetuner`] trains.
@@ -138,7 +124,7 @@ pub struct Finetuner {
     pub epoch: u64,
     rng: SplitMix64,
     trainable: Vec<String>,
-    opt: OptState,
+    opt: Optimizer,
     one: Tensor,
     /// Set for C2P pre-training (`model` is then the head-less backbone).
     c2p: Option<C2pObjective>,
@@ -160,20 +146,16 @@ impl Finetuner {
             .filter(|p| p.trainable)
             .map(|p| p.name)
             .collect();
-        let zeros = |dev: &Device| -> Result<Vec<Tensor>> {
-            trainable
-                .iter()
-                .map(|n| dev.zeros(params.get(n)?.shape()))
-                .collect()
-        };
-        let opt = match cfg.optimizer {
-            OptimizerKind::Sgd => OptState::Sgd(zeros(dev)?),
-            OptimizerKind::AdamW => OptState::AdamW {
-                t: 0,
-                m: zeros(dev)?,
-                v: zeros(dev)?,
+        let opt = Optimizer::for_store(
+            dev,
+            &params,
+            OptimizerConfig {
+                kind: cfg.optimizer,
+                momentum: cfg.momentum,
+                weight_decay: cfg.weight_decay,
+                groups: Groups::AllDecay,
             },
-        };
+        )?;
         let iters = iters_per_epoch.max(1);
         let schedule = match cfg.cosine_epochs {
             None => Schedule::MultiStep(WarmupMultiStep::from_epochs(
@@ -348,26 +330,7 @@ impl Finetuner {
     /// Writes model, optimizer state, schedule position and RNG atomically.
     pub fn save_checkpoint(&self, path: &Path, metadata: HashMap<String, String>) -> Result<()> {
         let mut tensors = self.params.stored(&self.dev)?;
-        let read = |t: &Tensor| -> Result<Stored> {
-            Ok(Stored::F32(HostTensor::new(self.dev.read(t)?, t.shape())))
-        };
-        match &self.opt {
-            OptState::Sgd(bufs) => {
-                for (name, b) in self.trainable.iter().zip(bufs) {
-                    tensors.push((format!("optimizer.momentum_buffer.{name}"), read(b)?));
-                }
-            }
-            OptState::AdamW { t, m, v } => {
-                for ((name, m), v) in self.trainable.iter().zip(m).zip(v) {
-                    tensors.push((format!("optimizer.exp_avg.{name}"), read(m)?));
-                    tensors.push((format!("optimizer.exp_avg_sq.{name}"), read(v)?));
-                }
-                tensors.push((
-                    "trainer.adamw_step".into(),
-                    Stored::I64(vec![*t as i64], vec![]),
-                ));
-            }
-        }
+        tensors.extend(self.opt.save_state(&self.dev)?);
         tensors.push((
             "trainer.step".into(),
             Stored::I64(vec![self.step as i64], vec![]),
@@ -394,31 +357,7 @@ impl Finetuner {
                 detail: format!("{name} is empty"),
             })
         };
-        let upload = |name: &str| -> Result<Tensor> {
-            let h = f.f32(name)?;
-            self.dev.upload(&h.data, &h.shape)
-        };
-        self.opt = match self.cfg.optimizer {
-            OptimizerKind::Sgd => OptState::Sgd(
-                self.trainable
-                    .iter()
-                    .map(|n| upload(&format!("optimizer.momentum_buffer.{n}")))
-                    .collect::<Result<_>>()?,
-            ),
-            OptimizerKind::AdamW => OptState::AdamW {
-                t: scalar("trainer.adamw_step")? as u64,
-                m: self
-                    .trainable
-                    .iter()
-                    .map(|n| upload(&format!("optimizer.exp_avg.{n}")))
-                    .collect::<Result<_>>()?,
-                v: self
-                    .trainable
-                    .iter()
-                    .map(|n| upload(&format!("optimizer.exp_avg_sq.{n}")))
-                    .collect::<Result<_>>()?,
-            },
-        };
+        self.opt.load_state(&self.dev, &f)?;
         self.step = scalar("trainer.step")? as u64;
         self.epoch = scalar("trainer.epoch")? as u64;
         self.rng = SplitMix64::from_state(scalar("trainer.rng")? as u64);
@@ -431,45 +370,23 @@ impl Finetuner {
 fn record_update(
     s: &mut edge4d_runtime::Step<'_>,
     params: &ParamStore,
-    opt: &mut OptState,
+    opt: &mut Optimizer,
     trainable: &[String],
     cfg: &FinetuneConfig,
     grads: &edge4d_runtime::models::Grads,
     lr: f32,
 ) -> Result<()> {
-    let grad = |n: &String| {
-        grads.get(n).ok_or_else(|| Error::InvalidArgument {
-            op: "finetune",
-            detail: format!("no gradient for trainable parameter {n}"),
-        })
-    };
     if let Some(max_norm) = cfg.clip_grad_norm {
-        let all = trainable.iter().map(grad).collect::<Result<Vec<_>>>()?;
+        let all = trainable
+            .iter()
+            .map(|n| {
+                grads.get(n).ok_or_else(|| Error::InvalidArgument {
+                    op: "finetune",
+                    detail: format!("no gradient for trainable parameter {n}"),
+                })
+            })
+            .collect::<Result<Vec<_>>>()?;
         clip_grad_norm(s, &all, max_norm)?;
     }
-    match opt {
-        OptState::Sgd(bufs) => {
-            let c = SgdConfig {
-                lr,
-                momentum: cfg.momentum,
-                weight_decay: cfg.weight_decay,
-                nesterov: false,
-            };
-            for (name, buf) in trainable.iter().zip(bufs.iter()) {
-                sgd_step(s, params.get(name)?, grad(name)?, buf, &c)?;
-            }
-        }
-        OptState::AdamW { t, m, v } => {
-            *t += 1;
-            let c = AdamWConfig {
-                lr,
-                weight_decay: cfg.weight_decay,
-                ..AdamWConfig::default()
-            };
-            for ((name, m), v) in trainable.iter().zip(m.iter()).zip(v.iter()) {
-                adamw_step(s, params.get(name)?, grad(name)?, m, v, &c, *t)?;
-            }
-        }
-    }
-    Ok(())
+    opt.step_store(s, params, grads, lr, true)
 }

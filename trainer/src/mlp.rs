@@ -4,7 +4,7 @@
 use edge4d_runtime::ops::{activation, cross_entropy, matmul};
 use edge4d_runtime::{Device, Result, Step, Tensor};
 
-use crate::optim::Sgd;
+use crate::optim::Optimizer;
 use crate::rng::SplitMix64;
 
 /// Parameters named as PyTorch's `nn.Sequential(Linear, ReLU, Linear)` state_dict.
@@ -61,6 +61,16 @@ impl Mlp {
         ]
     }
 
+    /// The parameters' PyTorch names and shapes, in [`params`](Self::params) order (for
+    /// an [`Optimizer`]).
+    pub fn named_shapes(&self) -> Vec<(String, Vec<usize>)> {
+        ["0.weight", "0.bias", "2.weight", "2.bias"]
+            .iter()
+            .zip(self.params())
+            .map(|(n, t)| (n.to_string(), t.shape().to_vec()))
+            .collect()
+    }
+
     /// Logits (batch, classes).
     pub fn forward(&self, s: &mut Step<'_>, x: &Tensor) -> Result<Tensor> {
         let h = matmul::matmul(s, x, &self.fc1_weight, Some(&self.fc1_bias), false, true)?;
@@ -68,15 +78,16 @@ impl Mlp {
         matmul::matmul(s, &a, &self.fc2_weight, Some(&self.fc2_bias), false, true)
     }
 
-    /// Records forward, backward and an SGD update; returns the loss tensor ([1]),
-    /// which stays on the GPU until the caller reads it.
+    /// Records forward, backward and an update at learning rate `lr`; returns the loss
+    /// tensor ([1]), which stays on the device until the caller reads it.
     pub fn train_step(
         &self,
         s: &mut Step<'_>,
-        opt: &mut Sgd,
+        opt: &mut Optimizer,
         x: &Tensor,
         labels: &Tensor,
         one: &Tensor,
+        lr: f32,
     ) -> Result<Tensor> {
         let h = matmul::matmul(s, x, &self.fc1_weight, Some(&self.fc1_bias), false, true)?;
         let a = activation::relu(s, &h)?;
@@ -89,7 +100,12 @@ impl Mlp {
         let (Some(g1_bias), Some(g2_bias)) = (g1.bias.as_ref(), g2.bias.as_ref()) else {
             unreachable!("bias gradients were requested");
         };
-        opt.step(s, &self.params(), &[&g1.b, g1_bias, &g2.b, g2_bias])?;
+        opt.step(
+            s,
+            &self.params(),
+            &[Some(&g1.b), Some(g1_bias), Some(&g2.b), Some(g2_bias)],
+            lr,
+        )?;
         Ok(loss)
     }
 

@@ -1,9 +1,12 @@
 //! End to end: an MLP learns the 3-arm spiral on the GPU with SGD, every step
 //! (forward, backward, update) recorded into one submission.
 
-use edge4d_runtime::ops::optim::SgdConfig;
 use edge4d_runtime::Device;
-use edge4d_trainer::{data::spirals, mlp::Mlp, optim::Sgd};
+use edge4d_trainer::{
+    data::spirals,
+    mlp::Mlp,
+    optim::{Groups, Optimizer, OptimizerConfig, OptimizerKind},
+};
 
 /// Loss a trained model must reach; chance level for 3 classes is ln 3 = 1.10.
 const TARGET_LOSS: f32 = 0.25;
@@ -17,14 +20,14 @@ fn mlp_learns_spirals_with_sgd_on_the_gpu() {
     let y = dev.upload_u32(&labels, &[n]).unwrap();
     let one = dev.upload(&[1.0], &[1]).unwrap();
     let model = Mlp::new(&dev, 2, 64, 3, 1).unwrap();
-    let mut opt = Sgd::new(
+    let mut opt = Optimizer::new(
         &dev,
-        &model.params(),
-        SgdConfig {
-            lr: 0.5,
+        &model.named_shapes(),
+        OptimizerConfig {
+            kind: OptimizerKind::Sgd,
             momentum: 0.9,
             weight_decay: 0.0,
-            nesterov: false,
+            groups: Groups::AllDecay,
         },
     )
     .unwrap();
@@ -32,7 +35,9 @@ fn mlp_learns_spirals_with_sgd_on_the_gpu() {
     let mut last = f32::NAN;
     for step in 0..600 {
         let mut s = dev.step();
-        let loss = model.train_step(&mut s, &mut opt, &x, &y, &one).unwrap();
+        let loss = model
+            .train_step(&mut s, &mut opt, &x, &y, &one, 0.5)
+            .unwrap();
         s.submit().unwrap();
         if step == 0 || step % 100 == 99 {
             last = dev.read(&loss).unwrap()[0];

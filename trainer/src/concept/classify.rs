@@ -10,14 +10,14 @@ use edge4d_runtime::models::{Grads, ParamStore};
 use edge4d_runtime::ops::cross_entropy::{cross_entropy, cross_entropy_backward};
 use edge4d_runtime::{Device, Error, Result, Tensor};
 
-use super::adamw::GroupedAdamW;
+use crate::optim::{Groups, Optimizer, OptimizerConfig, OptimizerKind};
 use crate::rng::SplitMix64;
 
 pub struct ObjectClassifier {
     dev: Device,
     pub model: PointMaeClassifier,
     pub params: ParamStore,
-    opt: GroupedAdamW,
+    opt: Optimizer,
     points: Tensor,
     one: Tensor,
     rng: SplitMix64,
@@ -35,7 +35,16 @@ impl ObjectClassifier {
     ) -> Result<Self> {
         let model = PointMaeClassifier::new(cfg)?;
         let params = ParamStore::init(dev, model.spec(), seed)?;
-        let opt = GroupedAdamW::new(dev, &params, weight_decay)?;
+        let opt = Optimizer::for_store(
+            dev,
+            &params,
+            OptimizerConfig {
+                kind: OptimizerKind::AdamW,
+                momentum: 0.0,
+                weight_decay,
+                groups: Groups::PointMae,
+            },
+        )?;
         Ok(Self {
             dev: dev.clone(),
             model,
@@ -87,7 +96,7 @@ impl ObjectClassifier {
             let g = cross_entropy_backward(s, &fwd.logits, &labels, one)?;
             let mut grads = Grads::new();
             model.backward(s, p, &fwd, &g, &mut grads)?;
-            opt.step(s, p, &grads, lr)?;
+            opt.step_store(s, p, &grads, lr, false)?;
             Ok(loss)
         })
     }

@@ -12,7 +12,7 @@ use edge4d_runtime::models::{Grads, ParamStore};
 use edge4d_runtime::ops::mse::{mse, mse_backward};
 use edge4d_runtime::{Device, Error, Result, Tensor};
 
-use super::adamw::GroupedAdamW;
+use crate::optim::{Groups, Optimizer, OptimizerConfig, OptimizerKind};
 use crate::rng::SplitMix64;
 
 /// The head's parameters live under this prefix in a distillation checkpoint; the
@@ -24,7 +24,7 @@ pub struct ConceptDistiller {
     pub encoder: PointMae,
     pub head: ConceptHead,
     pub params: ParamStore,
-    opt: GroupedAdamW,
+    opt: Optimizer,
     points: Tensor,
     prefix: Tensor,
     one: Tensor,
@@ -85,7 +85,16 @@ impl ConceptDistiller {
         let mut spec: Spec = encoder.spec();
         head.spec(&mut spec);
         let params = ParamStore::init(dev, spec, seed)?;
-        let opt = GroupedAdamW::new(dev, &params, weight_decay)?;
+        let opt = Optimizer::for_store(
+            dev,
+            &params,
+            OptimizerConfig {
+                kind: OptimizerKind::AdamW,
+                momentum: 0.0,
+                weight_decay,
+                groups: Groups::PointMae,
+            },
+        )?;
         Ok(Self {
             dev: dev.clone(),
             points: dev.zeros(&[batch, points, 3])?,
@@ -126,7 +135,7 @@ impl ConceptDistiller {
             let mut grads = Grads::new();
             let g_inputs = head.backward(s, p, &concepts, &g_pred, &mut grads)?;
             enc.backward(s, p, &fwd, None, &g_inputs, &mut grads)?;
-            opt.step(s, p, &grads, lr)?;
+            opt.step_store(s, p, &grads, lr, false)?;
             Ok(loss)
         })
     }
@@ -151,7 +160,7 @@ impl ConceptDistiller {
     }
 
     pub fn steps_taken(&self) -> u64 {
-        self.opt.steps
+        self.opt.steps()
     }
 
     /// Encoder (Point-MAE names) and head (`head.*`) weights, atomically.

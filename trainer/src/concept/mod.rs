@@ -2,7 +2,6 @@
 //! tract-onnx gives each image's prefix embedding; a Point-MAE encoder with concept
 //! queries learns to predict it from the paired point cloud.
 
-pub mod adamw;
 pub mod batching;
 pub mod cache;
 pub mod classify;
