@@ -8,13 +8,14 @@ use std::time::Instant;
 
 use edge4d_runtime::models::pointmae::PointMaeConfig;
 use edge4d_runtime::Device;
+use edge4d_trainer::checkpoint::RunPosition;
 use edge4d_trainer::concept::batching::{batch_clouds, batches, epoch_order};
 use edge4d_trainer::concept::classify::{evaluate, ObjectClassifier};
 use edge4d_trainer::concept::pairs::PairedDataset;
 use edge4d_trainer::rng::SplitMix64;
 use edge4d_trainer::run_dir::Record;
 
-use crate::train_args::{progress_bar, TrainArgs};
+use crate::train_args::{progress_bar, stopped, TrainArgs};
 
 type Res<T> = Result<T, Box<dyn std::error::Error>>;
 
@@ -88,15 +89,30 @@ pub fn classify(
         "optimizer: AdamW (Point-MAE's groups: no decay on 1-D parameters, biases, tokens), lr {} with cosine decay after {} warm-up epochs",
         t.lr, t.warmup_epochs
     );
-    let mut rng = SplitMix64::new(t.seed ^ 0xc1a5);
+    let mut position = RunPosition {
+        epoch: 0,
+        step: 0,
+        rng: SplitMix64::new(t.seed ^ 0xc1a5),
+    };
+    if let Some(ckpt) = &t.resume {
+        position = clf.load_checkpoint(ckpt)?;
+        println!(
+            "resumed from {} after epoch {} (step {})",
+            ckpt.display(),
+            position.epoch,
+            position.step
+        );
+    }
+    let mut rng = position.rng;
     let iters = data.len().div_ceil(batch) as u64;
     let schedule = t.warmup_cosine(iters);
-    let mut run = t.run_dir(0, 0)?;
+    let mut run = t.run_dir(position.epoch, position.step)?;
     let pb = progress_bar(t.epochs * iters, "finetune");
+    pb.set_position(position.step);
     let mut epoch_losses: Vec<f64> = Vec::new();
-    let mut it = 0u64;
+    let mut it = position.step;
     let started = Instant::now();
-    for epoch in 0..t.epochs {
+    for epoch in position.epoch..t.last_epoch() {
         let order = epoch_order(data.len(), !t.no_shuffle, &mut rng);
         let epoch_batches = batches(&order, batch);
         let last = epoch_batches.len();
@@ -107,10 +123,14 @@ pub fn classify(
                 .map(|&i| data.samples[i].label.unwrap() as u32)
                 .collect();
             let lr = schedule.lr(it);
-            let loss = clf.train_step(&clouds, &labels, lr as f32)?;
+            let loss = clf.train_step(&clouds, &labels, lr as f32, &mut rng)?;
             // Every epoch reads at least its last loss, for the epoch's mean.
             if (it + 1) % t.log_every.max(1) == 0 || i + 1 == last {
                 let v = dev.read(&loss)?[0] as f64;
+                if !v.is_finite() {
+                    pb.abandon();
+                    return Err(stopped(v, it + 1, epoch + 1, &t.out));
+                }
                 run.log(&Record::Step {
                     epoch: epoch + 1,
                     step: it + 1,
@@ -139,10 +159,18 @@ pub fn classify(
             metric: "acc".into(),
         })?;
         epoch_losses.clear();
-        clf.save(
-            &t.out.join("model.safetensors"),
-            HashMap::from([("task".into(), "classification".into())]),
+        let meta = HashMap::from([("task".into(), "classification".into())]);
+        let position = RunPosition {
+            epoch: epoch + 1,
+            step: it,
+            rng,
+        };
+        clf.save_checkpoint(
+            &t.out.join("checkpoint.safetensors"),
+            position,
+            meta.clone(),
         )?;
+        clf.save(&t.out.join("model.safetensors"), meta)?;
     }
     pb.finish_and_clear();
     run.plot()?;

@@ -8,6 +8,7 @@ use std::time::Instant;
 
 use edge4d_runtime::models::pointmae::PointMaeConfig;
 use edge4d_runtime::Device;
+use edge4d_trainer::checkpoint::RunPosition;
 use edge4d_trainer::concept::batching::{batch_clouds, batches, epoch_order};
 use edge4d_trainer::concept::cache::PrefixCache;
 use edge4d_trainer::concept::distill::{concept_config, ConceptDistiller};
@@ -17,7 +18,7 @@ use edge4d_trainer::concept::teacher::{sha256_hex, Teacher};
 use edge4d_trainer::rng::SplitMix64;
 use edge4d_trainer::run_dir::Record;
 
-use crate::train_args::{progress_bar, TrainArgs};
+use crate::train_args::{progress_bar, stopped, TrainArgs};
 
 type Res<T> = Result<T, Box<dyn std::error::Error>>;
 
@@ -81,8 +82,6 @@ pub fn distill(dev: &Device, teacher_path: &Path, cache: Option<&Path>, t: &Trai
     let cache_path = cache
         .map(Path::to_path_buf)
         .unwrap_or_else(|| t.out.join("prefixes.safetensors"));
-    let mut run = t.run_dir(0, 0)?;
-    let targets = prefixes(&data, &teacher, &cache_path)?;
     let per_prefix = cc.prefix_length * cc.prefix_dim;
     let batch = t.batch_size.max(1);
     let mut distiller =
@@ -91,16 +90,33 @@ pub fn distill(dev: &Device, teacher_path: &Path, cache: Option<&Path>, t: &Trai
         let (loaded, _) = distiller.init_from(init)?;
         println!("--init {}: {loaded} tensors loaded", init.display());
     }
-    let mut rng = SplitMix64::new(t.seed ^ 0xd15);
+    let mut position = RunPosition {
+        epoch: 0,
+        step: 0,
+        rng: SplitMix64::new(t.seed ^ 0xd15),
+    };
+    if let Some(ckpt) = &t.resume {
+        position = distiller.load_checkpoint(ckpt)?;
+        println!(
+            "resumed from {} after epoch {} (step {})",
+            ckpt.display(),
+            position.epoch,
+            position.step
+        );
+    }
+    let mut run = t.run_dir(position.epoch, position.step)?;
+    let targets = prefixes(&data, &teacher, &cache_path)?;
+    let mut rng = position.rng;
     let iters = data.len().div_ceil(batch) as u64;
     let schedule = t.warmup_cosine(iters);
     let pb = progress_bar(t.epochs * iters, "distill");
+    pb.set_position(position.step);
     let (mut losses, mut epoch_means) = (Vec::new(), Vec::new());
     let started = Instant::now();
-    let mut it = 0u64;
+    let mut it = position.step;
     // Losses queued but not yet read back: (step, lr, loss tensor).
     let mut pending = Vec::new();
-    for epoch in 0..t.epochs {
+    for epoch in position.epoch..t.last_epoch() {
         let order = epoch_order(data.len(), !t.no_shuffle, &mut rng);
         for chunk in batches(&order, batch) {
             let clouds = batch_clouds(&data, &chunk, !t.no_augment, &mut rng);
@@ -119,6 +135,10 @@ pub fn distill(dev: &Device, teacher_path: &Path, cache: Option<&Path>, t: &Trai
             if it % t.log_every.max(1) == 0 || it % iters == 0 {
                 for (step, lr, loss) in pending.drain(..) {
                     let v = dev.read(&loss)?[0] as f64;
+                    if !v.is_finite() {
+                        pb.abandon();
+                        return Err(stopped(v, step + 1, epoch + 1, &t.out));
+                    }
                     losses.push((step as f64, v));
                     run.log(&Record::Step {
                         epoch: step / iters + 1,
@@ -147,15 +167,23 @@ pub fn distill(dev: &Device, teacher_path: &Path, cache: Option<&Path>, t: &Trai
                 metric: "acc".into(),
             })?;
         }
-        // One good file per epoch, written atomically.
-        distiller.save(
-            &t.out.join("model.safetensors"),
-            HashMap::from([
-                ("method".into(), "concept-distill".into()),
-                ("epoch".into(), (epoch + 1).to_string()),
-                ("teacher_sha256".into(), teacher.digest.clone()),
-            ]),
+        // One good file of each per epoch, written atomically.
+        let meta = HashMap::from([
+            ("method".into(), "concept-distill".into()),
+            ("epoch".into(), (epoch + 1).to_string()),
+            ("teacher_sha256".into(), teacher.digest.clone()),
+        ]);
+        let position = RunPosition {
+            epoch: epoch + 1,
+            step: it,
+            rng,
+        };
+        distiller.save_checkpoint(
+            &t.out.join("checkpoint.safetensors"),
+            position,
+            meta.clone(),
         )?;
+        distiller.save(&t.out.join("model.safetensors"), meta)?;
     }
     pb.finish_and_clear();
     let secs = started.elapsed().as_secs_f64();

@@ -49,6 +49,10 @@ pub struct TrainArgs {
     pub overwrite: bool,
     #[arg(long, default_value_t = 50, value_parser = clap::value_parser!(u64).range(1..))]
     pub epochs: u64,
+    /// Stop once this many epochs are complete, leaving a checkpoint to --resume; the
+    /// schedule still spans --epochs (a long run split into sessions).
+    #[arg(long, value_parser = clap::value_parser!(u64).range(1..))]
+    pub stop_after_epoch: Option<u64>,
     #[arg(long, default_value_t = 14, value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..))]
     pub batch_size: usize,
     /// sgd (P4Transformer tasks' default) or adamw. Point-MAE tasks always use AdamW
@@ -96,6 +100,12 @@ pub struct TrainArgs {
 }
 
 impl TrainArgs {
+    /// The epoch this session ends with: --epochs, or --stop-after-epoch when earlier.
+    pub fn last_epoch(&self) -> u64 {
+        self.stop_after_epoch
+            .map_or(self.epochs, |e| e.min(self.epochs))
+    }
+
     /// Point-MAE's schedule: linear warm-up from 1e-6 over --warmup-epochs, then cosine
     /// decay to 1e-6 at --epochs.
     pub fn warmup_cosine(&self, iters_per_epoch: u64) -> WarmupCosine {
@@ -126,9 +136,6 @@ impl TrainArgs {
         }
         if self.clip_grad_norm.is_some() {
             unused.push("--clip-grad-norm");
-        }
-        if self.resume.is_some() {
-            unused.push("--resume");
         }
         if unused.is_empty() {
             return Ok(());
@@ -249,6 +256,7 @@ pub fn train_loop_with_metric(
         epochs: t.epochs,
         batch_size: t.batch_size,
         log_every: t.log_every,
+        stop_after_epoch: t.stop_after_epoch,
         resume: t.resume.clone(),
         overwrite: t.overwrite,
         metadata: HashMap::from([("config".to_string(), std::fs::read_to_string(&t.config)?)]),
@@ -353,4 +361,18 @@ pub fn progress_bar(len: u64, what: &str) -> ProgressBar {
         .unwrap_or_else(|_| ProgressStyle::default_bar()),
     );
     pb
+}
+
+/// The error of a run stopped by a non-finite loss at `step` of `epoch` (from 1).
+pub fn stopped(
+    loss: f64,
+    step: u64,
+    epoch: u64,
+    out: &std::path::Path,
+) -> Box<dyn std::error::Error> {
+    format!(
+        "the loss became {loss} at step {step} (epoch {epoch}); stopped without saving, the last checkpoint in {} is intact",
+        out.display()
+    )
+    .into()
 }

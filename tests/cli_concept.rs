@@ -8,6 +8,7 @@ mod common;
 use std::path::Path;
 
 use common::edge4d;
+use edge4d_runtime::TensorFile;
 
 const TEACHER: &str = concat!(
     env!("CARGO_MANIFEST_DIR"),
@@ -235,7 +236,6 @@ fn point_mae_training_refuses_the_flags_it_cannot_use() {
         ("classification", &["--milestones", "3"][..]),
         ("classification", &["--clip-grad-norm", "1"][..]),
         ("distill", &["--gamma", "0.5"][..]),
-        ("distill", &["--resume", "x.safetensors"][..]),
     ] {
         let mut args = if task == "distill" {
             vec![
@@ -262,5 +262,80 @@ fn point_mae_training_refuses_the_flags_it_cannot_use() {
             !ok && out.contains("cannot use") && out.contains(flags[0]),
             "{flags:?}: {out}"
         );
+    }
+}
+
+#[test]
+fn concept_runs_resume_bitwise() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let data = objects(d, 2, 32);
+    let config = tiny_config(d, 16);
+    let train = data.join("train");
+    let run = |task: &str, out: &Path, epochs: &str, extra: &[&str]| {
+        let mut args = if task == "distill" {
+            vec![
+                "pretrain",
+                "--method",
+                "concept-distill",
+                "--teacher",
+                TEACHER,
+            ]
+        } else {
+            vec![
+                "finetune",
+                "--task",
+                "classification",
+                "--optimizer",
+                "adamw",
+            ]
+        };
+        args.extend_from_slice(&[
+            "--config",
+            &config,
+            "--data",
+            train.to_str().unwrap(),
+            "--out",
+            out.to_str().unwrap(),
+            "--epochs",
+            epochs,
+            "--batch-size",
+            "4",
+            "--lr",
+            "1e-3",
+            "--log-every",
+            "1",
+        ]);
+        args.extend_from_slice(extra);
+        let (ok, text) = edge4d(&args);
+        assert!(ok, "{text}");
+    };
+    for task in ["distill", "classification"] {
+        let (straight, resumed) = (d.join(format!("{task}-a")), d.join(format!("{task}-b")));
+        run(task, &straight, "2", &[]);
+        // The same run stopped after its first epoch (cosine decay spans both), then
+        // resumed.
+        run(task, &resumed, "2", &["--stop-after-epoch", "1"]);
+        let ckpt = resumed.join("checkpoint.safetensors");
+        run(task, &resumed, "2", &["--resume", ckpt.to_str().unwrap()]);
+        assert_eq!(
+            losses(&straight.join("metrics.jsonl")),
+            losses(&resumed.join("metrics.jsonl")),
+            "{task}: the resumed loss curve is the uninterrupted one"
+        );
+        let (a, b) = (
+            TensorFile::open(straight.join("model.safetensors")).unwrap(),
+            TensorFile::open(resumed.join("model.safetensors")).unwrap(),
+        );
+        for name in a.names() {
+            if name.ends_with("num_batches_tracked") {
+                continue;
+            }
+            assert_eq!(
+                a.f32(&name).unwrap(),
+                b.f32(&name).unwrap(),
+                "{task}: {name}"
+            );
+        }
     }
 }

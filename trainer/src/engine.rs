@@ -27,6 +27,9 @@ pub struct TrainOptions {
     pub batch_size: usize,
     /// Read the loss back every this many steps (and at each epoch's last step).
     pub log_every: u64,
+    /// End this call once this many epochs are complete (the schedule still spans
+    /// `epochs`); `resume` continues from there.
+    pub stop_after_epoch: Option<u64>,
     /// Continue from this checkpoint (bitwise as if never stopped).
     pub resume: Option<PathBuf>,
     /// Start a new run in an `out` that holds one.
@@ -131,7 +134,10 @@ fn epochs(
     let batch = opts.batch_size.max(1);
     let iters = samples.div_ceil(batch) as u64;
     let mut summary = Vec::new();
-    while ft.epoch < opts.epochs {
+    let last = opts
+        .stop_after_epoch
+        .map_or(opts.epochs, |e| e.min(opts.epochs));
+    while ft.epoch < last {
         progress.epoch(ft.epoch + 1);
         let order = ft.epoch_order(samples);
         let (mut loss_sum, mut loss_count) = (0.0f64, 0usize);

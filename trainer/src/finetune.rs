@@ -14,10 +14,10 @@ use edge4d_runtime::models::synthia::{segmentation_loss, SegmentationNet};
 use edge4d_runtime::models::{P4Transformer, ParamStore};
 use edge4d_runtime::ops::cross_entropy::{cross_entropy, cross_entropy_backward};
 use edge4d_runtime::ops::optim::clip_grad_norm;
-use edge4d_runtime::tensor_file::{write_atomic, Stored};
-use edge4d_runtime::{Device, Error, Result, Tensor, TensorFile};
+use edge4d_runtime::{Device, Error, Result, Tensor};
 
 use crate::c2p::model::C2pObjective;
+use crate::checkpoint::{self, RunPosition};
 use crate::optim::{Groups, Optimizer, OptimizerConfig};
 use crate::rng::SplitMix64;
 use crate::schedule::{Schedule, WarmupCosine, WarmupMultiStep};
@@ -329,38 +329,20 @@ impl Finetuner {
 
     /// Writes model, optimizer state, schedule position and RNG atomically.
     pub fn save_checkpoint(&self, path: &Path, metadata: HashMap<String, String>) -> Result<()> {
-        let mut tensors = self.params.stored(&self.dev)?;
-        tensors.extend(self.opt.save_state(&self.dev)?);
-        tensors.push((
-            "trainer.step".into(),
-            Stored::I64(vec![self.step as i64], vec![]),
-        ));
-        tensors.push((
-            "trainer.epoch".into(),
-            Stored::I64(vec![self.epoch as i64], vec![]),
-        ));
-        tensors.push((
-            "trainer.rng".into(),
-            Stored::I64(vec![self.rng.state() as i64], vec![]),
-        ));
-        write_atomic(path, &tensors, metadata)
+        let position = RunPosition {
+            epoch: self.epoch,
+            step: self.step,
+            rng: self.rng,
+        };
+        checkpoint::save(&self.dev, path, &self.params, &self.opt, position, metadata)
     }
 
     /// Restores everything `save_checkpoint` wrote (the model must match).
     pub fn load_checkpoint(&mut self, path: &Path) -> Result<()> {
-        let f = TensorFile::open(path)?;
-        self.params = ParamStore::load(&self.dev, self.params.spec().clone(), &f, "", true)?;
-        let scalar = |name: &str| -> Result<i64> {
-            let (v, _) = f.i64(name)?;
-            v.first().copied().ok_or_else(|| Error::TensorFile {
-                path: path.display().to_string(),
-                detail: format!("{name} is empty"),
-            })
-        };
-        self.opt.load_state(&self.dev, &f)?;
-        self.step = scalar("trainer.step")? as u64;
-        self.epoch = scalar("trainer.epoch")? as u64;
-        self.rng = SplitMix64::from_state(scalar("trainer.rng")? as u64);
+        let position = checkpoint::load(&self.dev, path, &mut self.params, &mut self.opt)?;
+        self.step = position.step;
+        self.epoch = position.epoch;
+        self.rng = position.rng;
         Ok(())
     }
 }

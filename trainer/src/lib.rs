@@ -8,6 +8,7 @@
 
 pub mod augment;
 pub mod c2p;
+pub mod checkpoint;
 #[cfg(feature = "datasets")]
 pub mod cloud_io;
 #[cfg(feature = "concept")]

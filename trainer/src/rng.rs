@@ -1,6 +1,6 @@
 //! SplitMix64: a tiny, fully deterministic random stream for data and initialisation.
 
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct SplitMix64(u64);
 
 impl SplitMix64 {

@@ -20,7 +20,6 @@ pub struct ObjectClassifier {
     opt: Optimizer,
     points: Tensor,
     one: Tensor,
-    rng: SplitMix64,
     pub batch: usize,
 }
 
@@ -52,7 +51,6 @@ impl ObjectClassifier {
             opt,
             points: dev.zeros(&[batch, points, 3])?,
             one: dev.upload(&[1.0], &[1])?,
-            rng: SplitMix64::new(seed ^ 0x5eed),
             batch,
         })
     }
@@ -77,12 +75,19 @@ impl ObjectClassifier {
         Ok(())
     }
 
-    /// One step; returns the mean cross-entropy tensor.
-    pub fn train_step(&mut self, clouds: &[f32], labels: &[u32], lr: f32) -> Result<Tensor> {
+    /// One step; returns the mean cross-entropy tensor. `rng` (the run's, saved in its
+    /// checkpoints) seeds the head's dropouts.
+    pub fn train_step(
+        &mut self,
+        clouds: &[f32],
+        labels: &[u32],
+        lr: f32,
+        rng: &mut SplitMix64,
+    ) -> Result<Tensor> {
         self.check(clouds)?;
         self.dev.write_at(&self.points, 0, clouds)?;
         let labels = self.dev.upload_u32(labels, &[labels.len()])?;
-        let seeds = [self.rng.next_u64() as u32, self.rng.next_u64() as u32];
+        let seeds = [rng.next_u64() as u32, rng.next_u64() as u32];
         let (model, p, opt, points, one) = (
             &self.model,
             &self.params,
@@ -112,6 +117,23 @@ impl ObjectClassifier {
                 .logits)
         })?;
         self.dev.read(&logits)
+    }
+
+    /// Writes the weights, the optimizer's state and `position` atomically (for
+    /// `--resume`).
+    pub fn save_checkpoint(
+        &self,
+        path: &Path,
+        position: crate::checkpoint::RunPosition,
+        metadata: HashMap<String, String>,
+    ) -> Result<()> {
+        crate::checkpoint::save(&self.dev, path, &self.params, &self.opt, position, metadata)
+    }
+
+    /// Restores what [`save_checkpoint`](Self::save_checkpoint) wrote; returns the
+    /// position the run continues from.
+    pub fn load_checkpoint(&mut self, path: &Path) -> Result<crate::checkpoint::RunPosition> {
+        crate::checkpoint::load(&self.dev, path, &mut self.params, &mut self.opt)
     }
 
     pub fn save(&self, path: &Path, metadata: HashMap<String, String>) -> Result<()> {

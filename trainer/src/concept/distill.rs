@@ -163,6 +163,23 @@ impl ConceptDistiller {
         self.opt.steps()
     }
 
+    /// Writes the weights, the optimizer's state and `position` atomically (for
+    /// `--resume`).
+    pub fn save_checkpoint(
+        &self,
+        path: &Path,
+        position: crate::checkpoint::RunPosition,
+        metadata: HashMap<String, String>,
+    ) -> Result<()> {
+        crate::checkpoint::save(&self.dev, path, &self.params, &self.opt, position, metadata)
+    }
+
+    /// Restores what [`save_checkpoint`](Self::save_checkpoint) wrote; returns the
+    /// position the run continues from.
+    pub fn load_checkpoint(&mut self, path: &Path) -> Result<crate::checkpoint::RunPosition> {
+        crate::checkpoint::load(&self.dev, path, &mut self.params, &mut self.opt)
+    }
+
     /// Encoder (Point-MAE names) and head (`head.*`) weights, atomically.
     pub fn save(&self, path: &Path, metadata: HashMap<String, String>) -> Result<()> {
         self.params.save(&self.dev, path, metadata)
