@@ -229,3 +229,47 @@ fn without_time_the_backbone_is_the_one_whose_time_weights_are_zero() {
     assert_eq!(a, out(&with_time, &zeroed));
     assert_ne!(a, out(&with_time, &params), "time matters when it is fed");
 }
+
+#[test]
+fn time_scale_is_the_time_weights_scaled() {
+    use edge4d_runtime::models::{P4Transformer, P4TransformerConfig};
+    let f = fixture("p4transformer/c2p_as_pretrain_step.safetensors");
+    let toml = c2p_toml(&fixture_config(&f));
+    let plain = P4Transformer::backbone(P4TransformerConfig::parse(&toml, "c2p").unwrap()).unwrap();
+    let scaled = P4Transformer::backbone(
+        P4TransformerConfig::parse(&format!("{toml}time_scale = 0.25\n"), "c2p").unwrap(),
+    )
+    .unwrap();
+    let params = ParamStore::init(dev(), plain.spec(), 12).unwrap();
+    // The same weights with pos_embedding's time column (input 3) multiplied by 0.25.
+    let dir = tempfile::tempdir().unwrap();
+    let mut stored = params.stored(dev()).unwrap();
+    for (name, v) in &mut stored {
+        if let (true, Stored::F32(h)) = (name.as_str() == "pos_embedding.weight", v) {
+            for row in h.data.chunks_mut(4) {
+                row[3] *= 0.25;
+            }
+        }
+    }
+    let path = dir.path().join("quarter-t.safetensors");
+    write_atomic(&path, &stored, Default::default()).unwrap();
+    let quartered = ParamStore::load(
+        dev(),
+        plain.spec(),
+        &TensorFile::open(&path).unwrap(),
+        "",
+        false,
+    )
+    .unwrap();
+    let clip = f.f32("input.clip_complete").unwrap();
+    let clip = dev().upload(&clip.data, &clip.shape).unwrap();
+    let out = |m: &P4Transformer, p: &ParamStore| {
+        let t = dev()
+            .run(|s| Ok(m.forward(s, p, &clip)?.transformer_out))
+            .unwrap();
+        dev().read(&t).unwrap()
+    };
+    let (a, b) = (out(&scaled, &params), out(&plain, &quartered));
+    // 0.25 is a power of two, so t · 0.25 · w equals t · (0.25 · w) exactly.
+    assert_eq!(a, b);
+}
