@@ -146,6 +146,17 @@ pub fn p4transformer(
                 model.backward(s, &params, &f, &g).map(|_| ())
             })
         })?;
+        // Dispatches of one forward pass and of one forward + loss + backward.
+        let d0 = dev.dispatches();
+        dev.run(|s| model.forward(s, &params, &x).map(|_| ()))?;
+        let d1 = dev.dispatches();
+        dev.run(|s| {
+            let f = model.forward(s, &params, &x)?;
+            cross_entropy(s, &f.logits, &labels)?;
+            let g = cross_entropy_backward(s, &f.logits, &labels, &one)?;
+            model.backward(s, &params, &f, &g).map(|_| ())
+        })?;
+        let (fwd_dispatches, train_dispatches) = (d1 - d0, dev.dispatches() - d1);
         let b = case.batch as f64;
         print_profile(dev, case.name);
         if json {
@@ -161,6 +172,8 @@ pub fn p4transformer(
                     "forward_ms_per_clip": round3(fwd_ms / b),
                     "forward_backward_ms_per_clip": round3(train_ms / b),
                     "peak_bytes": dev.memory_in_use().1,
+                    "forward_dispatches": fwd_dispatches,
+                    "forward_backward_dispatches": train_dispatches,
                 })
             );
         } else {
@@ -390,6 +403,9 @@ pub fn c2p(dev: &Device, warmup: usize, repeats: usize, json: bool) -> BoxResult
     let (ms, k) = median_ms(dev, warmup, repeats, || {
         ft.pretrain_step(&partial, &complete).map(|_| ())
     })?;
+    let d0 = dev.dispatches();
+    ft.pretrain_step(&partial, &complete)?;
+    let step_dispatches = dev.dispatches() - d0;
     let adapter = dev.adapter();
     if json {
         println!(
@@ -404,6 +420,7 @@ pub fn c2p(dev: &Device, warmup: usize, repeats: usize, json: bool) -> BoxResult
                 "ms_per_clip": round3(ms / b as f64),
                 "step_ms": round3(ms),
                 "peak_bytes": dev.memory_in_use().1,
+                "dispatches_per_step": step_dispatches,
             })
         );
     } else {

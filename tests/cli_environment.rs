@@ -88,3 +88,32 @@ fn a_headless_machine_gets_no_xdg_runtime_dir_warning() {
     assert!(!err.contains("XDG_RUNTIME_DIR"), "{err}");
     assert!(!out.contains("XDG_RUNTIME_DIR"), "{out}");
 }
+
+#[test]
+fn training_benches_report_peak_memory_and_dispatch_counts() {
+    let (ok, out, err) = edge4d(
+        &[
+            "bench",
+            "p4transformer",
+            "--configs",
+            "humanoid-small",
+            "--repeats",
+            "1",
+            "--warmup",
+            "0",
+            "--json",
+        ],
+        &[],
+        &[],
+    );
+    assert!(ok, "{out}\n{err}");
+    let v: serde_json::Value =
+        serde_json::from_str(out.lines().find(|l| l.starts_with('{')).unwrap()).unwrap();
+    let (fwd, train) = (
+        v["forward_dispatches"].as_u64().unwrap(),
+        v["forward_backward_dispatches"].as_u64().unwrap(),
+    );
+    // The backward adds at least as many dispatches as the forward has.
+    assert!(fwd > 10 && train >= 2 * fwd, "{v}");
+    assert!(v["peak_bytes"].as_u64().unwrap() > 0, "{v}");
+}

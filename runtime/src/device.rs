@@ -59,6 +59,8 @@ pub struct DeviceState {
     /// its wall time added here per (shader, entry). A diagnostic mode: it serialises
     /// the work and costs a submission per dispatch.
     pub(crate) profile: Option<ProfileTable>,
+    /// Dispatches submitted since the device opened.
+    pub(crate) dispatches: std::sync::atomic::AtomicU64,
 }
 
 /// An open device: a GPU adapter through wgpu, or the native CPU backend, with its
@@ -133,6 +135,7 @@ impl Device {
             backend: Backend::Cpu(cpu),
             matmul_override: crate::ops::matmul::MatmulKernel::from_env()?,
             profile: profiling(),
+            dispatches: Default::default(),
         }))
     }
 
@@ -185,6 +188,7 @@ impl Device {
                         pool,
                         matmul_override,
                         profile: profiling(),
+                        dispatches: Default::default(),
                     }));
                 }
                 Err(e) => tried.push(format!("{summary}: {e}")),
@@ -264,6 +268,12 @@ impl Device {
     /// device opened or the last [`Device::reset_peak_bytes`].
     pub fn memory_in_use(&self) -> (u64, u64) {
         self.pool.usage()
+    }
+
+    /// Compute dispatches submitted since the device opened (kernel launches on a GPU,
+    /// native kernel runs on the CPU backend): the benches report them per step.
+    pub fn dispatches(&self) -> u64 {
+        self.dispatches.load(std::sync::atomic::Ordering::Relaxed)
     }
 
     /// Starts a new peak measurement at the current use.

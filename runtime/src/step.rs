@@ -220,6 +220,10 @@ impl<'d> Step<'d> {
             return Ok(());
         }
         let dev = self.dev;
+        dev.dispatches.fetch_add(
+            self.dispatches.len() as u64,
+            std::sync::atomic::Ordering::Relaxed,
+        );
         match &dev.backend {
             Backend::Gpu(gpu) => {
                 let work: Vec<GpuDispatch<'_>> = self
