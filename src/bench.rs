@@ -17,6 +17,10 @@ pub enum BenchOp {
     C2p,
     /// Farthest point sampling and ball query at the paper's sizes.
     PointOps,
+    /// Peak memory of one full training step (forward, loss, backward, SGD) of each
+    /// P4Transformer config (--configs fixture,humanoid-small,paper-msr) at
+    /// --batch-size clips.
+    Memory,
     /// The 4D semantic segmentation net: forward (eval, train) and forward+backward per
     /// clip (--configs humanoid-parts,paper-synthia).
     Segmentation,
@@ -53,6 +57,9 @@ pub struct BenchArgs {
     /// humanoid-parts).
     #[arg(long, value_delimiter = ',', default_values_t = ["fixture".to_string(), "paper-msr".to_string()])]
     configs: Vec<String>,
+    /// Clips per step (bench memory; the paper trains MSR-Action3D at 14).
+    #[arg(long, default_value_t = 14, value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..))]
+    batch_size: usize,
 }
 
 pub fn run(dev: &Device, args: &BenchArgs) -> Result<(), Box<dyn std::error::Error>> {
@@ -89,6 +96,9 @@ pub fn run(dev: &Device, args: &BenchArgs) -> Result<(), Box<dyn std::error::Err
             return crate::bench_p4::point_ops(dev, args.warmup, args.repeats, args.json)
         }
         BenchOp::Stream => return stream(dev, args.json),
+        BenchOp::Memory => {
+            return crate::bench_p4::memory(dev, &args.configs, args.batch_size, args.json)
+        }
         BenchOp::C2p => return crate::bench_p4::c2p(dev, args.warmup, args.repeats, args.json),
         BenchOp::Concept => {
             let defaults = ["fixture".to_string(), "paper-msr".to_string()];

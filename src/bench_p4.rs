@@ -433,3 +433,74 @@ pub fn c2p(dev: &Device, warmup: usize, repeats: usize, json: bool) -> BoxResult
     }
     Ok(())
 }
+
+/// `bench memory`: the peak of pooled memory during one full training step (forward,
+/// loss, backward, SGD with momentum) of each P4Transformer config at `batch` clips,
+/// with the step's time and dispatches. The first step allocates the optimizer state
+/// and every activation; the peak is that of the second, steady one.
+pub fn memory(dev: &Device, configs: &[String], batch: usize, json: bool) -> BoxResult<()> {
+    use edge4d_trainer::finetune::{FinetuneConfig, Finetuner};
+    let cases: [(&str, &str, usize, usize); 3] = [
+        ("fixture", FIXTURE, 6, 160),
+        (
+            "humanoid-small",
+            include_str!("../configs/humanoid-small.toml"),
+            16,
+            512,
+        ),
+        ("paper-msr", PAPER_MSR, 24, 2048),
+    ];
+    for name in configs {
+        let Some(&(name, toml, frames, points)) = cases.iter().find(|c| c.0 == name) else {
+            return Err(format!(
+                "bench memory: unknown config {name:?} (fixture, humanoid-small, paper-msr)"
+            )
+            .into());
+        };
+        let cfg = P4TransformerConfig::parse(toml, name)?;
+        let model = P4Transformer::new(cfg.clone())?;
+        let params = ParamStore::init(dev, model.spec(), 1)?;
+        let parameters: usize = model
+            .spec()
+            .iter()
+            .map(|p| p.shape.iter().product::<usize>())
+            .sum();
+        let mut ft = Finetuner::new(dev, model, params, FinetuneConfig::default(), 1)?;
+        let x = clip(dev, &[batch, frames, points, 3])?;
+        let labels = dev.upload_u32(&vec![0; batch], &[batch])?;
+        let loss = ft.train_step(&x, &labels)?;
+        dev.read(&loss)?;
+        let before = dev.memory_in_use().0;
+        dev.reset_peak_bytes();
+        let d0 = dev.dispatches();
+        let t = Instant::now();
+        let loss = ft.train_step(&x, &labels)?;
+        dev.read(&loss)?;
+        let ms = t.elapsed().as_secs_f64() * 1e3;
+        let dispatches = dev.dispatches() - d0;
+        let peak = dev.memory_in_use().1;
+        let adapter = dev.adapter();
+        let gib = |b: u64| b as f64 / (1u64 << 30) as f64;
+        if json {
+            println!(
+                "{}",
+                serde_json::json!({
+                    "op": "training_step_memory", "config": name,
+                    "clip": [batch, frames, points, 3], "parameters": parameters,
+                    "tokens": (frames / cfg.temporal_stride()) * (points / cfg.spatial_stride()),
+                    "heads": cfg.heads, "depth": cfg.depth,
+                    "backend": adapter.backend, "adapter": adapter.name, "device_type": adapter.device_type,
+                    "resident_bytes": before, "peak_bytes": peak, "step_ms": round3(ms),
+                    "dispatches_per_step": dispatches,
+                })
+            );
+        } else {
+            println!(
+                "{name} at batch {batch}: peak {:.2} GiB during a training step ({:.2} GiB resident: weights, optimizer state, inputs), {ms:.0} ms, {dispatches} dispatches ({adapter})",
+                gib(peak),
+                gib(before)
+            );
+        }
+    }
+    Ok(())
+}
