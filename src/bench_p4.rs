@@ -134,28 +134,23 @@ pub fn p4transformer(
         let x = clip(dev, &[case.batch, case.frames, case.points, 3])?;
         let labels = dev.upload_u32(&vec![0; case.batch], &[case.batch])?;
         let one = dev.upload(&[1.0], &[1])?;
-        let (fwd_ms, n) = median_ms(dev, warmup, repeats, || {
-            dev.run(|s| model.forward(s, &params, &x).map(|_| ()))
-        })?;
-        dev.reset_peak_bytes();
-        let (train_ms, _) = median_ms(dev, warmup, repeats, || {
+        let forward = || dev.run(|s| model.forward(s, &params, &x).map(|_| ()));
+        let train = || {
             dev.run(|s| {
                 let f = model.forward(s, &params, &x)?;
                 cross_entropy(s, &f.logits, &labels)?;
                 let g = cross_entropy_backward(s, &f.logits, &labels, &one)?;
                 model.backward(s, &params, &f, &g).map(|_| ())
             })
-        })?;
+        };
+        let (fwd_ms, n) = median_ms(dev, warmup, repeats, forward)?;
+        dev.reset_peak_bytes();
+        let (train_ms, _) = median_ms(dev, warmup, repeats, train)?;
         // Dispatches of one forward pass and of one forward + loss + backward.
         let d0 = dev.dispatches();
-        dev.run(|s| model.forward(s, &params, &x).map(|_| ()))?;
+        forward()?;
         let d1 = dev.dispatches();
-        dev.run(|s| {
-            let f = model.forward(s, &params, &x)?;
-            cross_entropy(s, &f.logits, &labels)?;
-            let g = cross_entropy_backward(s, &f.logits, &labels, &one)?;
-            model.backward(s, &params, &f, &g).map(|_| ())
-        })?;
+        train()?;
         let (fwd_dispatches, train_dispatches) = (d1 - d0, dev.dispatches() - d1);
         let b = case.batch as f64;
         print_profile(dev, case.name);

@@ -12,10 +12,10 @@ use edge4d_trainer::checkpoint::RunPosition;
 use edge4d_trainer::concept::batching::{batch_clouds, batches, epoch_order};
 use edge4d_trainer::concept::classify::{evaluate, ObjectClassifier};
 use edge4d_trainer::concept::pairs::PairedDataset;
-use edge4d_trainer::rng::SplitMix64;
+use edge4d_trainer::engine::diverged;
 use edge4d_trainer::run_dir::Record;
 
-use crate::train_args::{progress_bar, stopped, TrainArgs};
+use crate::train_args::{progress_bar, TrainArgs};
 
 type Res<T> = Result<T, Box<dyn std::error::Error>>;
 
@@ -89,20 +89,7 @@ pub fn classify(
         "optimizer: AdamW (Point-MAE's groups: no decay on 1-D parameters, biases, tokens), lr {} with cosine decay after {} warm-up epochs",
         t.lr, t.warmup_epochs
     );
-    let mut position = RunPosition {
-        epoch: 0,
-        step: 0,
-        rng: SplitMix64::new(t.seed ^ 0xc1a5),
-    };
-    if let Some(ckpt) = &t.resume {
-        position = clf.load_checkpoint(ckpt)?;
-        println!(
-            "resumed from {} after epoch {} (step {})",
-            ckpt.display(),
-            position.epoch,
-            position.step
-        );
-    }
+    let position = t.start_position(0xc1a5, |ckpt| clf.load_checkpoint(ckpt))?;
     let mut rng = position.rng;
     let iters = data.len().div_ceil(batch) as u64;
     let schedule = t.warmup_cosine(iters);
@@ -129,7 +116,7 @@ pub fn classify(
                 let v = dev.read(&loss)?[0] as f64;
                 if !v.is_finite() {
                     pb.abandon();
-                    return Err(stopped(v, it + 1, epoch + 1, &t.out));
+                    return Err(diverged(v, it + 1, epoch + 1, &t.out).into());
                 }
                 run.log(&Record::Step {
                     epoch: epoch + 1,

@@ -15,10 +15,10 @@ use edge4d_trainer::concept::distill::{concept_config, ConceptDistiller};
 use edge4d_trainer::concept::pairs::PairedDataset;
 use edge4d_trainer::concept::preprocess::decode_image;
 use edge4d_trainer::concept::teacher::{sha256_hex, Teacher};
-use edge4d_trainer::rng::SplitMix64;
+use edge4d_trainer::engine::diverged;
 use edge4d_trainer::run_dir::Record;
 
-use crate::train_args::{progress_bar, stopped, TrainArgs};
+use crate::train_args::{progress_bar, TrainArgs};
 
 type Res<T> = Result<T, Box<dyn std::error::Error>>;
 
@@ -90,20 +90,7 @@ pub fn distill(dev: &Device, teacher_path: &Path, cache: Option<&Path>, t: &Trai
         let (loaded, _) = distiller.init_from(init)?;
         println!("--init {}: {loaded} tensors loaded", init.display());
     }
-    let mut position = RunPosition {
-        epoch: 0,
-        step: 0,
-        rng: SplitMix64::new(t.seed ^ 0xd15),
-    };
-    if let Some(ckpt) = &t.resume {
-        position = distiller.load_checkpoint(ckpt)?;
-        println!(
-            "resumed from {} after epoch {} (step {})",
-            ckpt.display(),
-            position.epoch,
-            position.step
-        );
-    }
+    let position = t.start_position(0xd15, |ckpt| distiller.load_checkpoint(ckpt))?;
     let mut run = t.run_dir(position.epoch, position.step)?;
     let targets = prefixes(&data, &teacher, &cache_path)?;
     let mut rng = position.rng;
@@ -137,7 +124,7 @@ pub fn distill(dev: &Device, teacher_path: &Path, cache: Option<&Path>, t: &Trai
                     let v = dev.read(&loss)?[0] as f64;
                     if !v.is_finite() {
                         pb.abandon();
-                        return Err(stopped(v, step + 1, epoch + 1, &t.out));
+                        return Err(diverged(v, step + 1, epoch + 1, &t.out).into());
                     }
                     losses.push((step as f64, v));
                     run.log(&Record::Step {

@@ -10,9 +10,11 @@ use clap::{Args, ValueEnum};
 use edge4d_runtime::models::params::Spec;
 use edge4d_runtime::models::ParamStore;
 use edge4d_runtime::{Device, Error, TensorFile};
+use edge4d_trainer::checkpoint::RunPosition;
 use edge4d_trainer::dataset::ClipDataset;
 use edge4d_trainer::engine::{self, EpochEndFn, EpochScores, Progress, StepFn, TrainOptions};
 use edge4d_trainer::finetune::{FinetuneConfig, Finetuner, OptimizerKind};
+use edge4d_trainer::rng::SplitMix64;
 use edge4d_trainer::run_dir::{RunDir, Start};
 use edge4d_trainer::schedule::WarmupCosine;
 use indicatif::{ProgressBar, ProgressStyle};
@@ -148,6 +150,31 @@ impl TrainArgs {
                 if unused.len() == 1 { "it" } else { "them" }
             ),
         })
+    }
+
+    /// Where a Point-MAE run starts: from the --resume checkpoint (`load` restores it
+    /// into the model and optimizer), else epoch 0 with a fresh data-order RNG seeded by
+    /// --seed and `stream`.
+    pub fn start_position(
+        &self,
+        stream: u64,
+        load: impl FnOnce(&std::path::Path) -> Result<RunPosition, Error>,
+    ) -> Result<RunPosition, Error> {
+        let Some(ckpt) = &self.resume else {
+            return Ok(RunPosition {
+                epoch: 0,
+                step: 0,
+                rng: SplitMix64::new(self.seed ^ stream),
+            });
+        };
+        let position = load(ckpt)?;
+        println!(
+            "resumed from {} after epoch {} (step {})",
+            ckpt.display(),
+            position.epoch,
+            position.step
+        );
+        Ok(position)
     }
 
     /// Opens --out for this run (after any --resume checkpoint is loaded: `epoch` and
@@ -361,18 +388,4 @@ pub fn progress_bar(len: u64, what: &str) -> ProgressBar {
         .unwrap_or_else(|_| ProgressStyle::default_bar()),
     );
     pb
-}
-
-/// The error of a run stopped by a non-finite loss at `step` of `epoch` (from 1).
-pub fn stopped(
-    loss: f64,
-    step: u64,
-    epoch: u64,
-    out: &std::path::Path,
-) -> Box<dyn std::error::Error> {
-    format!(
-        "the loss became {loss} at step {step} (epoch {epoch}); stopped without saving, the last checkpoint in {} is intact",
-        out.display()
-    )
-    .into()
 }

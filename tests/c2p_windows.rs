@@ -188,6 +188,34 @@ fn window_five_gradients_agree_with_finite_differences() {
     }
 }
 
+/// A copy of `params` whose pos_embedding time column (input 3) is `f` of its values.
+fn with_time_weights(params: &ParamStore, f: impl Fn(f32) -> f32) -> ParamStore {
+    let mut copy = params.duplicate(dev()).unwrap();
+    let w = copy.get("pos_embedding.weight").unwrap();
+    let mut data = dev().read(w).unwrap();
+    for row in data.chunks_mut(4) {
+        row[3] = f(row[3]);
+    }
+    let shape = w.shape().to_vec();
+    copy.set("pos_embedding.weight", dev().upload(&data, &shape).unwrap())
+        .unwrap();
+    copy
+}
+
+/// The C2P fixture's complete clip through `model`: the transformer output.
+fn transformer_out(
+    f: &TensorFile,
+    model: &edge4d_runtime::models::P4Transformer,
+    params: &ParamStore,
+) -> Vec<f32> {
+    let clip = f.f32("input.clip_complete").unwrap();
+    let clip = dev().upload(&clip.data, &clip.shape).unwrap();
+    let t = dev()
+        .run(|s| Ok(model.forward(s, params, &clip)?.transformer_out))
+        .unwrap();
+    dev().read(&t).unwrap()
+}
+
 #[test]
 fn without_time_the_backbone_is_the_one_whose_time_weights_are_zero() {
     use edge4d_runtime::models::{P4Transformer, P4TransformerConfig};
@@ -197,37 +225,14 @@ fn without_time_the_backbone_is_the_one_whose_time_weights_are_zero() {
     let without = P4Transformer::backbone(cfg).unwrap().without_time();
     assert!(with_time.time_in_position() && !without.time_in_position());
     let params = ParamStore::init(dev(), with_time.spec(), 11).unwrap();
-    // The same weights with pos_embedding's time column (input 3) zeroed.
-    let dir = tempfile::tempdir().unwrap();
-    let mut stored = params.stored(dev()).unwrap();
-    for (name, v) in &mut stored {
-        if let (true, Stored::F32(h)) = (name.as_str() == "pos_embedding.weight", v) {
-            for row in h.data.chunks_mut(4) {
-                row[3] = 0.0;
-            }
-        }
-    }
-    let path = dir.path().join("no-t.safetensors");
-    write_atomic(&path, &stored, Default::default()).unwrap();
-    let zeroed = ParamStore::load(
-        dev(),
-        with_time.spec(),
-        &TensorFile::open(&path).unwrap(),
-        "",
-        false,
-    )
-    .unwrap();
-    let clip = f.f32("input.clip_complete").unwrap();
-    let clip = dev().upload(&clip.data, &clip.shape).unwrap();
-    let out = |m: &P4Transformer, p: &ParamStore| {
-        let t = dev()
-            .run(|s| Ok(m.forward(s, p, &clip)?.transformer_out))
-            .unwrap();
-        dev().read(&t).unwrap()
-    };
-    let a = out(&without, &params);
-    assert_eq!(a, out(&with_time, &zeroed));
-    assert_ne!(a, out(&with_time, &params), "time matters when it is fed");
+    let zeroed = with_time_weights(&params, |_| 0.0);
+    let a = transformer_out(&f, &without, &params);
+    assert_eq!(a, transformer_out(&f, &with_time, &zeroed));
+    assert_ne!(
+        a,
+        transformer_out(&f, &with_time, &params),
+        "time matters when it is fed"
+    );
 }
 
 #[test]
@@ -241,35 +246,10 @@ fn time_scale_is_the_time_weights_scaled() {
     )
     .unwrap();
     let params = ParamStore::init(dev(), plain.spec(), 12).unwrap();
-    // The same weights with pos_embedding's time column (input 3) multiplied by 0.25.
-    let dir = tempfile::tempdir().unwrap();
-    let mut stored = params.stored(dev()).unwrap();
-    for (name, v) in &mut stored {
-        if let (true, Stored::F32(h)) = (name.as_str() == "pos_embedding.weight", v) {
-            for row in h.data.chunks_mut(4) {
-                row[3] *= 0.25;
-            }
-        }
-    }
-    let path = dir.path().join("quarter-t.safetensors");
-    write_atomic(&path, &stored, Default::default()).unwrap();
-    let quartered = ParamStore::load(
-        dev(),
-        plain.spec(),
-        &TensorFile::open(&path).unwrap(),
-        "",
-        false,
-    )
-    .unwrap();
-    let clip = f.f32("input.clip_complete").unwrap();
-    let clip = dev().upload(&clip.data, &clip.shape).unwrap();
-    let out = |m: &P4Transformer, p: &ParamStore| {
-        let t = dev()
-            .run(|s| Ok(m.forward(s, p, &clip)?.transformer_out))
-            .unwrap();
-        dev().read(&t).unwrap()
-    };
-    let (a, b) = (out(&scaled, &params), out(&plain, &quartered));
+    let quartered = with_time_weights(&params, |w| w * 0.25);
     // 0.25 is a power of two, so t · 0.25 · w equals t · (0.25 · w) exactly.
-    assert_eq!(a, b);
+    assert_eq!(
+        transformer_out(&f, &scaled, &params),
+        transformer_out(&f, &plain, &quartered)
+    );
 }

@@ -151,15 +151,7 @@ fn epochs(
             }
             let v = dev.read(&loss)?[0];
             if !v.is_finite() {
-                return Err(Error::InvalidArgument {
-                    op: "training",
-                    detail: format!(
-                        "the loss became {v} at step {} (epoch {}); stopped without saving, the last checkpoint in {} is intact",
-                        ft.step,
-                        ft.epoch + 1,
-                        opts.out.display()
-                    ),
-                });
+                return Err(diverged(v as f64, ft.step, ft.epoch + 1, &opts.out));
             }
             loss_sum += v as f64;
             loss_count += 1;
@@ -197,4 +189,16 @@ fn epochs(
         });
     }
     Ok(summary)
+}
+
+/// The error of a run stopped by a non-finite `loss` at `step` of `epoch` (from 1),
+/// before anything was saved.
+pub fn diverged(loss: f64, step: u64, epoch: u64, out: &std::path::Path) -> Error {
+    Error::InvalidArgument {
+        op: "training",
+        detail: format!(
+            "the loss became {loss} at step {step} (epoch {epoch}); stopped without saving, the last checkpoint in {} is intact",
+            out.display()
+        ),
+    }
 }
