@@ -6,7 +6,9 @@ use std::time::Instant;
 use edge4d_runtime::models::pointmae::PointMaeConfig;
 use edge4d_runtime::Device;
 use edge4d_trainer::concept::distill::{concept_config, ConceptDistiller};
+use edge4d_trainer::engine::RunState;
 use edge4d_trainer::rng::SplitMix64;
+use edge4d_trainer::schedule::Schedule;
 
 type Res<T> = Result<T, Box<dyn std::error::Error>>;
 
@@ -22,7 +24,9 @@ pub fn bench(
     for path in configs {
         let cfg = PointMaeConfig::load(path)?;
         let cc = concept_config(&cfg)?;
-        let mut distiller = ConceptDistiller::new(dev, cfg.clone(), batch, cfg.npoints, 0.05, 0)?;
+        let run = RunState::new(Schedule::constant(1e-4), false, SplitMix64::new(0));
+        let mut distiller =
+            ConceptDistiller::new(dev, cfg.clone(), batch, cfg.npoints, 0.05, 0, run)?;
         let mut rng = SplitMix64::new(1);
         let clouds: Vec<f32> = (0..batch * cfg.npoints * 3)
             .map(|_| rng.uniform(-1.0, 1.0))
@@ -33,7 +37,7 @@ pub fn bench(
         let mut times = Vec::with_capacity(repeats);
         for i in 0..warmup + repeats.max(1) {
             let t = Instant::now();
-            let loss = distiller.step(&clouds, &prefix, 1e-4)?;
+            let loss = distiller.step(&clouds, &prefix)?;
             dev.read(&loss)?;
             if i >= warmup {
                 times.push(t.elapsed().as_secs_f64() * 1e3);

@@ -10,7 +10,7 @@ use edge4d_trainer::augment;
 use edge4d_trainer::dataset::{ClipDataset, Labels};
 use edge4d_trainer::finetune::Finetuner;
 
-use crate::train_args::{train_loop, TrainArgs};
+use crate::train_args::{train_loop, LoopPlan, TrainArgs};
 
 #[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum Task {
@@ -130,13 +130,13 @@ pub fn run(dev: &Device, args: &FinetuneArgs) -> Result<(), Box<dyn std::error::
     let mut ft = Finetuner::new(dev, model, params, args.train.finetune_config(), iters)?;
     let [_, l, n, _] = data.clips_shape;
     let task = args.task;
+    let plan = LoopPlan::clips(cfg.model.name(), &data);
     train_loop(
         dev,
         &args.train,
         &mut ft,
-        &data,
-        cfg.model.name(),
-        |ft, chunk| {
+        plan,
+        &mut |ft: &mut Finetuner, chunk: &[usize]| {
             let (mut clips, labels) = data.batch(chunk);
             if !args.train.no_augment {
                 for c in clips.chunks_exact_mut(l * n * 3) {
@@ -153,14 +153,14 @@ pub fn run(dev: &Device, args: &FinetuneArgs) -> Result<(), Box<dyn std::error::
             let labels = dev.upload_u32(&labels, &[labels.len()])?;
             ft.train_step(&clip, &labels)
         },
-        |ft, last| {
+        &mut |ft: &Finetuner, last: bool| {
             // Training-set accuracy costs a full extra pass: only at the end of the run.
             let train = if last {
                 Some(accuracy(dev, ft, &data, batch)?)
             } else {
                 None
             };
-            let val_due = ft.epoch % args.val_every.max(1) == 0 || last;
+            let val_due = ft.run.epoch % args.val_every.max(1) == 0 || last;
             let val = val
                 .as_ref()
                 .filter(|_| val_due)
@@ -168,7 +168,8 @@ pub fn run(dev: &Device, args: &FinetuneArgs) -> Result<(), Box<dyn std::error::
                 .transpose()?;
             Ok((train, val))
         },
-    )
+    )?;
+    Ok(())
 }
 /// Accuracy on `data` (per clip, or per frame), in eval passes of `batch` clips.
 fn accuracy(dev: &Device, ft: &Finetuner, data: &ClipDataset, batch: usize) -> Result<f64, Error> {

@@ -4,18 +4,14 @@
 
 use std::collections::HashMap;
 use std::path::Path;
-use std::time::Instant;
 
 use edge4d_runtime::models::pointmae::PointMaeConfig;
 use edge4d_runtime::Device;
-use edge4d_trainer::checkpoint::RunPosition;
-use edge4d_trainer::concept::batching::{batch_clouds, batches, epoch_order};
+use edge4d_trainer::concept::batching::batch_clouds;
 use edge4d_trainer::concept::classify::{evaluate, ObjectClassifier};
 use edge4d_trainer::concept::pairs::PairedDataset;
-use edge4d_trainer::engine::diverged;
-use edge4d_trainer::run_dir::Record;
 
-use crate::train_args::{progress_bar, TrainArgs};
+use crate::train_args::{train_loop, LoopPlan, TrainArgs};
 
 type Res<T> = Result<T, Box<dyn std::error::Error>>;
 
@@ -72,8 +68,16 @@ pub fn classify(
     }
     let classes = cfg.num_classes;
     let batch = t.batch_size.max(2);
-    let mut clf =
-        ObjectClassifier::new(dev, cfg.clone(), batch, cfg.npoints, t.weight_decay, t.seed)?;
+    let iters = data.len().div_ceil(batch) as u64;
+    let mut clf = ObjectClassifier::new(
+        dev,
+        cfg.clone(),
+        batch,
+        cfg.npoints,
+        t.weight_decay,
+        t.seed,
+        t.pointmae_run(iters, 0xc1a5),
+    )?;
     match &t.init {
         Some(init) => {
             let (loaded, fresh) = clf.init_from(init)?;
@@ -89,83 +93,35 @@ pub fn classify(
         "optimizer: AdamW (Point-MAE's groups: no decay on 1-D parameters, biases, tokens), lr {} with cosine decay after {} warm-up epochs",
         t.lr, t.warmup_epochs
     );
-    let position = t.start_position(0xc1a5, |ckpt| clf.load_checkpoint(ckpt))?;
-    let mut rng = position.rng;
-    let iters = data.len().div_ceil(batch) as u64;
-    let schedule = t.warmup_cosine(iters);
-    let mut run = t.run_dir(position.epoch, position.step)?;
-    let pb = progress_bar(t.epochs * iters, "finetune");
-    pb.set_position(position.step);
-    let mut epoch_losses: Vec<f64> = Vec::new();
-    let mut it = position.step;
-    let started = Instant::now();
-    for epoch in position.epoch..t.last_epoch() {
-        let order = epoch_order(data.len(), !t.no_shuffle, &mut rng);
-        let epoch_batches = batches(&order, batch);
-        let last = epoch_batches.len();
-        for (i, chunk) in epoch_batches.into_iter().enumerate() {
-            let clouds = batch_clouds(&data, &chunk, !t.no_augment, &mut rng);
-            let labels: Vec<u32> = chunk
-                .iter()
-                .map(|&i| data.samples[i].label.unwrap() as u32)
-                .collect();
-            let lr = schedule.lr(it);
-            let loss = clf.train_step(&clouds, &labels, lr as f32, &mut rng)?;
-            // Every epoch reads at least its last loss, for the epoch's mean.
-            if (it + 1) % t.log_every.max(1) == 0 || i + 1 == last {
-                let v = dev.read(&loss)?[0] as f64;
-                if !v.is_finite() {
-                    pb.abandon();
-                    return Err(diverged(v, it + 1, epoch + 1, &t.out).into());
-                }
-                run.log(&Record::Step {
-                    epoch: epoch + 1,
-                    step: it + 1,
-                    loss: v,
-                    lr,
-                    samples_per_s: None,
-                })?;
-                epoch_losses.push(v);
-                pb.set_message(format!("epoch {epoch} loss {v:.3}"));
-            }
-            it += 1;
-            pb.inc(1);
-        }
-        let mut val_accuracy = None;
-        if let Some(v) = &val {
-            if (epoch + 1) % val_every.max(1) == 0 || epoch + 1 == t.epochs {
-                let (acc, _) = evaluate(&clf, v, classes)?;
-                val_accuracy = Some(acc);
-            }
-        }
-        run.log(&Record::Epoch {
-            epoch: epoch + 1,
-            train_loss: epoch_losses.iter().sum::<f64>() / epoch_losses.len().max(1) as f64,
-            train_accuracy: None,
-            val_accuracy,
-            metric: "acc".into(),
-        })?;
-        epoch_losses.clear();
-        let meta = HashMap::from([("task".into(), "classification".into())]);
-        let position = RunPosition {
-            epoch: epoch + 1,
-            step: it,
-            rng,
+    let augment = !t.no_augment;
+    let mut step = |clf: &mut ObjectClassifier, chunk: &[usize]| {
+        let clouds = batch_clouds(&data, chunk, augment, &mut clf.run.rng);
+        let labels: Vec<u32> = chunk
+            .iter()
+            .map(|&i| data.samples[i].label.unwrap_or(0) as u32)
+            .collect();
+        clf.train_step(&clouds, &labels)
+    };
+    let mut epoch_end = |clf: &ObjectClassifier, last: bool| {
+        let due = clf.run.epoch % val_every.max(1) == 0 || last;
+        let val = match val.as_ref().filter(|_| due) {
+            Some(v) => Some(evaluate(clf, v, classes)?.0),
+            None => None,
         };
-        clf.save_checkpoint(
-            &t.out.join("checkpoint.safetensors"),
-            position,
-            meta.clone(),
-        )?;
-        clf.save(&t.out.join("model.safetensors"), meta)?;
-    }
-    pb.finish_and_clear();
-    run.plot()?;
-    println!(
-        "{it} steps of batch {batch} in {:.1} s on {}",
-        started.elapsed().as_secs_f64(),
-        dev.adapter().name
-    );
+        Ok((None, val))
+    };
+    let plan = LoopPlan {
+        header: format!(
+            "classification: {} clouds of {} points, {classes} classes",
+            data.len(),
+            cfg.npoints
+        ),
+        samples: data.len(),
+        metric: "acc",
+        metadata: HashMap::from([("task".into(), "classification".into())]),
+        full_batches: true,
+    };
+    train_loop(dev, t, &mut clf, plan, &mut step, &mut epoch_end)?;
     let (name, eval_data) = match &val {
         Some(v) => ("validation", v),
         None => ("training", &data),
@@ -185,6 +141,5 @@ pub fn classify(
             100.0 * *right as f64 / (*all).max(1) as f64
         );
     }
-    println!("wrote {}", t.out.join("model.safetensors").display());
     Ok(())
 }

@@ -10,7 +10,7 @@ use edge4d_trainer::dataset::ClipDataset;
 use edge4d_trainer::finetune::Finetuner;
 use edge4d_trainer::segmentation::{self, check_data, evaluate, upload, MiouProtocol};
 
-use crate::train_args::{train_loop_with_metric, TrainArgs};
+use crate::train_args::{train_loop, LoopPlan, TrainArgs};
 
 pub fn run(
     dev: &Device,
@@ -71,21 +71,17 @@ pub fn run(
     let mut epoch_end = |ft: &Finetuner, last: bool| {
         // The training set's mIoU costs a full extra pass: only at the end of the run.
         let train = if last { Some(miou(ft, &data)?) } else { None };
-        let val_due = ft.epoch % val_every.max(1) == 0 || last;
+        let val_due = ft.run.epoch % val_every.max(1) == 0 || last;
         let val = match val.as_ref().filter(|_| val_due) {
             Some(v) => Some(miou(ft, v)?),
             None => None,
         };
         Ok((train, val))
     };
-    train_loop_with_metric(
-        dev,
-        t,
-        &mut ft,
-        &data,
-        cfg.model.name(),
-        "mIoU",
-        &mut step,
-        &mut epoch_end,
-    )
+    let plan = LoopPlan {
+        metric: "mIoU",
+        ..LoopPlan::clips(cfg.model.name(), &data)
+    };
+    train_loop(dev, t, &mut ft, plan, &mut step, &mut epoch_end)?;
+    Ok(())
 }

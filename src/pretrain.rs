@@ -15,7 +15,7 @@ use edge4d_trainer::dataset::ClipDataset;
 use edge4d_trainer::finetune::Finetuner;
 use edge4d_trainer::rng::SplitMix64;
 
-use crate::train_args::{train_loop, TrainArgs};
+use crate::train_args::{train_loop, LoopPlan, TrainArgs};
 
 #[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum Method {
@@ -230,7 +230,7 @@ pub fn run(dev: &Device, args: &PretrainArgs) -> Result<(), Box<dyn std::error::
             }
         );
     }
-    let step = |ft: &mut Finetuner, chunk: &[usize]| -> Result<Tensor, Error> {
+    let mut step = |ft: &mut Finetuner, chunk: &[usize]| -> Result<Tensor, Error> {
         let (complete, _) = data.batch(chunk);
         let b = chunk.len();
         let shape = [b, l, n, 3];
@@ -263,7 +263,9 @@ pub fn run(dev: &Device, args: &PretrainArgs) -> Result<(), Box<dyn std::error::
         };
         ft.pretrain_step(&partial_t, teacher_input)
     };
-    train_loop(dev, t, &mut ft, &data, "C2P pre-training", step, |_, _| {
+    let plan = LoopPlan::clips("C2P pre-training", &data);
+    train_loop(dev, t, &mut ft, plan, &mut step, &mut |_, _| {
         Ok((None, None))
-    })
+    })?;
+    Ok(())
 }

@@ -8,22 +8,23 @@ use std::time::Instant;
 
 use edge4d_runtime::models::pointmae::PointMaeConfig;
 use edge4d_runtime::Device;
-use edge4d_trainer::checkpoint::RunPosition;
-use edge4d_trainer::concept::batching::{batch_clouds, batches, epoch_order};
+use edge4d_trainer::concept::batching::batch_clouds;
 use edge4d_trainer::concept::cache::PrefixCache;
 use edge4d_trainer::concept::distill::{concept_config, ConceptDistiller};
 use edge4d_trainer::concept::pairs::PairedDataset;
 use edge4d_trainer::concept::preprocess::decode_image;
 use edge4d_trainer::concept::teacher::{sha256_hex, Teacher};
-use edge4d_trainer::engine::diverged;
-use edge4d_trainer::run_dir::Record;
 
-use crate::train_args::{progress_bar, TrainArgs};
+use crate::train_args::{progress_bar, train_loop, LoopPlan, TrainArgs};
 
 type Res<T> = Result<T, Box<dyn std::error::Error>>;
 
 /// The teacher's prefix for every sample, from the cache when it has them.
 fn prefixes(data: &PairedDataset, teacher: &Teacher, cache_path: &Path) -> Res<Vec<f32>> {
+    if let Some(dir) = cache_path.parent().filter(|d| !d.as_os_str().is_empty()) {
+        std::fs::create_dir_all(dir)
+            .map_err(|e| format!("{}: cannot create: {e}", dir.display()))?;
+    }
     let mut cache = PrefixCache::open(
         cache_path,
         &teacher.digest,
@@ -84,109 +85,59 @@ pub fn distill(dev: &Device, teacher_path: &Path, cache: Option<&Path>, t: &Trai
         .unwrap_or_else(|| t.out.join("prefixes.safetensors"));
     let per_prefix = cc.prefix_length * cc.prefix_dim;
     let batch = t.batch_size.max(1);
-    let mut distiller =
-        ConceptDistiller::new(dev, cfg.clone(), batch, cfg.npoints, t.weight_decay, t.seed)?;
+    let iters = data.len().div_ceil(batch) as u64;
+    let mut distiller = ConceptDistiller::new(
+        dev,
+        cfg.clone(),
+        batch,
+        cfg.npoints,
+        t.weight_decay,
+        t.seed,
+        t.pointmae_run(iters, 0xd15),
+    )?;
     if let Some(init) = &t.init {
         let (loaded, _) = distiller.init_from(init)?;
         println!("--init {}: {loaded} tensors loaded", init.display());
     }
-    let position = t.start_position(0xd15, |ckpt| distiller.load_checkpoint(ckpt))?;
-    let mut run = t.run_dir(position.epoch, position.step)?;
     let targets = prefixes(&data, &teacher, &cache_path)?;
-    let mut rng = position.rng;
-    let iters = data.len().div_ceil(batch) as u64;
-    let schedule = t.warmup_cosine(iters);
-    let pb = progress_bar(t.epochs * iters, "distill");
-    pb.set_position(position.step);
-    let (mut losses, mut epoch_means) = (Vec::new(), Vec::new());
-    let started = Instant::now();
-    let mut it = position.step;
-    // Losses queued but not yet read back: (step, lr, loss tensor).
-    let mut pending = Vec::new();
-    for epoch in position.epoch..t.last_epoch() {
-        let order = epoch_order(data.len(), !t.no_shuffle, &mut rng);
-        for chunk in batches(&order, batch) {
-            let clouds = batch_clouds(&data, &chunk, !t.no_augment, &mut rng);
-            let target: Vec<f32> = chunk
-                .iter()
-                .flat_map(|&i| {
-                    targets[i * per_prefix..(i + 1) * per_prefix]
-                        .iter()
-                        .copied()
-                })
-                .collect();
-            let lr = schedule.lr(it);
-            pending.push((it, lr, distiller.step(&clouds, &target, lr as f32)?));
-            it += 1;
-            pb.inc(1);
-            if it % t.log_every.max(1) == 0 || it % iters == 0 {
-                for (step, lr, loss) in pending.drain(..) {
-                    let v = dev.read(&loss)?[0] as f64;
-                    if !v.is_finite() {
-                        pb.abandon();
-                        return Err(diverged(v, step + 1, epoch + 1, &t.out).into());
-                    }
-                    losses.push((step as f64, v));
-                    run.log(&Record::Step {
-                        epoch: step / iters + 1,
-                        step: step + 1,
-                        loss: v,
-                        lr,
-                        samples_per_s: None,
-                    })?;
-                }
-                pb.set_message(format!("epoch {epoch} mse {:.4}", losses.last().unwrap().1));
-            }
-        }
-        let this_epoch: Vec<f64> = losses
+    let augment = !t.no_augment;
+    let mut step = |d: &mut ConceptDistiller, chunk: &[usize]| {
+        let clouds = batch_clouds(&data, chunk, augment, &mut d.run.rng);
+        let target: Vec<f32> = chunk
             .iter()
-            .filter(|(s, _)| (*s as u64) / iters == epoch)
-            .map(|l| l.1)
+            .flat_map(|&i| {
+                targets[i * per_prefix..(i + 1) * per_prefix]
+                    .iter()
+                    .copied()
+            })
             .collect();
-        if !this_epoch.is_empty() {
-            let mean = this_epoch.iter().sum::<f64>() / this_epoch.len() as f64;
-            epoch_means.push(mean);
-            run.log(&Record::Epoch {
-                epoch: epoch + 1,
-                train_loss: mean,
-                train_accuracy: None,
-                val_accuracy: None,
-                metric: "acc".into(),
-            })?;
-        }
-        // One good file of each per epoch, written atomically.
-        let meta = HashMap::from([
+        d.step(&clouds, &target)
+    };
+    let plan = LoopPlan {
+        header: format!(
+            "concept distillation: {} clouds of {} points",
+            data.len(),
+            cfg.npoints
+        ),
+        samples: data.len(),
+        metric: "acc",
+        metadata: HashMap::from([
             ("method".into(), "concept-distill".into()),
-            ("epoch".into(), (epoch + 1).to_string()),
             ("teacher_sha256".into(), teacher.digest.clone()),
-        ]);
-        let position = RunPosition {
-            epoch: epoch + 1,
-            step: it,
-            rng,
-        };
-        distiller.save_checkpoint(
-            &t.out.join("checkpoint.safetensors"),
-            position,
-            meta.clone(),
-        )?;
-        distiller.save(&t.out.join("model.safetensors"), meta)?;
-    }
-    pb.finish_and_clear();
-    let secs = started.elapsed().as_secs_f64();
-    run.plot()?;
-    println!(
-        "{} steps of batch {batch} in {secs:.1} s ({:.0} ms per step) on {}",
-        it,
-        secs * 1e3 / it.max(1) as f64,
-        dev.adapter().name
-    );
-    if let (Some(first), Some(last)) = (epoch_means.first(), epoch_means.last()) {
-        println!("mean MSE: first epoch {first:.5}, last epoch {last:.5}");
+        ]),
+        full_batches: true,
+    };
+    let summary = train_loop(dev, t, &mut distiller, plan, &mut step, &mut |_, _| {
+        Ok((None, None))
+    })?;
+    if let (Some(first), Some(last)) = (summary.first(), summary.last()) {
+        println!(
+            "mean MSE: epoch {} {:.5}, epoch {} {:.5}",
+            first.epoch, first.train_loss, last.epoch, last.train_loss
+        );
     }
     println!(
-        "wrote {}, metrics.jsonl and curves.png; fine-tune with: edge4d finetune --task classification --init {}",
-        t.out.join("model.safetensors").display(),
+        "fine-tune with: edge4d finetune --task classification --init {}",
         t.out.join("model.safetensors").display()
     );
     Ok(())

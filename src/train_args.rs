@@ -10,13 +10,13 @@ use clap::{Args, ValueEnum};
 use edge4d_runtime::models::params::Spec;
 use edge4d_runtime::models::ParamStore;
 use edge4d_runtime::{Device, Error, TensorFile};
-use edge4d_trainer::checkpoint::RunPosition;
 use edge4d_trainer::dataset::ClipDataset;
-use edge4d_trainer::engine::{self, EpochEndFn, EpochScores, Progress, StepFn, TrainOptions};
-use edge4d_trainer::finetune::{FinetuneConfig, Finetuner, OptimizerKind};
+use edge4d_trainer::engine::{
+    self, EpochEndFn, EpochSummary, Learner, Progress, RunState, StepFn, TrainOptions,
+};
+use edge4d_trainer::finetune::{FinetuneConfig, OptimizerKind};
 use edge4d_trainer::rng::SplitMix64;
-use edge4d_trainer::run_dir::{RunDir, Start};
-use edge4d_trainer::schedule::WarmupCosine;
+use edge4d_trainer::schedule::{Schedule, WarmupCosine};
 use indicatif::{ProgressBar, ProgressStyle};
 
 #[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -102,12 +102,6 @@ pub struct TrainArgs {
 }
 
 impl TrainArgs {
-    /// The epoch this session ends with: --epochs, or --stop-after-epoch when earlier.
-    pub fn last_epoch(&self) -> u64 {
-        self.stop_after_epoch
-            .map_or(self.epochs, |e| e.min(self.epochs))
-    }
-
     /// Point-MAE's schedule: linear warm-up from 1e-6 over --warmup-epochs, then cosine
     /// decay to 1e-6 at --epochs.
     pub fn warmup_cosine(&self, iters_per_epoch: u64) -> WarmupCosine {
@@ -152,46 +146,14 @@ impl TrainArgs {
         })
     }
 
-    /// Where a Point-MAE run starts: from the --resume checkpoint (`load` restores it
-    /// into the model and optimizer), else epoch 0 with a fresh data-order RNG seeded by
-    /// --seed and `stream`.
-    pub fn start_position(
-        &self,
-        stream: u64,
-        load: impl FnOnce(&std::path::Path) -> Result<RunPosition, Error>,
-    ) -> Result<RunPosition, Error> {
-        let Some(ckpt) = &self.resume else {
-            return Ok(RunPosition {
-                epoch: 0,
-                step: 0,
-                rng: SplitMix64::new(self.seed ^ stream),
-            });
-        };
-        let position = load(ckpt)?;
-        println!(
-            "resumed from {} after epoch {} (step {})",
-            ckpt.display(),
-            position.epoch,
-            position.step
-        );
-        Ok(position)
-    }
-
-    /// Opens --out for this run (after any --resume checkpoint is loaded: `epoch` and
-    /// `step` are where it continues), printing what opening changed.
-    pub fn run_dir(&self, epoch: u64, step: u64) -> Result<RunDir, Error> {
-        let start = if self.resume.is_some() {
-            Start::Resume { epoch, step }
-        } else {
-            Start::Fresh {
-                overwrite: self.overwrite,
-            }
-        };
-        let run = RunDir::open(&self.out, start)?;
-        for note in &run.notes {
-            println!("{note}");
-        }
-        Ok(run)
+    /// A Point-MAE run's state for `iters` steps per epoch: warm-up and cosine decay,
+    /// the data order seeded by --seed and `stream` (one per task).
+    pub fn pointmae_run(&self, iters: u64, stream: u64) -> RunState {
+        RunState::new(
+            Schedule::Cosine(self.warmup_cosine(iters)),
+            !self.no_shuffle,
+            SplitMix64::new(self.seed ^ stream),
+        )
     }
 
     /// The optimizer and schedule settings for `iters` steps per epoch.
@@ -251,33 +213,47 @@ impl TrainArgs {
     }
 }
 
-/// The training loop `finetune` and `pretrain` share ([`engine::train`]) with a
-/// progress bar, the run's header and a summary table (`epoch_end` measures accuracies).
-pub fn train_loop(
-    dev: &Device,
-    t: &TrainArgs,
-    ft: &mut Finetuner,
-    data: &ClipDataset,
-    what: &str,
-    mut step: impl FnMut(&mut Finetuner, &[usize]) -> Result<edge4d_runtime::Tensor, Error>,
-    mut epoch_end: impl FnMut(&Finetuner, bool) -> Result<EpochScores, Error>,
-) -> Result<(), Box<dyn std::error::Error>> {
-    train_loop_with_metric(dev, t, ft, data, what, "acc", &mut step, &mut epoch_end)
+/// What a command tells [`train_loop`] about its run.
+pub struct LoopPlan {
+    /// The run's header line ("p4transformer-msr: 240 clips of 24 frames x 2048 points").
+    pub header: String,
+    pub samples: usize,
+    /// The per-epoch score ("acc", "mIoU"): names the summary's columns and is recorded
+    /// in metrics.jsonl.
+    pub metric: &'static str,
+    /// Stored in every checkpoint and model file besides the config text.
+    pub metadata: HashMap<String, String>,
+    /// Every batch exactly `--batch-size` samples (see [`TrainOptions::full_batches`]).
+    pub full_batches: bool,
 }
 
-/// [`train_loop`] whose per-epoch score is `metric` ("acc", "mIoU", …): it names the
-/// summary table's columns and is recorded in metrics.jsonl.
-#[allow(clippy::too_many_arguments)]
-pub fn train_loop_with_metric(
+impl LoopPlan {
+    /// A P4 task's plan on a clip dataset, scored by accuracy.
+    pub fn clips(what: &str, data: &ClipDataset) -> Self {
+        let [_, l, n, _] = data.clips_shape;
+        Self {
+            header: format!("{what}: {} clips of {l} frames x {n} points", data.len()),
+            samples: data.len(),
+            metric: "acc",
+            metadata: HashMap::new(),
+            full_batches: false,
+        }
+    }
+}
+
+/// The training loop every `finetune` and `pretrain` task runs ([`engine::train`]) with
+/// a progress bar, the run's header and a summary table (`epoch_end` measures scores).
+pub fn train_loop<L: Learner>(
     dev: &Device,
     t: &TrainArgs,
-    ft: &mut Finetuner,
-    data: &ClipDataset,
-    what: &str,
-    metric: &str,
-    step: &mut StepFn<'_>,
-    epoch_end: &mut EpochEndFn<'_>,
-) -> Result<(), Box<dyn std::error::Error>> {
+    learner: &mut L,
+    plan: LoopPlan,
+    step: &mut StepFn<'_, L>,
+    epoch_end: &mut EpochEndFn<'_, L>,
+) -> Result<Vec<EpochSummary>, Box<dyn std::error::Error>> {
+    let mut metadata = plan.metadata;
+    metadata.insert("config".to_string(), std::fs::read_to_string(&t.config)?);
+    let metric = plan.metric;
     let opts = TrainOptions {
         out: t.out.clone(),
         epochs: t.epochs,
@@ -286,19 +262,19 @@ pub fn train_loop_with_metric(
         stop_after_epoch: t.stop_after_epoch,
         resume: t.resume.clone(),
         overwrite: t.overwrite,
-        metadata: HashMap::from([("config".to_string(), std::fs::read_to_string(&t.config)?)]),
+        metadata,
         metric: metric.to_string(),
+        full_batches: plan.full_batches,
     };
-    let [_, l, n, _] = data.clips_shape;
     println!("adapter: {}", dev.adapter());
     let mut bar = Bar {
         bar: None,
-        header: format!("{what}: {} clips of {l} frames x {n} points", data.len()),
+        header: plan.header,
         epochs: t.epochs,
         batch: t.batch_size,
     };
     let started = Instant::now();
-    let summary = engine::train(dev, &opts, ft, data.len(), step, epoch_end, &mut bar)?;
+    let summary = engine::train(dev, &opts, learner, plan.samples, step, epoch_end, &mut bar)?;
     println!(
         "{:>6} {:>10} {:>10} {:>10}",
         "epoch",
@@ -322,7 +298,7 @@ pub fn train_loop_with_metric(
         t.out.join("model.safetensors").display(),
         t.out.join("metrics.jsonl").display()
     );
-    Ok(())
+    Ok(summary)
 }
 
 /// A run's progress as a terminal progress bar.

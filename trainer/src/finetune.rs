@@ -17,7 +17,8 @@ use edge4d_runtime::ops::optim::clip_grad_norm;
 use edge4d_runtime::{Device, Error, Result, Tensor};
 
 use crate::c2p::model::C2pObjective;
-use crate::checkpoint::{self, RunPosition};
+use crate::checkpoint;
+use crate::engine::{Learner, RunState};
 use crate::optim::{Groups, Optimizer, OptimizerConfig};
 use crate::rng::SplitMix64;
 use crate::schedule::{Schedule, WarmupCosine, WarmupMultiStep};
@@ -117,12 +118,8 @@ pub struct Finetuner {
     pub model: TrainModel,
     pub params: ParamStore,
     pub cfg: FinetuneConfig,
-    pub schedule: Schedule,
-    /// Optimizer steps taken (the schedule's iteration).
-    pub step: u64,
-    /// Completed epochs.
-    pub epoch: u64,
-    rng: SplitMix64,
+    /// Epoch, step, schedule and data-order RNG.
+    pub run: RunState,
     trainable: Vec<String>,
     opt: Optimizer,
     one: Tensor,
@@ -177,11 +174,8 @@ impl Finetuner {
             dev: dev.clone(),
             model: model.into(),
             params,
-            rng: SplitMix64::new(cfg.seed),
+            run: RunState::new(schedule, cfg.shuffle, SplitMix64::new(cfg.seed)),
             cfg,
-            schedule,
-            step: 0,
-            epoch: 0,
             trainable,
             opt,
             one: dev.upload(&[1.0], &[1])?,
@@ -198,21 +192,12 @@ impl Finetuner {
 
     /// The learning rate the next step uses.
     pub fn lr(&self) -> f64 {
-        self.schedule.lr(self.step)
+        self.run.lr()
     }
 
     /// The run's random stream (data order, augmentation), saved in checkpoints.
     pub fn rng(&mut self) -> &mut SplitMix64 {
-        &mut self.rng
-    }
-
-    /// The order of the next epoch's clips (shuffled when configured).
-    pub fn epoch_order(&mut self, n: usize) -> Vec<usize> {
-        let mut order: Vec<usize> = (0..n).collect();
-        if self.cfg.shuffle {
-            self.rng.shuffle(&mut order);
-        }
-        order
+        &mut self.run.rng
     }
 
     /// Records and submits one training step; returns the (device-side) mean loss.
@@ -244,7 +229,7 @@ impl Finetuner {
             record_update(s, params, opt, trainable, cfg, &grads, lr)?;
             Ok(loss)
         })?;
-        self.step += 1;
+        self.run.step += 1;
         Ok(loss)
     }
 
@@ -267,7 +252,7 @@ impl Finetuner {
             record_update(s, params, opt, trainable, cfg, &grads, lr)?;
             Ok(fwd.terms.total)
         })?;
-        self.step += 1;
+        self.run.step += 1;
         Ok(loss)
     }
 
@@ -293,7 +278,7 @@ impl Finetuner {
             record_update(s, params, opt, trainable, cfg, &grads, lr)?;
             Ok(loss)
         })?;
-        self.step += 1;
+        self.run.step += 1;
         Ok(loss)
     }
 
@@ -326,24 +311,32 @@ impl Finetuner {
             _ => self.params.save(&self.dev, path, metadata),
         }
     }
+}
 
-    /// Writes model, optimizer state, schedule position and RNG atomically.
-    pub fn save_checkpoint(&self, path: &Path, metadata: HashMap<String, String>) -> Result<()> {
-        let position = RunPosition {
-            epoch: self.epoch,
-            step: self.step,
-            rng: self.rng,
-        };
-        checkpoint::save(&self.dev, path, &self.params, &self.opt, position, metadata)
+impl Learner for Finetuner {
+    fn run(&self) -> &RunState {
+        &self.run
+    }
+
+    fn run_mut(&mut self) -> &mut RunState {
+        &mut self.run
     }
 
     /// Restores everything `save_checkpoint` wrote (the model must match).
-    pub fn load_checkpoint(&mut self, path: &Path) -> Result<()> {
+    fn load_checkpoint(&mut self, path: &Path) -> Result<()> {
         let position = checkpoint::load(&self.dev, path, &mut self.params, &mut self.opt)?;
-        self.step = position.step;
-        self.epoch = position.epoch;
-        self.rng = position.rng;
+        self.run.restore(position);
         Ok(())
+    }
+
+    /// Writes model, optimizer state, schedule position and RNG atomically.
+    fn save_checkpoint(&self, path: &Path, metadata: HashMap<String, String>) -> Result<()> {
+        let position = self.run.position();
+        checkpoint::save(&self.dev, path, &self.params, &self.opt, position, metadata)
+    }
+
+    fn save_model(&self, path: &Path, metadata: HashMap<String, String>) -> Result<()> {
+        Finetuner::save_model(self, path, metadata)
     }
 }
 

@@ -119,6 +119,11 @@ pub enum Schedule {
 }
 
 impl Schedule {
+    /// The same learning rate at every step (benchmarks, tests).
+    pub fn constant(lr: f64) -> Self {
+        Self::MultiStep(WarmupMultiStep::from_epochs(lr, &[], 1.0, 0, 1))
+    }
+
     pub fn lr(&self, it: u64) -> f64 {
         match self {
             Self::MultiStep(s) => s.lr(it),

@@ -10,14 +10,16 @@ use edge4d_runtime::models::{Grads, ParamStore};
 use edge4d_runtime::ops::cross_entropy::{cross_entropy, cross_entropy_backward};
 use edge4d_runtime::{Device, Error, Result, Tensor};
 
+use crate::engine::{Learner, RunState};
 use crate::optim::{Groups, Optimizer, OptimizerConfig, OptimizerKind};
-use crate::rng::SplitMix64;
 
 pub struct ObjectClassifier {
     dev: Device,
     pub model: PointMaeClassifier,
     pub params: ParamStore,
     opt: Optimizer,
+    /// Epoch, step, schedule and the run's random stream (order, augmentation, dropout).
+    pub run: RunState,
     points: Tensor,
     one: Tensor,
     pub batch: usize,
@@ -31,6 +33,7 @@ impl ObjectClassifier {
         points: usize,
         weight_decay: f32,
         seed: u64,
+        run: RunState,
     ) -> Result<Self> {
         let model = PointMaeClassifier::new(cfg)?;
         let params = ParamStore::init(dev, model.spec(), seed)?;
@@ -49,6 +52,7 @@ impl ObjectClassifier {
             model,
             params,
             opt,
+            run,
             points: dev.zeros(&[batch, points, 3])?,
             one: dev.upload(&[1.0], &[1])?,
             batch,
@@ -75,18 +79,14 @@ impl ObjectClassifier {
         Ok(())
     }
 
-    /// One step; returns the mean cross-entropy tensor. `rng` (the run's, saved in its
-    /// checkpoints) seeds the head's dropouts.
-    pub fn train_step(
-        &mut self,
-        clouds: &[f32],
-        labels: &[u32],
-        lr: f32,
-        rng: &mut SplitMix64,
-    ) -> Result<Tensor> {
+    /// One step at the schedule's learning rate; returns the mean cross-entropy tensor.
+    /// The run's random stream (saved in its checkpoints) seeds the head's dropouts.
+    pub fn train_step(&mut self, clouds: &[f32], labels: &[u32]) -> Result<Tensor> {
         self.check(clouds)?;
+        let lr = self.run.lr() as f32;
         self.dev.write_at(&self.points, 0, clouds)?;
         let labels = self.dev.upload_u32(labels, &[labels.len()])?;
+        let rng = &mut self.run.rng;
         let seeds = [rng.next_u64() as u32, rng.next_u64() as u32];
         let (model, p, opt, points, one) = (
             &self.model,
@@ -95,15 +95,17 @@ impl ObjectClassifier {
             &self.points,
             &self.one,
         );
-        self.dev.run(|s| {
-            let fwd = model.forward(s, p, points, true, seeds)?;
-            let (loss, _) = cross_entropy(s, &fwd.logits, &labels)?;
-            let g = cross_entropy_backward(s, &fwd.logits, &labels, one)?;
-            let mut grads = Grads::new();
-            model.backward(s, p, &fwd, &g, &mut grads)?;
-            opt.step_store(s, p, &grads, lr, false)?;
-            Ok(loss)
-        })
+        self.dev
+            .run(|s| {
+                let fwd = model.forward(s, p, points, true, seeds)?;
+                let (loss, _) = cross_entropy(s, &fwd.logits, &labels)?;
+                let g = cross_entropy_backward(s, &fwd.logits, &labels, one)?;
+                let mut grads = Grads::new();
+                model.backward(s, p, &fwd, &g, &mut grads)?;
+                opt.step_store(s, p, &grads, lr, false)?;
+                Ok(loss)
+            })
+            .inspect(|_| self.run.step += 1)
     }
 
     /// Logits (batch × classes), eval mode.
@@ -119,25 +121,33 @@ impl ObjectClassifier {
         self.dev.read(&logits)
     }
 
-    /// Writes the weights, the optimizer's state and `position` atomically (for
-    /// `--resume`).
-    pub fn save_checkpoint(
-        &self,
-        path: &Path,
-        position: crate::checkpoint::RunPosition,
-        metadata: HashMap<String, String>,
-    ) -> Result<()> {
+    pub fn save(&self, path: &Path, metadata: HashMap<String, String>) -> Result<()> {
+        self.params.save(&self.dev, path, metadata)
+    }
+}
+
+impl Learner for ObjectClassifier {
+    fn run(&self) -> &RunState {
+        &self.run
+    }
+
+    fn run_mut(&mut self) -> &mut RunState {
+        &mut self.run
+    }
+
+    fn load_checkpoint(&mut self, path: &Path) -> Result<()> {
+        let position = crate::checkpoint::load(&self.dev, path, &mut self.params, &mut self.opt)?;
+        self.run.restore(position);
+        Ok(())
+    }
+
+    fn save_checkpoint(&self, path: &Path, metadata: HashMap<String, String>) -> Result<()> {
+        let position = self.run.position();
         crate::checkpoint::save(&self.dev, path, &self.params, &self.opt, position, metadata)
     }
 
-    /// Restores what [`save_checkpoint`](Self::save_checkpoint) wrote; returns the
-    /// position the run continues from.
-    pub fn load_checkpoint(&mut self, path: &Path) -> Result<crate::checkpoint::RunPosition> {
-        crate::checkpoint::load(&self.dev, path, &mut self.params, &mut self.opt)
-    }
-
-    pub fn save(&self, path: &Path, metadata: HashMap<String, String>) -> Result<()> {
-        self.params.save(&self.dev, path, metadata)
+    fn save_model(&self, path: &Path, metadata: HashMap<String, String>) -> Result<()> {
+        self.save(path, metadata)
     }
 }
 

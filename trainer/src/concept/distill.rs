@@ -12,6 +12,7 @@ use edge4d_runtime::models::{Grads, ParamStore};
 use edge4d_runtime::ops::mse::{mse, mse_backward};
 use edge4d_runtime::{Device, Error, Result, Tensor};
 
+use crate::engine::{Learner, RunState};
 use crate::optim::{Groups, Optimizer, OptimizerConfig, OptimizerKind};
 use crate::rng::SplitMix64;
 
@@ -25,6 +26,8 @@ pub struct ConceptDistiller {
     pub head: ConceptHead,
     pub params: ParamStore,
     opt: Optimizer,
+    /// Epoch, step, schedule and the run's random stream (order, augmentation).
+    pub run: RunState,
     points: Tensor,
     prefix: Tensor,
     one: Tensor,
@@ -71,6 +74,8 @@ pub fn scale_and_translate(cloud: &mut [f32], rng: &mut SplitMix64) {
 }
 
 impl ConceptDistiller {
+    /// A distiller for batches of `batch` clouds of `points` points; `seed` initialises
+    /// the weights, `run` says how the steps go.
     pub fn new(
         dev: &Device,
         cfg: PointMaeConfig,
@@ -78,6 +83,7 @@ impl ConceptDistiller {
         points: usize,
         weight_decay: f32,
         seed: u64,
+        run: RunState,
     ) -> Result<Self> {
         let cc = concept_config(&cfg)?;
         let encoder = PointMae::new(cfg)?;
@@ -104,13 +110,16 @@ impl ConceptDistiller {
             head,
             params,
             opt,
+            run,
             batch,
         })
     }
 
-    /// One step on `clouds` (batch × points × 3) and their teacher prefixes; returns the
-    /// loss tensor (read it when convenient: reading waits for the step).
-    pub fn step(&mut self, clouds: &[f32], prefixes: &[f32], lr: f32) -> Result<Tensor> {
+    /// One step on `clouds` (batch × points × 3) and their teacher prefixes at the
+    /// schedule's learning rate; returns the loss tensor (read it when convenient:
+    /// reading waits for the step).
+    pub fn step(&mut self, clouds: &[f32], prefixes: &[f32]) -> Result<Tensor> {
+        let lr = self.run.lr() as f32;
         if clouds.len() != self.points.numel() || prefixes.len() != self.prefix.numel() {
             return Err(Error::InvalidArgument {
                 op: "concept distillation step",
@@ -127,17 +136,19 @@ impl ConceptDistiller {
         self.dev.write_at(&self.prefix, 0, prefixes)?;
         let (enc, head, p, opt) = (&self.encoder, &self.head, &self.params, &mut self.opt);
         let (points, prefix, one) = (&self.points, &self.prefix, &self.one);
-        self.dev.run(|s| {
-            let fwd = enc.forward(s, p, points, true)?;
-            let concepts = head.forward(s, p, &fwd.blocks.layer_inputs)?;
-            let loss = mse(s, &concepts.pred, prefix)?;
-            let g_pred = mse_backward(s, &concepts.pred, prefix, one)?;
-            let mut grads = Grads::new();
-            let g_inputs = head.backward(s, p, &concepts, &g_pred, &mut grads)?;
-            enc.backward(s, p, &fwd, None, &g_inputs, &mut grads)?;
-            opt.step_store(s, p, &grads, lr, false)?;
-            Ok(loss)
-        })
+        self.dev
+            .run(|s| {
+                let fwd = enc.forward(s, p, points, true)?;
+                let concepts = head.forward(s, p, &fwd.blocks.layer_inputs)?;
+                let loss = mse(s, &concepts.pred, prefix)?;
+                let g_pred = mse_backward(s, &concepts.pred, prefix, one)?;
+                let mut grads = Grads::new();
+                let g_inputs = head.backward(s, p, &concepts, &g_pred, &mut grads)?;
+                enc.backward(s, p, &fwd, None, &g_inputs, &mut grads)?;
+                opt.step_store(s, p, &grads, lr, false)?;
+                Ok(loss)
+            })
+            .inspect(|_| self.run.step += 1)
     }
 
     /// Predicted prefixes (B, k_cap, d_cap) for clouds, eval mode (for validation).
@@ -159,29 +170,33 @@ impl ConceptDistiller {
         super::init_from(&self.dev, &mut self.params, path)
     }
 
-    pub fn steps_taken(&self) -> u64 {
-        self.opt.steps()
-    }
-
-    /// Writes the weights, the optimizer's state and `position` atomically (for
-    /// `--resume`).
-    pub fn save_checkpoint(
-        &self,
-        path: &Path,
-        position: crate::checkpoint::RunPosition,
-        metadata: HashMap<String, String>,
-    ) -> Result<()> {
-        crate::checkpoint::save(&self.dev, path, &self.params, &self.opt, position, metadata)
-    }
-
-    /// Restores what [`save_checkpoint`](Self::save_checkpoint) wrote; returns the
-    /// position the run continues from.
-    pub fn load_checkpoint(&mut self, path: &Path) -> Result<crate::checkpoint::RunPosition> {
-        crate::checkpoint::load(&self.dev, path, &mut self.params, &mut self.opt)
-    }
-
     /// Encoder (Point-MAE names) and head (`head.*`) weights, atomically.
     pub fn save(&self, path: &Path, metadata: HashMap<String, String>) -> Result<()> {
         self.params.save(&self.dev, path, metadata)
+    }
+}
+
+impl Learner for ConceptDistiller {
+    fn run(&self) -> &RunState {
+        &self.run
+    }
+
+    fn run_mut(&mut self) -> &mut RunState {
+        &mut self.run
+    }
+
+    fn load_checkpoint(&mut self, path: &Path) -> Result<()> {
+        let position = crate::checkpoint::load(&self.dev, path, &mut self.params, &mut self.opt)?;
+        self.run.restore(position);
+        Ok(())
+    }
+
+    fn save_checkpoint(&self, path: &Path, metadata: HashMap<String, String>) -> Result<()> {
+        let position = self.run.position();
+        crate::checkpoint::save(&self.dev, path, &self.params, &self.opt, position, metadata)
+    }
+
+    fn save_model(&self, path: &Path, metadata: HashMap<String, String>) -> Result<()> {
+        self.save(path, metadata)
     }
 }
