@@ -8,6 +8,7 @@ use common::*;
 use edge4d_runtime::models::concept::{ConceptConfig, ConceptForward, ConceptHead};
 use edge4d_runtime::models::params::{norm_spec, Spec};
 use edge4d_runtime::models::pointmae::{PointMae, PointMaeConfig};
+use edge4d_runtime::models::Layer;
 use edge4d_runtime::models::{Grads, ParamStore};
 use edge4d_runtime::ops::mse::{mse, mse_backward};
 use edge4d_runtime::tensor_file::{write_atomic, Stored};

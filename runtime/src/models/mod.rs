@@ -4,6 +4,7 @@
 pub mod attention;
 pub mod concept;
 pub mod config;
+pub mod layers;
 pub mod linear;
 pub mod p4dconv;
 pub mod p4stream;
@@ -16,6 +17,7 @@ pub mod synthia;
 pub mod transformer;
 
 pub use config::{ModelKind, P4TransformerConfig};
+pub use layers::Layer;
 pub use p4stream::P4Stream;
 pub use p4transformer::{P4Forward, P4Transformer};
 pub use params::{Grads, ParamStore};

@@ -7,13 +7,12 @@ use std::collections::HashMap;
 use std::sync::Mutex;
 
 use super::config::{ModelKind, P4TransformerConfig};
-use super::linear::{linear, linear_backward};
+use super::layers::{Layer, LayerNorm, LayerNormLayerSaved, Linear, LinearSaved};
 use super::p4dconv::{FrameTables, TubeConfig, TubeEmbedding, TubeOutput, TubeSaved};
-use super::params::{accumulate, linear_spec, norm_spec, Grads, ParamStore, Spec};
+use super::params::{Grads, ParamStore, Spec};
 use super::transformer::{Transformer, TransformerSaved};
 use crate::ops::activation::{gelu, gelu_backward, relu, relu_backward};
 use crate::ops::elementwise::add;
-use crate::ops::layernorm::{layernorm, layernorm_backward, LayerNormSaved};
 use crate::ops::layout::{concat, concat_backward};
 use crate::ops::reduce::{max, max_backward};
 use crate::{Device, Error, Result, Step, Tensor};
@@ -22,9 +21,12 @@ use crate::{Device, Error, Result, Step, Tensor};
 pub struct P4Transformer {
     pub cfg: P4TransformerConfig,
     pub tube: TubeEmbedding,
+    /// `pos_embedding`: Conv1d(4, dim, 1) over (x, y, z, t).
+    pos_embedding: Linear,
     pub transformer: Transformer,
     /// False for a pre-training backbone: no `mlp_head`, the features are the output.
     pub head: bool,
+    mlp_head: Option<ClassHead>,
     /// False: the positional embedding's time input is 0 for every frame (C2P
     /// pre-training without the time shortcut: frames cannot be told apart by index).
     time_in_position: bool,
@@ -71,7 +73,7 @@ pub(crate) struct TokensForward {
 }
 
 struct TokensSaved {
-    xyzt: Tensor,
+    pos: LinearSaved,
     pre_relu: Tensor,
     frame_arg: Option<Tensor>,
     frame_in_shape: Vec<usize>,
@@ -80,15 +82,69 @@ struct TokensSaved {
     head: Option<HeadSaved>,
 }
 
-struct HeadSaved {
-    head_in: Tensor,
-    ln: LayerNormSaved,
-    ln_out: Tensor,
-    hidden: Tensor,
-    hidden_act: Tensor,
+/// `mlp_head`: LayerNorm → Linear → GELU → Linear (dropout 0).
+struct ClassHead {
+    norm: LayerNorm,
+    fc1: Linear,
+    fc2: Linear,
 }
 
-const LN_EPS: f32 = 1e-5;
+struct HeadSaved {
+    norm: LayerNormLayerSaved,
+    fc1: LinearSaved,
+    hidden: Tensor,
+    fc2: LinearSaved,
+}
+
+impl ClassHead {
+    fn new(cfg: &P4TransformerConfig) -> Self {
+        Self {
+            norm: LayerNorm::new("mlp_head.0", cfg.dim),
+            fc1: Linear::new("mlp_head.1", cfg.mlp_dim, &[cfg.dim], true),
+            fc2: Linear::new("mlp_head.3", cfg.num_classes, &[cfg.mlp_dim], true),
+        }
+    }
+
+    fn forward(&self, s: &mut Step<'_>, p: &ParamStore, x: &Tensor) -> Result<(Tensor, HeadSaved)> {
+        let (ln_out, norm) = self.norm.forward(s, p, x)?;
+        let (hidden, fc1) = self.fc1.forward(s, p, &ln_out)?;
+        let hidden_act = gelu(s, &hidden)?;
+        let (logits, fc2) = self.fc2.forward(s, p, &hidden_act)?;
+        Ok((
+            logits,
+            HeadSaved {
+                norm,
+                fc1,
+                hidden,
+                fc2,
+            },
+        ))
+    }
+}
+
+impl Layer for ClassHead {
+    type Saved = HeadSaved;
+
+    fn spec(&self, spec: &mut Spec) {
+        self.norm.spec(spec);
+        self.fc1.spec(spec);
+        self.fc2.spec(spec);
+    }
+
+    fn backward(
+        &self,
+        s: &mut Step<'_>,
+        p: &ParamStore,
+        sv: &HeadSaved,
+        grad: &Tensor,
+        grads: &mut Grads,
+    ) -> Result<Tensor> {
+        let g_act = self.fc2.backward(s, p, &sv.fc2, grad, grads)?;
+        let g_hidden = gelu_backward(s, &sv.hidden, &g_act)?;
+        let g_ln = self.fc1.backward(s, p, &sv.fc1, &g_hidden, grads)?;
+        self.norm.backward(s, p, &sv.norm, &g_ln, grads)
+    }
+}
 
 impl P4Transformer {
     /// The network with its classification head (`num_classes` outputs).
@@ -131,6 +187,8 @@ impl P4Transformer {
         };
         let transformer = Transformer::new(prefix, cfg.transformer());
         Ok(Self {
+            pos_embedding: Linear::new("pos_embedding", cfg.dim, &[4, 1], true),
+            mlp_head: head.then(|| ClassHead::new(&cfg)),
             cfg,
             tube,
             transformer,
@@ -158,26 +216,11 @@ impl P4Transformer {
     pub fn spec(&self) -> Spec {
         let mut spec = Spec::new();
         self.tube.spec(&mut spec);
-        linear_spec(&mut spec, "pos_embedding", self.cfg.dim, &[4, 1], true);
+        self.pos_embedding.spec(&mut spec);
         self.transformer.spec(&mut spec);
-        if !self.head {
-            return spec;
+        if let Some(head) = &self.mlp_head {
+            head.spec(&mut spec);
         }
-        norm_spec(&mut spec, "mlp_head.0", self.cfg.dim);
-        linear_spec(
-            &mut spec,
-            "mlp_head.1",
-            self.cfg.mlp_dim,
-            &[self.cfg.dim],
-            true,
-        );
-        linear_spec(
-            &mut spec,
-            "mlp_head.3",
-            self.cfg.num_classes,
-            &[self.cfg.mlp_dim],
-            true,
-        );
         spec
     }
 
@@ -280,12 +323,7 @@ impl P4Transformer {
             self.cfg.dim,
         );
         let xyzt = concat(s, &[anchors, time], 3)?;
-        let pos = linear(
-            s,
-            &xyzt,
-            &p.matrix("pos_embedding.weight")?,
-            Some(p.get("pos_embedding.bias")?),
-        )?;
+        let (pos, pos_saved) = self.pos_embedding.forward(s, p, &xyzt)?;
         let pre = add(s, &pos, features)?;
         let (pre_relu, relu_on, frame_arg, tokens) = match self.cfg.model {
             ModelKind::ActionSeg => {
@@ -304,38 +342,13 @@ impl P4Transformer {
             ModelKind::ActionSeg => None,
             _ => Some(max(s, &out, 1)?),
         };
-        let (logits, head) = if self.head {
-            let head_in = pooled.as_ref().map_or(&out, |(m, _)| m).clone();
-            let (ln_out, ln) = layernorm(
-                s,
-                &head_in,
-                p.get("mlp_head.0.weight")?,
-                p.get("mlp_head.0.bias")?,
-                LN_EPS,
-            )?;
-            let hidden = linear(
-                s,
-                &ln_out,
-                p.get("mlp_head.1.weight")?,
-                Some(p.get("mlp_head.1.bias")?),
-            )?;
-            let hidden_act = gelu(s, &hidden)?;
-            let logits = linear(
-                s,
-                &hidden_act,
-                p.get("mlp_head.3.weight")?,
-                Some(p.get("mlp_head.3.bias")?),
-            )?;
-            let saved = HeadSaved {
-                head_in,
-                ln,
-                ln_out,
-                hidden,
-                hidden_act,
-            };
-            (logits, Some(saved))
-        } else {
-            (out.clone(), None)
+        let (logits, head) = match &self.mlp_head {
+            Some(mlp_head) => {
+                let head_in = pooled.as_ref().map_or(&out, |(m, _)| m);
+                let (logits, saved) = mlp_head.forward(s, p, head_in)?;
+                (logits, Some(saved))
+            }
+            None => (out.clone(), None),
         };
         Ok(TokensForward {
             embedding: embedding.clone(),
@@ -344,7 +357,7 @@ impl P4Transformer {
             pooled: pooled.as_ref().map(|(m, _)| m.clone()),
             logits,
             saved: TokensSaved {
-                xyzt,
+                pos: pos_saved,
                 pre_relu: if relu_on { pre_relu } else { embedding },
                 frame_arg,
                 frame_in_shape: vec![b, l_out, n, dim],
@@ -365,48 +378,19 @@ impl P4Transformer {
         grad_logits: &Tensor,
     ) -> Result<(Grads, Tensor)> {
         let mut grads = Grads::new();
-        let g_out = match &fwd.saved.tokens.head {
-            Some(head) => {
-                let g_head_in = self.head_backward(s, p, head, grad_logits, &mut grads)?;
+        let g_out = match (&self.mlp_head, &fwd.saved.tokens.head) {
+            (Some(mlp_head), Some(head)) => {
+                let g_head_in = mlp_head.backward(s, p, head, grad_logits, &mut grads)?;
                 match &fwd.saved.tokens.pool_arg {
                     Some(arg) => max_backward(s, &g_head_in, arg, fwd.transformer_out.shape(), 1)?,
                     None => g_head_in,
                 }
             }
             // A backbone's logits are its transformer output.
-            None => grad_logits.clone(),
+            _ => grad_logits.clone(),
         };
         let g_clip = self.backward_features(s, p, fwd, Some(&g_out), None, &mut grads)?;
         Ok((stored_shapes(p, grads)?, g_clip))
-    }
-
-    fn head_backward(
-        &self,
-        s: &mut Step<'_>,
-        p: &ParamStore,
-        sv: &HeadSaved,
-        grad_logits: &Tensor,
-        grads: &mut Grads,
-    ) -> Result<Tensor> {
-        let (g_act, gw, gb) = linear_backward(
-            s,
-            &sv.hidden_act,
-            p.get("mlp_head.3.weight")?,
-            grad_logits,
-            true,
-        )?;
-        accumulate(s, grads, "mlp_head.3.weight", gw)?;
-        accumulate(s, grads, "mlp_head.3.bias", gb.unwrap())?;
-        let g_hidden = gelu_backward(s, &sv.hidden, &g_act)?;
-        let (g_ln, gw, gb) =
-            linear_backward(s, &sv.ln_out, p.get("mlp_head.1.weight")?, &g_hidden, true)?;
-        accumulate(s, grads, "mlp_head.1.weight", gw)?;
-        accumulate(s, grads, "mlp_head.1.bias", gb.unwrap())?;
-        let (g_head_in, gg, gbeta) =
-            layernorm_backward(s, &sv.head_in, p.get("mlp_head.0.weight")?, &sv.ln, &g_ln)?;
-        accumulate(s, grads, "mlp_head.0.weight", gg)?;
-        accumulate(s, grads, "mlp_head.0.bias", gbeta)?;
-        Ok(g_head_in)
     }
 
     /// Backward from the features C2P distils: d transformer output (B, L', C) and,
@@ -461,15 +445,7 @@ impl P4Transformer {
             None => g_tokens.reshape(&sv.frame_in_shape)?,
         };
         // pre = pos_embedding(xyzt) + features: both receive g_pre.
-        let (g_xyzt, gw, gb) = linear_backward(
-            s,
-            &sv.xyzt,
-            &p.matrix("pos_embedding.weight")?,
-            &g_pre,
-            true,
-        )?;
-        accumulate(s, grads, "pos_embedding.weight", gw)?;
-        accumulate(s, grads, "pos_embedding.bias", gb.unwrap())?;
+        let g_xyzt = self.pos_embedding.backward(s, p, &sv.pos, &g_pre, grads)?;
         let g_anchor = concat_backward(s, &g_xyzt, &[3, 1], 3)?.swap_remove(0);
         self.tube
             .backward(s, p, &fwd.saved.tube, &g_pre, Some(&g_anchor), grads)

@@ -12,6 +12,7 @@
 
 use serde::Deserialize;
 
+use super::layers::Layer;
 use super::linear::{linear, linear_backward, linear_param, linear_param_backward};
 use super::params::{
     accumulate, batchnorm_spec, linear_spec, norm_spec, Grads, Init, ParamSpec, ParamStore, Spec,

@@ -9,6 +9,7 @@
 //! own running-statistics update, in PyTorch's order.
 
 use super::config::P4TransformerConfig;
+use super::layers::Layer;
 use super::linear::{linear, linear_backward};
 use super::p4dconv::{displacement_backward, TubeConfig, TubeEmbedding};
 use super::params::{accumulate, batchnorm_spec, linear_spec, Grads, ParamStore, Spec};

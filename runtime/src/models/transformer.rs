@@ -14,15 +14,14 @@
 //! O(B·T·dim).
 
 use super::attention::{attention, attention_backward, AttentionSaved};
-use super::linear::{linear, linear_backward};
-use super::params::{accumulate, linear_spec, norm_spec, Grads, ParamStore, Spec};
+use super::layers::{Layer, LayerNorm, LayerNormLayerSaved, Linear, LinearSaved};
+use super::params::{Grads, ParamStore, Spec};
 use crate::ops::activation::{gelu, gelu_backward};
 use crate::ops::elementwise::add;
-use crate::ops::layernorm::{layernorm, layernorm_backward, LayerNormSaved};
 use crate::ops::layout::{concat, permute, permute_backward, slice};
 use crate::{Result, Step, Tensor};
 
-pub(crate) const LN_EPS: f32 = 1e-5;
+pub(crate) use super::layers::LN_EPS;
 
 /// Transformer hyper-parameters (the constructor's argument names).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -41,15 +40,20 @@ pub enum BlockStyle {
     Timm,
 }
 
-/// The six parameterised parts of a block.
-#[derive(Debug, Clone, Copy)]
-enum Part {
-    Norm1,
-    Qkv,
-    Out,
-    Norm2,
-    Fc1,
-    Fc2,
+/// One pre-norm block: x += out(attn(LN(x))), x += fc2(GELU(fc1(LN(x)))).
+#[derive(Debug, Clone)]
+pub struct Block {
+    norm1: LayerNorm,
+    qkv: Linear,
+    /// The attention output projection; absent in a ViT block with one head of width dim.
+    out: Option<Linear>,
+    /// ViT's `to_out` is Linear → GELU; timm's `proj` is a plain Linear.
+    out_gelu: bool,
+    norm2: LayerNorm,
+    fc1: Linear,
+    fc2: Linear,
+    heads: usize,
+    dim_head: usize,
 }
 
 /// A transformer whose parameters live under `prefix` (e.g. "transformer").
@@ -58,21 +62,21 @@ pub struct Transformer {
     pub prefix: String,
     pub cfg: TransformerConfig,
     pub style: BlockStyle,
+    blocks: Vec<Block>,
 }
 
 /// What one block's backward pass needs from its forward pass.
 pub struct LayerSaved {
-    x: Tensor,
-    h: Tensor,
-    ln1: LayerNormSaved,
+    shape: [usize; 2],
+    ln1: LayerNormLayerSaved,
+    qkv: LinearSaved,
     attn: AttentionSaved,
-    merged: Tensor,
-    proj: Option<Tensor>,
-    x1: Tensor,
-    h2: Tensor,
-    ln2: LayerNormSaved,
+    out: Option<LinearSaved>,
+    out_pre_gelu: Option<Tensor>,
+    ln2: LayerNormLayerSaved,
+    fc1: LinearSaved,
     f1: Tensor,
-    f1g: Tensor,
+    fc2: LinearSaved,
 }
 
 /// What the backward pass needs from the forward pass.
@@ -80,120 +84,40 @@ pub struct TransformerSaved {
     layers: Vec<LayerSaved>,
 }
 
-impl Transformer {
-    /// P4Transformer's blocks under `prefix.layers.<l>`.
-    pub fn new(prefix: &str, cfg: TransformerConfig) -> Self {
-        Self::with_style(prefix, cfg, BlockStyle::Vit)
-    }
-
-    pub fn with_style(prefix: &str, cfg: TransformerConfig, style: BlockStyle) -> Self {
+impl Block {
+    /// Block `l` of a transformer under `prefix`, named in `style`.
+    fn new(prefix: &str, l: usize, cfg: TransformerConfig, style: BlockStyle) -> Self {
+        let (dim, inner) = (cfg.dim, cfg.heads * cfg.dim_head);
+        let n = |vit: &str, timm: &str| match style {
+            BlockStyle::Vit => format!("{prefix}.layers.{l}.{vit}"),
+            BlockStyle::Timm => format!("{prefix}.{l}.{timm}"),
+        };
+        let projects_out = style == BlockStyle::Timm || !(cfg.heads == 1 && cfg.dim_head == dim);
         Self {
-            prefix: prefix.to_string(),
-            cfg,
-            style,
+            norm1: LayerNorm::new(&n("0.fn.norm", "norm1"), dim),
+            qkv: Linear::new(&n("0.fn.fn.to_qkv", "attn.qkv"), 3 * inner, &[dim], false),
+            out: projects_out
+                .then(|| Linear::new(&n("0.fn.fn.to_out.0", "attn.proj"), dim, &[inner], true)),
+            out_gelu: style == BlockStyle::Vit,
+            norm2: LayerNorm::new(&n("1.fn.norm", "norm2"), dim),
+            fc1: Linear::new(&n("1.fn.fn.net.0", "mlp.fc1"), cfg.mlp_dim, &[dim], true),
+            fc2: Linear::new(&n("1.fn.fn.net.3", "mlp.fc2"), dim, &[cfg.mlp_dim], true),
+            heads: cfg.heads,
+            dim_head: cfg.dim_head,
         }
     }
 
-    fn projects_out(&self) -> bool {
-        self.style == BlockStyle::Timm
-            || !(self.cfg.heads == 1 && self.cfg.dim_head == self.cfg.dim)
-    }
-
-    fn name(&self, l: usize, part: Part, leaf: &str) -> String {
-        let p = &self.prefix;
-        let rest = match (self.style, part) {
-            (BlockStyle::Vit, Part::Norm1) => "0.fn.norm",
-            (BlockStyle::Vit, Part::Qkv) => "0.fn.fn.to_qkv",
-            (BlockStyle::Vit, Part::Out) => "0.fn.fn.to_out.0",
-            (BlockStyle::Vit, Part::Norm2) => "1.fn.norm",
-            (BlockStyle::Vit, Part::Fc1) => "1.fn.fn.net.0",
-            (BlockStyle::Vit, Part::Fc2) => "1.fn.fn.net.3",
-            (BlockStyle::Timm, Part::Norm1) => "norm1",
-            (BlockStyle::Timm, Part::Qkv) => "attn.qkv",
-            (BlockStyle::Timm, Part::Out) => "attn.proj",
-            (BlockStyle::Timm, Part::Norm2) => "norm2",
-            (BlockStyle::Timm, Part::Fc1) => "mlp.fc1",
-            (BlockStyle::Timm, Part::Fc2) => "mlp.fc2",
-        };
-        match self.style {
-            BlockStyle::Vit => format!("{p}.layers.{l}.{rest}.{leaf}"),
-            BlockStyle::Timm => format!("{p}.{l}.{rest}.{leaf}"),
-        }
-    }
-
-    /// Appends this transformer's parameters to `spec`.
-    pub fn spec(&self, spec: &mut Spec) {
-        let c = self.cfg;
-        let inner = c.heads * c.dim_head;
-        let prefix = |l: usize, part: Part| {
-            let w = self.name(l, part, "weight");
-            w[..w.len() - ".weight".len()].to_string()
-        };
-        for l in 0..c.depth {
-            norm_spec(spec, &prefix(l, Part::Norm1), c.dim);
-            linear_spec(spec, &prefix(l, Part::Qkv), 3 * inner, &[c.dim], false);
-            if self.projects_out() {
-                linear_spec(spec, &prefix(l, Part::Out), c.dim, &[inner], true);
-            }
-            norm_spec(spec, &prefix(l, Part::Norm2), c.dim);
-            linear_spec(spec, &prefix(l, Part::Fc1), c.mlp_dim, &[c.dim], true);
-            linear_spec(spec, &prefix(l, Part::Fc2), c.dim, &[c.mlp_dim], true);
-        }
-    }
-
-    /// x (B, T, dim) → (B, T, dim) through every block.
+    /// x (B, T, dim) → (B, T, dim).
     pub fn forward(
         &self,
         s: &mut Step<'_>,
         p: &ParamStore,
         x: &Tensor,
-    ) -> Result<(Tensor, TransformerSaved)> {
-        let mut layers = Vec::with_capacity(self.cfg.depth);
-        let mut x = x.clone();
-        for l in 0..self.cfg.depth {
-            let (y, saved) = self.layer_forward(s, p, l, &x)?;
-            layers.push(saved);
-            x = y;
-        }
-        Ok((x, TransformerSaved { layers }))
-    }
-
-    /// Gradient w.r.t. the input; parameter gradients are accumulated into `grads`.
-    pub fn backward(
-        &self,
-        s: &mut Step<'_>,
-        p: &ParamStore,
-        saved: &TransformerSaved,
-        grad: &Tensor,
-        grads: &mut Grads,
-    ) -> Result<Tensor> {
-        let mut g = grad.clone();
-        for (l, sv) in saved.layers.iter().enumerate().rev() {
-            g = self.layer_backward(s, p, l, sv, &g, grads)?;
-        }
-        Ok(g)
-    }
-
-    /// Block `l`: x (B, T, dim) → (B, T, dim).
-    pub fn layer_forward(
-        &self,
-        s: &mut Step<'_>,
-        p: &ParamStore,
-        l: usize,
-        x: &Tensor,
     ) -> Result<(Tensor, LayerSaved)> {
-        let c = self.cfg;
         let (b, t) = (x.shape()[0], x.shape()[1]);
-        let (h_n, dh) = (c.heads, c.dim_head);
-        let n = |part: Part, leaf: &str| self.name(l, part, leaf);
-        let (h, ln1) = layernorm(
-            s,
-            x,
-            p.get(&n(Part::Norm1, "weight"))?,
-            p.get(&n(Part::Norm1, "bias"))?,
-            LN_EPS,
-        )?;
-        let qkv = linear(s, &h, p.get(&n(Part::Qkv, "weight"))?, None)?;
+        let (h_n, dh) = (self.heads, self.dim_head);
+        let (h, ln1) = self.norm1.forward(s, p, x)?;
+        let (qkv, qkv_saved) = self.qkv.forward(s, p, &h)?;
         // (B, T, 3, H, dh) → (3, B, H, T, dh): head h reads channels [h·dh, (h+1)·dh).
         let qkv = permute(s, &qkv.reshape(&[b, t, 3, h_n, dh])?, &[2, 0, 3, 1, 4])?;
         let part = |s: &mut Step<'_>, i: usize| -> Result<Tensor> {
@@ -202,107 +126,81 @@ impl Transformer {
         let (q, k, v) = (part(s, 0)?, part(s, 1)?, part(s, 2)?);
         let (o, attn) = attention(s, &q, &k, &v)?;
         let merged = merge_heads(s, &o, b, h_n, t, dh)?;
-        let (att_out, proj) = if self.projects_out() {
-            let pr = linear(
-                s,
-                &merged,
-                &p.matrix(&n(Part::Out, "weight"))?,
-                Some(p.get(&n(Part::Out, "bias"))?),
-            )?;
-            match self.style {
-                BlockStyle::Vit => (gelu(s, &pr)?, Some(pr)),
-                BlockStyle::Timm => (pr, None),
+        let (att_out, out, out_pre_gelu) = match &self.out {
+            Some(layer) => {
+                let (pr, saved) = layer.forward(s, p, &merged)?;
+                if self.out_gelu {
+                    (gelu(s, &pr)?, Some(saved), Some(pr))
+                } else {
+                    (pr, Some(saved), None)
+                }
             }
-        } else {
-            (merged.clone(), None)
+            None => (merged, None, None),
         };
         let x1 = add(s, x, &att_out)?;
-        let (h2, ln2) = layernorm(
-            s,
-            &x1,
-            p.get(&n(Part::Norm2, "weight"))?,
-            p.get(&n(Part::Norm2, "bias"))?,
-            LN_EPS,
-        )?;
-        let f1 = linear(
-            s,
-            &h2,
-            p.get(&n(Part::Fc1, "weight"))?,
-            Some(p.get(&n(Part::Fc1, "bias"))?),
-        )?;
+        let (h2, ln2) = self.norm2.forward(s, p, &x1)?;
+        let (f1, fc1) = self.fc1.forward(s, p, &h2)?;
         let f1g = gelu(s, &f1)?;
-        let f2 = linear(
-            s,
-            &f1g,
-            p.get(&n(Part::Fc2, "weight"))?,
-            Some(p.get(&n(Part::Fc2, "bias"))?),
-        )?;
+        let (f2, fc2) = self.fc2.forward(s, p, &f1g)?;
         let x2 = add(s, &x1, &f2)?;
         Ok((
             x2,
             LayerSaved {
-                x: x.clone(),
-                h,
+                shape: [b, t],
                 ln1,
+                qkv: qkv_saved,
                 attn,
-                merged,
-                proj,
-                x1,
-                h2,
+                out,
+                out_pre_gelu,
                 ln2,
+                fc1,
                 f1,
-                f1g,
+                fc2,
             },
         ))
     }
+}
 
-    /// Backward of block `l`: the gradient w.r.t. its input.
-    pub fn layer_backward(
+impl Layer for Block {
+    type Saved = LayerSaved;
+
+    fn spec(&self, spec: &mut Spec) {
+        self.norm1.spec(spec);
+        self.qkv.spec(spec);
+        if let Some(out) = &self.out {
+            out.spec(spec);
+        }
+        self.norm2.spec(spec);
+        self.fc1.spec(spec);
+        self.fc2.spec(spec);
+    }
+
+    fn backward(
         &self,
         s: &mut Step<'_>,
         p: &ParamStore,
-        l: usize,
         sv: &LayerSaved,
         g: &Tensor,
         grads: &mut Grads,
     ) -> Result<Tensor> {
-        let c = self.cfg;
-        let (h_n, dh) = (c.heads, c.dim_head);
-        let n = |part: Part, leaf: &str| self.name(l, part, leaf);
-        let (b, t) = (sv.x.shape()[0], sv.x.shape()[1]);
+        let (h_n, dh) = (self.heads, self.dim_head);
+        let [b, t] = sv.shape;
         // Feed-forward branch; the residual passes g through unchanged.
-        let (g_f1g, gw, gb) =
-            linear_backward(s, &sv.f1g, p.get(&n(Part::Fc2, "weight"))?, g, true)?;
-        accumulate(s, grads, &n(Part::Fc2, "weight"), gw)?;
-        accumulate(s, grads, &n(Part::Fc2, "bias"), gb.unwrap())?;
+        let g_f1g = self.fc2.backward(s, p, &sv.fc2, g, grads)?;
         let g_f1 = gelu_backward(s, &sv.f1, &g_f1g)?;
-        let (g_h2, gw, gb) =
-            linear_backward(s, &sv.h2, p.get(&n(Part::Fc1, "weight"))?, &g_f1, true)?;
-        accumulate(s, grads, &n(Part::Fc1, "weight"), gw)?;
-        accumulate(s, grads, &n(Part::Fc1, "bias"), gb.unwrap())?;
-        let (g_x1, gg, gbeta) =
-            layernorm_backward(s, &sv.x1, p.get(&n(Part::Norm2, "weight"))?, &sv.ln2, &g_h2)?;
-        accumulate(s, grads, &n(Part::Norm2, "weight"), gg)?;
-        accumulate(s, grads, &n(Part::Norm2, "bias"), gbeta)?;
+        let g_h2 = self.fc1.backward(s, p, &sv.fc1, &g_f1, grads)?;
+        let g_x1 = self.norm2.backward(s, p, &sv.ln2, &g_h2, grads)?;
         let g_x1 = add(s, g, &g_x1)?;
         // Attention branch.
-        let g_merged = if self.projects_out() {
-            let g_proj = match &sv.proj {
-                Some(pre_gelu) => gelu_backward(s, pre_gelu, &g_x1)?,
-                None => g_x1.clone(),
-            };
-            let (gm, gw, gb) = linear_backward(
-                s,
-                &sv.merged,
-                &p.matrix(&n(Part::Out, "weight"))?,
-                &g_proj,
-                true,
-            )?;
-            accumulate(s, grads, &n(Part::Out, "weight"), gw)?;
-            accumulate(s, grads, &n(Part::Out, "bias"), gb.unwrap())?;
-            gm
-        } else {
-            g_x1.clone()
+        let g_merged = match (&self.out, &sv.out) {
+            (Some(layer), Some(saved)) => {
+                let g_proj = match &sv.out_pre_gelu {
+                    Some(pre_gelu) => gelu_backward(s, pre_gelu, &g_x1)?,
+                    None => g_x1.clone(),
+                };
+                layer.backward(s, p, saved, &g_proj, grads)?
+            }
+            _ => g_x1.clone(),
         };
         let g_o = split_heads_backward(s, &g_merged, b, h_n, t, dh)?;
         let (gq, gk, gv) = attention_backward(s, &sv.attn, &g_o)?;
@@ -318,14 +216,93 @@ impl Transformer {
         )?;
         let g_qkv =
             permute_backward(s, &g_qkv, &[2, 0, 3, 1, 4])?.reshape(&[b, t, 3 * h_n * dh])?;
-        let (g_h, gw, _) =
-            linear_backward(s, &sv.h, p.get(&n(Part::Qkv, "weight"))?, &g_qkv, false)?;
-        accumulate(s, grads, &n(Part::Qkv, "weight"), gw)?;
-        let (g_x, gg, gbeta) =
-            layernorm_backward(s, &sv.x, p.get(&n(Part::Norm1, "weight"))?, &sv.ln1, &g_h)?;
-        accumulate(s, grads, &n(Part::Norm1, "weight"), gg)?;
-        accumulate(s, grads, &n(Part::Norm1, "bias"), gbeta)?;
+        let g_h = self.qkv.backward(s, p, &sv.qkv, &g_qkv, grads)?;
+        let g_x = self.norm1.backward(s, p, &sv.ln1, &g_h, grads)?;
         add(s, &g_x1, &g_x)
+    }
+}
+
+impl Transformer {
+    /// P4Transformer's blocks under `prefix.layers.<l>`.
+    pub fn new(prefix: &str, cfg: TransformerConfig) -> Self {
+        Self::with_style(prefix, cfg, BlockStyle::Vit)
+    }
+
+    pub fn with_style(prefix: &str, cfg: TransformerConfig, style: BlockStyle) -> Self {
+        Self {
+            prefix: prefix.to_string(),
+            cfg,
+            style,
+            blocks: (0..cfg.depth)
+                .map(|l| Block::new(prefix, l, cfg, style))
+                .collect(),
+        }
+    }
+
+    /// x (B, T, dim) → (B, T, dim) through every block.
+    pub fn forward(
+        &self,
+        s: &mut Step<'_>,
+        p: &ParamStore,
+        x: &Tensor,
+    ) -> Result<(Tensor, TransformerSaved)> {
+        let mut layers = Vec::with_capacity(self.blocks.len());
+        let mut x = x.clone();
+        for block in &self.blocks {
+            let (y, saved) = block.forward(s, p, &x)?;
+            layers.push(saved);
+            x = y;
+        }
+        Ok((x, TransformerSaved { layers }))
+    }
+
+    /// Block `l`: x (B, T, dim) → (B, T, dim).
+    pub fn layer_forward(
+        &self,
+        s: &mut Step<'_>,
+        p: &ParamStore,
+        l: usize,
+        x: &Tensor,
+    ) -> Result<(Tensor, LayerSaved)> {
+        self.blocks[l].forward(s, p, x)
+    }
+
+    /// Backward of block `l`: the gradient w.r.t. its input.
+    pub fn layer_backward(
+        &self,
+        s: &mut Step<'_>,
+        p: &ParamStore,
+        l: usize,
+        sv: &LayerSaved,
+        g: &Tensor,
+        grads: &mut Grads,
+    ) -> Result<Tensor> {
+        self.blocks[l].backward(s, p, sv, g, grads)
+    }
+}
+
+impl Layer for Transformer {
+    type Saved = TransformerSaved;
+
+    fn spec(&self, spec: &mut Spec) {
+        for block in &self.blocks {
+            block.spec(spec);
+        }
+    }
+
+    fn backward(
+        &self,
+        s: &mut Step<'_>,
+        p: &ParamStore,
+        saved: &TransformerSaved,
+        grad: &Tensor,
+        grads: &mut Grads,
+    ) -> Result<Tensor> {
+        let mut g = grad.clone();
+        for (block, sv) in self.blocks.iter().zip(&saved.layers).rev() {
+            g = block.backward(s, p, sv, &g, grads)?;
+        }
+        Ok(g)
     }
 }
 

@@ -5,6 +5,7 @@
 use edge4d_runtime::models::p4dconv::{PaddingMode, TubeConfig, TubeEmbedding};
 use edge4d_runtime::models::params::{Grads, ParamStore, Spec};
 use edge4d_runtime::models::transformer::{Transformer, TransformerConfig};
+use edge4d_runtime::models::Layer;
 use edge4d_runtime::reference::{p4 as r, point as rp};
 
 use crate::common::*;

@@ -1,0 +1,269 @@
+//! Layers that own their parameter names. Each is built once from its PyTorch prefix
+//! (`mlp_head.1`, `transformer.layers.0.0.fn.norm`), gives its parameter spec, has a
+//! forward that returns what its backward needs, and a backward — the same signature
+//! for every layer — that adds its parameters' gradients (in their stored shapes) into
+//! `&mut Grads` and returns the gradient of its input. Models compose layers; no
+//! parameter name is written anywhere else.
+
+use super::linear::{linear, linear_backward};
+use super::params::{accumulate, batchnorm_spec, linear_spec, norm_spec, Grads, ParamStore, Spec};
+use crate::ops::activation::{relu, relu_backward};
+use crate::ops::batchnorm::{batchnorm, batchnorm_backward, BatchNormSaved, BatchNormState};
+use crate::ops::layernorm::{layernorm, layernorm_backward, LayerNormSaved};
+use crate::{Result, Step, Tensor};
+
+/// What every layer has: its parameters and its backward pass.
+pub trait Layer {
+    /// What the forward pass keeps for the backward pass.
+    type Saved;
+    /// Appends the layer's parameters (PyTorch names, shapes, initialisation).
+    fn spec(&self, spec: &mut Spec);
+    /// d input from d output; parameter gradients accumulate into `grads`.
+    fn backward(
+        &self,
+        s: &mut Step<'_>,
+        p: &ParamStore,
+        saved: &Self::Saved,
+        grad: &Tensor,
+        grads: &mut Grads,
+    ) -> Result<Tensor>;
+}
+
+/// `nn.Linear`, or a 1×1 convolution stored with trailing unit dims (`input` is the
+/// weight's shape after the output dim, e.g. `[4, 1]` for a Conv1d(4, C, 1)): y = x Wᵀ
+/// + b over the last axis of x.
+#[derive(Debug, Clone)]
+pub struct Linear {
+    weight: String,
+    bias: Option<String>,
+    out: usize,
+    input: Vec<usize>,
+}
+
+/// The input of a [`Linear`].
+pub struct LinearSaved {
+    x: Tensor,
+}
+
+impl Linear {
+    pub fn new(prefix: &str, out: usize, input: &[usize], bias: bool) -> Self {
+        Self {
+            weight: format!("{prefix}.weight"),
+            bias: bias.then(|| format!("{prefix}.bias")),
+            out,
+            input: input.to_vec(),
+        }
+    }
+
+    pub fn forward(
+        &self,
+        s: &mut Step<'_>,
+        p: &ParamStore,
+        x: &Tensor,
+    ) -> Result<(Tensor, LinearSaved)> {
+        let bias = self.bias.as_ref().map(|b| p.get(b)).transpose()?;
+        let y = linear(s, x, &p.matrix(&self.weight)?, bias)?;
+        Ok((y, LinearSaved { x: x.clone() }))
+    }
+
+    /// The output width.
+    pub fn out(&self) -> usize {
+        self.out
+    }
+
+    /// The weight's name (for callers that need the matrix itself).
+    pub fn weight_name(&self) -> &str {
+        &self.weight
+    }
+}
+
+impl Layer for Linear {
+    type Saved = LinearSaved;
+
+    fn spec(&self, spec: &mut Spec) {
+        let prefix = &self.weight[..self.weight.len() - ".weight".len()];
+        linear_spec(spec, prefix, self.out, &self.input, self.bias.is_some());
+    }
+
+    fn backward(
+        &self,
+        s: &mut Step<'_>,
+        p: &ParamStore,
+        saved: &LinearSaved,
+        grad: &Tensor,
+        grads: &mut Grads,
+    ) -> Result<Tensor> {
+        let (gx, gw, gb) = linear_backward(
+            s,
+            &saved.x,
+            &p.matrix(&self.weight)?,
+            grad,
+            self.bias.is_some(),
+        )?;
+        let stored = p.get(&self.weight)?.shape().to_vec();
+        accumulate(s, grads, &self.weight, gw.reshape(&stored)?)?;
+        if let (Some(name), Some(gb)) = (&self.bias, gb) {
+            accumulate(s, grads, name, gb)?;
+        }
+        Ok(gx)
+    }
+}
+
+/// `nn.LayerNorm(dim)` over the last axis (eps 1e-5, PyTorch's default).
+#[derive(Debug, Clone)]
+pub struct LayerNorm {
+    weight: String,
+    bias: String,
+    dim: usize,
+}
+
+/// The input of a [`LayerNorm`] and its statistics.
+pub struct LayerNormLayerSaved {
+    x: Tensor,
+    stats: LayerNormSaved,
+}
+
+/// PyTorch's default LayerNorm eps.
+pub const LN_EPS: f32 = 1e-5;
+
+impl LayerNorm {
+    pub fn new(prefix: &str, dim: usize) -> Self {
+        Self {
+            weight: format!("{prefix}.weight"),
+            bias: format!("{prefix}.bias"),
+            dim,
+        }
+    }
+
+    pub fn forward(
+        &self,
+        s: &mut Step<'_>,
+        p: &ParamStore,
+        x: &Tensor,
+    ) -> Result<(Tensor, LayerNormLayerSaved)> {
+        let (y, stats) = layernorm(s, x, p.get(&self.weight)?, p.get(&self.bias)?, LN_EPS)?;
+        Ok((
+            y,
+            LayerNormLayerSaved {
+                x: x.clone(),
+                stats,
+            },
+        ))
+    }
+}
+
+impl Layer for LayerNorm {
+    type Saved = LayerNormLayerSaved;
+
+    fn spec(&self, spec: &mut Spec) {
+        let prefix = &self.weight[..self.weight.len() - ".weight".len()];
+        norm_spec(spec, prefix, self.dim);
+    }
+
+    fn backward(
+        &self,
+        s: &mut Step<'_>,
+        p: &ParamStore,
+        saved: &LayerNormLayerSaved,
+        grad: &Tensor,
+        grads: &mut Grads,
+    ) -> Result<Tensor> {
+        let (gx, gg, gb) =
+            layernorm_backward(s, &saved.x, p.get(&self.weight)?, &saved.stats, grad)?;
+        accumulate(s, grads, &self.weight, gg)?;
+        accumulate(s, grads, &self.bias, gb)?;
+        Ok(gx)
+    }
+}
+
+/// `nn.BatchNorm1d/2d(dim)` (eps 1e-5, momentum 0.1) followed by ReLU, over rows of
+/// `dim` channels. Train mode normalises by the batch and updates the running
+/// statistics and `num_batches_tracked`; eval mode uses the running statistics.
+#[derive(Debug, Clone)]
+pub struct BatchNormRelu {
+    prefix: String,
+    dim: usize,
+}
+
+/// The input, the pre-ReLU output and the batch statistics of a [`BatchNormRelu`].
+pub struct BatchNormReluSaved {
+    x: Tensor,
+    z: Tensor,
+    stats: BatchNormSaved,
+}
+
+/// PyTorch's BatchNorm defaults.
+pub const BN_EPS: f32 = 1e-5;
+pub const BN_MOMENTUM: f32 = 0.1;
+
+impl BatchNormRelu {
+    pub fn new(prefix: &str, dim: usize) -> Self {
+        Self {
+            prefix: prefix.to_string(),
+            dim,
+        }
+    }
+
+    fn n(&self, leaf: &str) -> String {
+        format!("{}.{leaf}", self.prefix)
+    }
+
+    pub fn forward(
+        &self,
+        s: &mut Step<'_>,
+        p: &ParamStore,
+        x: &Tensor,
+        train: bool,
+    ) -> Result<(Tensor, BatchNormReluSaved)> {
+        let state = BatchNormState {
+            running_mean: p.get(&self.n("running_mean"))?,
+            running_var: p.get(&self.n("running_var"))?,
+            eps: BN_EPS,
+            momentum: BN_MOMENTUM,
+            train,
+        };
+        let (z, stats) = batchnorm(
+            s,
+            x,
+            p.get(&self.n("weight"))?,
+            p.get(&self.n("bias"))?,
+            &state,
+        )?;
+        if train {
+            p.bump(&self.n("num_batches_tracked"), 1);
+        }
+        let y = relu(s, &z)?;
+        Ok((
+            y,
+            BatchNormReluSaved {
+                x: x.clone(),
+                z,
+                stats,
+            },
+        ))
+    }
+}
+
+impl Layer for BatchNormRelu {
+    type Saved = BatchNormReluSaved;
+
+    fn spec(&self, spec: &mut Spec) {
+        batchnorm_spec(spec, &self.prefix, self.dim);
+    }
+
+    fn backward(
+        &self,
+        s: &mut Step<'_>,
+        p: &ParamStore,
+        saved: &BatchNormReluSaved,
+        grad: &Tensor,
+        grads: &mut Grads,
+    ) -> Result<Tensor> {
+        let g_z = relu_backward(s, &saved.z, grad)?;
+        let weight = self.n("weight");
+        let (gx, gg, gb) = batchnorm_backward(s, &saved.x, p.get(&weight)?, &saved.stats, &g_z)?;
+        accumulate(s, grads, &weight, gg)?;
+        accumulate(s, grads, &self.n("bias"), gb)?;
+        Ok(gx)
+    }
+}
