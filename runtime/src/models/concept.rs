@@ -11,12 +11,11 @@
 //! (`head.` in a distillation checkpoint).
 
 use super::attention::{attention, attention_backward, AttentionSaved};
-use super::linear::{linear, linear_param_backward};
-use super::params::{accumulate, linear_spec, norm_spec, Grads, Init, ParamSpec, ParamStore, Spec};
-use super::transformer::{merge_heads, split_heads_backward, LN_EPS};
+use super::layers::{Layer, LayerNorm, LayerNormLayerSaved, Linear, LinearSaved};
+use super::params::{accumulate, Grads, Init, ParamSpec, ParamStore, Spec};
+use super::transformer::{merge_heads, split_heads_backward};
 use crate::ops::activation::{gelu, gelu_backward};
 use crate::ops::elementwise::{add, add_backward};
-use crate::ops::layernorm::{layernorm, layernorm_backward, LayerNormSaved};
 use crate::ops::layout::{concat, permute, permute_backward, slice};
 use crate::ops::util::zeros;
 use crate::{Error, Result, Step, Tensor};
@@ -36,26 +35,41 @@ pub struct ConceptConfig {
     pub hidden: usize,
 }
 
+/// The cross-attention block every layer shares (`cross.*`).
+#[derive(Debug, Clone)]
+struct Cross {
+    norm_q: LayerNorm,
+    norm_kv: LayerNorm,
+    q: Linear,
+    kv: Linear,
+    proj: Linear,
+    norm2: LayerNorm,
+    fc1: Linear,
+    fc2: Linear,
+}
+
 #[derive(Debug, Clone)]
 pub struct ConceptHead {
     pub cfg: ConceptConfig,
-    prefix: String,
+    queries: String,
+    cross: Cross,
+    norm: LayerNorm,
+    fc1: Linear,
+    fc2: Linear,
 }
 
 struct CrossSaved {
-    c: Tensor,
-    lq: Tensor,
-    lnq: LayerNormSaved,
-    f: Tensor,
-    lkv: Tensor,
-    lnkv: LayerNormSaved,
+    shape: [usize; 3],
+    lnq: LayerNormLayerSaved,
+    q: LinearSaved,
+    lnkv: LayerNormLayerSaved,
+    kv: LinearSaved,
     attn: AttentionSaved,
-    merged: Tensor,
-    c1: Tensor,
-    l2: Tensor,
-    ln2: LayerNormSaved,
+    proj: LinearSaved,
+    ln2: LayerNormLayerSaved,
+    fc1: LinearSaved,
     f1: Tensor,
-    f1g: Tensor,
+    fc2: LinearSaved,
 }
 
 /// The head's outputs and what its backward pass needs.
@@ -65,59 +79,69 @@ pub struct ConceptForward {
     /// (B, k_cap, d_cap).
     pub pred: Tensor,
     layers: Vec<CrossSaved>,
-    norm: LayerNormSaved,
-    flat: Tensor,
+    norm: LayerNormLayerSaved,
+    fc1: LinearSaved,
     hidden: Tensor,
-    hidden_gelu: Tensor,
+    fc2: LinearSaved,
 }
 
 impl ConceptHead {
     /// `prefix` is prepended to every parameter name ("head." or "").
     pub fn new(cfg: ConceptConfig, prefix: &str) -> Result<Self> {
-        if cfg.heads == 0 || cfg.dim % cfg.heads != 0 {
+        if cfg.heads == 0 || !cfg.dim.is_multiple_of(cfg.heads) {
             return Err(Error::InvalidArgument {
                 op: "concept_head",
                 detail: format!("dim {} is not a multiple of heads {}", cfg.dim, cfg.heads),
             });
         }
+        let n = |rest: &str| format!("{prefix}{rest}");
+        let d = cfg.dim;
         Ok(Self {
             cfg,
-            prefix: prefix.to_string(),
+            queries: n("queries"),
+            cross: Cross {
+                norm_q: LayerNorm::new(&n("cross.norm_q"), d),
+                norm_kv: LayerNorm::new(&n("cross.norm_kv"), d),
+                q: Linear::new(&n("cross.q"), d, &[d], false),
+                kv: Linear::new(&n("cross.kv"), 2 * d, &[d], false),
+                proj: Linear::new(&n("cross.proj"), d, &[d], true),
+                norm2: LayerNorm::new(&n("cross.norm2"), d),
+                fc1: Linear::new(&n("cross.fc1"), 4 * d, &[d], true),
+                fc2: Linear::new(&n("cross.fc2"), d, &[4 * d], true),
+            },
+            norm: LayerNorm::new(&n("norm"), d),
+            fc1: Linear::new(&n("fc1"), cfg.hidden, &[cfg.concepts * d], true),
+            fc2: Linear::new(
+                &n("fc2"),
+                cfg.prefix_length * cfg.prefix_dim,
+                &[cfg.hidden],
+                true,
+            ),
         })
-    }
-
-    fn n(&self, rest: &str) -> String {
-        format!("{}{rest}", self.prefix)
     }
 
     /// Appends the head's parameters; weights start trunc_normal(std .02), biases 0.
     pub fn spec(&self, spec: &mut Spec) {
         let c = self.cfg;
-        let d = c.dim;
         let mut own = Spec::new();
         own.push(ParamSpec {
-            name: self.n("queries"),
-            shape: vec![c.concepts, d],
+            name: self.queries.clone(),
+            shape: vec![c.concepts, c.dim],
             init: Init::TruncNormal { std: 0.02 },
             trainable: true,
         });
-        norm_spec(&mut own, &self.n("cross.norm_q"), d);
-        norm_spec(&mut own, &self.n("cross.norm_kv"), d);
-        linear_spec(&mut own, &self.n("cross.q"), d, &[d], false);
-        linear_spec(&mut own, &self.n("cross.kv"), 2 * d, &[d], false);
-        linear_spec(&mut own, &self.n("cross.proj"), d, &[d], true);
-        norm_spec(&mut own, &self.n("cross.norm2"), d);
-        linear_spec(&mut own, &self.n("cross.fc1"), 4 * d, &[d], true);
-        linear_spec(&mut own, &self.n("cross.fc2"), d, &[4 * d], true);
-        norm_spec(&mut own, &self.n("norm"), d);
-        linear_spec(&mut own, &self.n("fc1"), c.hidden, &[c.concepts * d], true);
-        linear_spec(
-            &mut own,
-            &self.n("fc2"),
-            c.prefix_length * c.prefix_dim,
-            &[c.hidden],
-            true,
-        );
+        let x = &self.cross;
+        x.norm_q.spec(&mut own);
+        x.norm_kv.spec(&mut own);
+        x.q.spec(&mut own);
+        x.kv.spec(&mut own);
+        x.proj.spec(&mut own);
+        x.norm2.spec(&mut own);
+        x.fc1.spec(&mut own);
+        x.fc2.spec(&mut own);
+        self.norm.spec(&mut own);
+        self.fc1.spec(&mut own);
+        self.fc2.spec(&mut own);
         super::pointmae::point_mae_init(&mut own);
         spec.extend(own);
     }
@@ -145,7 +169,7 @@ impl ConceptHead {
             }
         }
         let zero = zeros(s, &[b, c.concepts, c.dim])?;
-        let mut cur = add(s, &zero, p.get(&self.n("queries"))?)?;
+        let mut cur = add(s, &zero, p.get(&self.queries)?)?;
         let mut per_layer = Vec::with_capacity(layer_inputs.len());
         let mut layers = Vec::with_capacity(layer_inputs.len());
         for f in layer_inputs {
@@ -154,53 +178,21 @@ impl ConceptHead {
             per_layer.push(next.clone());
             cur = next;
         }
-        let (normed, norm) = layernorm(
-            s,
-            &cur,
-            p.get(&self.n("norm.weight"))?,
-            p.get(&self.n("norm.bias"))?,
-            LN_EPS,
-        )?;
+        let (normed, norm) = self.norm.forward(s, p, &cur)?;
         let flat = normed.reshape(&[b, c.concepts * c.dim])?;
-        let hidden = linear(
-            s,
-            &flat,
-            p.get(&self.n("fc1.weight"))?,
-            Some(p.get(&self.n("fc1.bias"))?),
-        )?;
+        let (hidden, fc1) = self.fc1.forward(s, p, &flat)?;
         let hidden_gelu = gelu(s, &hidden)?;
-        let pred = linear(
-            s,
-            &hidden_gelu,
-            p.get(&self.n("fc2.weight"))?,
-            Some(p.get(&self.n("fc2.bias"))?),
-        )?
-        .reshape(&[b, c.prefix_length, c.prefix_dim])?;
+        let (pred, fc2) = self.fc2.forward(s, p, &hidden_gelu)?;
+        let pred = pred.reshape(&[b, c.prefix_length, c.prefix_dim])?;
         Ok(ConceptForward {
             concepts_per_layer: per_layer,
             pred,
             layers,
             norm,
-            flat,
+            fc1,
             hidden,
-            hidden_gelu,
+            fc2,
         })
-    }
-
-    fn ln(
-        &self,
-        s: &mut Step<'_>,
-        p: &ParamStore,
-        x: &Tensor,
-        name: &str,
-    ) -> Result<(Tensor, LayerNormSaved)> {
-        layernorm(
-            s,
-            x,
-            p.get(&self.n(&format!("{name}.weight")))?,
-            p.get(&self.n(&format!("{name}.bias")))?,
-            LN_EPS,
-        )
     }
 
     fn cross_forward(
@@ -210,77 +202,44 @@ impl ConceptHead {
         c: &Tensor,
         f: &Tensor,
     ) -> Result<(Tensor, CrossSaved)> {
+        let x = &self.cross;
         let (d, h) = (self.cfg.dim, self.cfg.heads);
         let dh = d / h;
         let (b, k, g) = (c.shape()[0], c.shape()[1], f.shape()[1]);
-        let (lq, lnq) = self.ln(s, p, c, "cross.norm_q")?;
-        let q = linear(s, &lq, p.get(&self.n("cross.q.weight"))?, None)?;
+        let (lq, lnq) = x.norm_q.forward(s, p, c)?;
+        let (q, q_saved) = x.q.forward(s, p, &lq)?;
         let q = permute(s, &q.reshape(&[b, k, h, dh])?, &[0, 2, 1, 3])?.reshape(&[b * h, k, dh])?;
-        let (lkv, lnkv) = self.ln(s, p, f, "cross.norm_kv")?;
-        let kv = linear(s, &lkv, p.get(&self.n("cross.kv.weight"))?, None)?;
+        let (lkv, lnkv) = x.norm_kv.forward(s, p, f)?;
+        let (kv, kv_saved) = x.kv.forward(s, p, &lkv)?;
         // (B, G, 2, H, dh) → (2, B, H, G, dh): keys are the first d channels.
         let kv = permute(s, &kv.reshape(&[b, g, 2, h, dh])?, &[2, 0, 3, 1, 4])?;
         let key = slice(s, &kv, 0, 0, 1)?.reshape(&[b * h, g, dh])?;
         let value = slice(s, &kv, 0, 1, 1)?.reshape(&[b * h, g, dh])?;
         let (o, attn) = attention(s, &q, &key, &value)?;
         let merged = merge_heads(s, &o, b, h, k, dh)?;
-        let proj = linear(
-            s,
-            &merged,
-            p.get(&self.n("cross.proj.weight"))?,
-            Some(p.get(&self.n("cross.proj.bias"))?),
-        )?;
+        let (proj, proj_saved) = x.proj.forward(s, p, &merged)?;
         let c1 = add(s, c, &proj)?;
-        let (l2, ln2) = self.ln(s, p, &c1, "cross.norm2")?;
-        let f1 = linear(
-            s,
-            &l2,
-            p.get(&self.n("cross.fc1.weight"))?,
-            Some(p.get(&self.n("cross.fc1.bias"))?),
-        )?;
+        let (l2, ln2) = x.norm2.forward(s, p, &c1)?;
+        let (f1, fc1) = x.fc1.forward(s, p, &l2)?;
         let f1g = gelu(s, &f1)?;
-        let f2 = linear(
-            s,
-            &f1g,
-            p.get(&self.n("cross.fc2.weight"))?,
-            Some(p.get(&self.n("cross.fc2.bias"))?),
-        )?;
+        let (f2, fc2) = x.fc2.forward(s, p, &f1g)?;
         let c2 = add(s, &c1, &f2)?;
         Ok((
             c2,
             CrossSaved {
-                c: c.clone(),
-                lq,
+                shape: [b, k, g],
                 lnq,
-                f: f.clone(),
-                lkv,
+                q: q_saved,
                 lnkv,
+                kv: kv_saved,
                 attn,
-                merged,
-                c1,
-                l2,
+                proj: proj_saved,
                 ln2,
+                fc1,
                 f1,
-                f1g,
+                fc2,
             },
         ))
-    }
-
-    fn ln_backward(
-        &self,
-        s: &mut Step<'_>,
-        p: &ParamStore,
-        grads: &mut Grads,
-        x: &Tensor,
-        saved: &LayerNormSaved,
-        name: &str,
-        g: &Tensor,
-    ) -> Result<Tensor> {
-        let w = self.n(&format!("{name}.weight"));
-        let (gx, gw, gb) = layernorm_backward(s, x, p.get(&w)?, saved, g)?;
-        accumulate(s, grads, &w, gw)?;
-        accumulate(s, grads, &self.n(&format!("{name}.bias")), gb)?;
-        Ok(gx)
     }
 
     /// Given d pred, accumulates parameter gradients and returns d F_l for every layer.
@@ -295,12 +254,12 @@ impl ConceptHead {
         let c = self.cfg;
         let b = fwd.pred.shape()[0];
         let g = grad_pred.reshape(&[b, c.prefix_length * c.prefix_dim])?;
-        let g_hg = linear_param_backward(s, p, grads, &fwd.hidden_gelu, &self.n("fc2"), &g, true)?;
+        let g_hg = self.fc2.backward(s, p, &fwd.fc2, &g, grads)?;
         let g_h = gelu_backward(s, &fwd.hidden, &g_hg)?;
-        let g_flat = linear_param_backward(s, p, grads, &fwd.flat, &self.n("fc1"), &g_h, true)?;
+        let g_flat = self.fc1.backward(s, p, &fwd.fc1, &g_h, grads)?;
         let last = fwd.concepts_per_layer.last().unwrap();
         let g_normed = g_flat.reshape(last.shape())?;
-        let mut g = self.ln_backward(s, p, grads, last, &fwd.norm, "norm", &g_normed)?;
+        let mut g = self.norm.backward(s, p, &fwd.norm, &g_normed, grads)?;
         let mut g_inputs = Vec::with_capacity(fwd.layers.len());
         for sv in fwd.layers.iter().rev() {
             let (gc, gf) = self.cross_backward(s, p, grads, sv, &g)?;
@@ -309,7 +268,7 @@ impl ConceptHead {
         }
         g_inputs.reverse();
         let (_, g_queries) = add_backward(s, &g, &[c.concepts, c.dim])?;
-        accumulate(s, grads, &self.n("queries"), g_queries)?;
+        accumulate(s, grads, &self.queries, g_queries)?;
         Ok(g_inputs)
     }
 
@@ -322,28 +281,28 @@ impl ConceptHead {
         sv: &CrossSaved,
         g: &Tensor,
     ) -> Result<(Tensor, Tensor)> {
+        let x = &self.cross;
         let (d, h) = (self.cfg.dim, self.cfg.heads);
         let dh = d / h;
-        let (b, k, gn) = (sv.c.shape()[0], sv.c.shape()[1], sv.f.shape()[1]);
-        let g_f1g = linear_param_backward(s, p, grads, &sv.f1g, &self.n("cross.fc2"), g, true)?;
+        let [b, k, gn] = sv.shape;
+        let g_f1g = x.fc2.backward(s, p, &sv.fc2, g, grads)?;
         let g_f1 = gelu_backward(s, &sv.f1, &g_f1g)?;
-        let g_l2 = linear_param_backward(s, p, grads, &sv.l2, &self.n("cross.fc1"), &g_f1, true)?;
-        let g_c1_ln = self.ln_backward(s, p, grads, &sv.c1, &sv.ln2, "cross.norm2", &g_l2)?;
+        let g_l2 = x.fc1.backward(s, p, &sv.fc1, &g_f1, grads)?;
+        let g_c1_ln = x.norm2.backward(s, p, &sv.ln2, &g_l2, grads)?;
         let g_c1 = add(s, g, &g_c1_ln)?;
-        let g_merged =
-            linear_param_backward(s, p, grads, &sv.merged, &self.n("cross.proj"), &g_c1, true)?;
+        let g_merged = x.proj.backward(s, p, &sv.proj, &g_c1, grads)?;
         let g_o = split_heads_backward(s, &g_merged, b, h, k, dh)?;
         let (gq, gk, gv) = attention_backward(s, &sv.attn, &g_o)?;
         let g_q = permute_backward(s, &gq.reshape(&[b, h, k, dh])?, &[0, 2, 1, 3])?
             .reshape(&[b, k, d])?;
-        let g_lq = linear_param_backward(s, p, grads, &sv.lq, &self.n("cross.q"), &g_q, false)?;
-        let g_c_ln = self.ln_backward(s, p, grads, &sv.c, &sv.lnq, "cross.norm_q", &g_lq)?;
+        let g_lq = x.q.backward(s, p, &sv.q, &g_q, grads)?;
+        let g_c_ln = x.norm_q.backward(s, p, &sv.lnq, &g_lq, grads)?;
         let g_c = add(s, &g_c1, &g_c_ln)?;
         let shape5 = [1, b, h, gn, dh];
         let g_kv = concat(s, &[&gk.reshape(&shape5)?, &gv.reshape(&shape5)?], 0)?;
         let g_kv = permute_backward(s, &g_kv, &[2, 0, 3, 1, 4])?.reshape(&[b, gn, 2 * d])?;
-        let g_lkv = linear_param_backward(s, p, grads, &sv.lkv, &self.n("cross.kv"), &g_kv, false)?;
-        let g_f = self.ln_backward(s, p, grads, &sv.f, &sv.lnkv, "cross.norm_kv", &g_lkv)?;
+        let g_lkv = x.kv.backward(s, p, &sv.kv, &g_kv, grads)?;
+        let g_f = x.norm_kv.backward(s, p, &sv.lnkv, &g_lkv, grads)?;
         Ok((g_c, g_f))
     }
 }

@@ -71,9 +71,14 @@ impl Linear {
         self.out
     }
 
-    /// The weight's name (for callers that need the matrix itself).
+    /// The weight's name (for callers that apply the matrix in parts).
     pub fn weight_name(&self) -> &str {
         &self.weight
+    }
+
+    /// The bias's name, when the layer has one.
+    pub fn bias_name(&self) -> Option<&str> {
+        self.bias.as_deref()
     }
 }
 

@@ -34,39 +34,3 @@ pub fn linear_backward(
     )?;
     Ok((g.a.reshape(x.shape())?, g.b, g.bias))
 }
-
-/// `linear` with the parameters `name.weight` (any trailing 1×1 dims) and `name.bias`.
-pub(crate) fn linear_param(
-    s: &mut Step<'_>,
-    p: &super::params::ParamStore,
-    x: &Tensor,
-    name: &str,
-) -> Result<Tensor> {
-    linear(
-        s,
-        x,
-        &p.matrix(&format!("{name}.weight"))?,
-        Some(p.get(&format!("{name}.bias"))?),
-    )
-}
-
-/// Backward of `linear` with the parameters `name.weight` (any trailing 1×1 dims) and,
-/// when `bias`, `name.bias`: accumulates their gradients and returns dx.
-pub(crate) fn linear_param_backward(
-    s: &mut Step<'_>,
-    p: &super::params::ParamStore,
-    grads: &mut super::params::Grads,
-    x: &Tensor,
-    name: &str,
-    grad: &Tensor,
-    bias: bool,
-) -> Result<Tensor> {
-    let weight = format!("{name}.weight");
-    let (gx, gw, gb) = linear_backward(s, x, &p.matrix(&weight)?, grad, bias)?;
-    let shape = p.get(&weight)?.shape().to_vec();
-    super::params::accumulate(s, grads, &weight, gw.reshape(&shape)?)?;
-    if let Some(gb) = gb {
-        super::params::accumulate(s, grads, &format!("{name}.bias"), gb)?;
-    }
-    Ok(gx)
-}

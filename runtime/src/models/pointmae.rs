@@ -12,16 +12,14 @@
 
 use serde::Deserialize;
 
-use super::layers::Layer;
-use super::linear::{linear, linear_backward, linear_param, linear_param_backward};
-use super::params::{
-    accumulate, batchnorm_spec, linear_spec, norm_spec, Grads, Init, ParamSpec, ParamStore, Spec,
+use super::layers::{
+    BatchNormRelu, BatchNormReluSaved, Layer, LayerNorm, LayerNormLayerSaved, Linear, LinearSaved,
 };
-use super::synthia::{bn_relu, bn_relu_backward, BnRelu};
-use super::transformer::{BlockStyle, LayerSaved, Transformer, TransformerConfig, LN_EPS};
+use super::linear::{linear, linear_backward};
+use super::params::{accumulate, Grads, Init, ParamSpec, ParamStore, Spec};
+use super::transformer::{BlockStyle, LayerSaved, Transformer, TransformerConfig};
 use crate::ops::activation::{gelu, gelu_backward};
 use crate::ops::elementwise::{add, add_backward, scale};
-use crate::ops::layernorm::{layernorm, layernorm_backward, LayerNormSaved};
 use crate::ops::layout::{concat, permute, permute_backward, slice};
 use crate::ops::point::{fps, gather_rows, gather_rows_backward, inverse_index, knn, KNN_MAX_K};
 use crate::ops::reduce::{max, max_backward};
@@ -206,7 +204,54 @@ impl PointMaeConfig {
 #[derive(Debug, Clone)]
 pub struct PointMae {
     pub cfg: PointMaeConfig,
+    tokenizer: Tokenizer,
     blocks: Transformer,
+    norm: LayerNorm,
+}
+
+/// The mini-PointNet (`encoder.*`) and the position embedding (`pos_embed.*`).
+#[derive(Debug, Clone)]
+struct Tokenizer {
+    first_conv0: Linear,
+    first_conv1: BatchNormRelu,
+    first_conv3: Linear,
+    /// Applied as two column blocks (global, local): see `split_second_conv`.
+    second_conv0: Linear,
+    second_conv1: BatchNormRelu,
+    second_conv3: Linear,
+    pos_embed0: Linear,
+    pos_embed2: Linear,
+}
+
+impl Tokenizer {
+    fn new(c: usize) -> Self {
+        Self {
+            first_conv0: Linear::new("encoder.first_conv.0", FIRST_HIDDEN, &[3, 1], true),
+            first_conv1: BatchNormRelu::new("encoder.first_conv.1", FIRST_HIDDEN),
+            first_conv3: Linear::new("encoder.first_conv.3", LOCAL, &[FIRST_HIDDEN, 1], true),
+            second_conv0: Linear::new(
+                "encoder.second_conv.0",
+                SECOND_HIDDEN,
+                &[2 * LOCAL, 1],
+                true,
+            ),
+            second_conv1: BatchNormRelu::new("encoder.second_conv.1", SECOND_HIDDEN),
+            second_conv3: Linear::new("encoder.second_conv.3", c, &[SECOND_HIDDEN, 1], true),
+            pos_embed0: Linear::new("pos_embed.0", 128, &[3], true),
+            pos_embed2: Linear::new("pos_embed.2", c, &[128], true),
+        }
+    }
+
+    fn spec(&self, spec: &mut Spec) {
+        self.first_conv0.spec(spec);
+        self.first_conv1.spec(spec);
+        self.first_conv3.spec(spec);
+        self.second_conv0.spec(spec);
+        self.second_conv1.spec(spec);
+        self.second_conv3.spec(spec);
+        self.pos_embed0.spec(spec);
+        self.pos_embed2.spec(spec);
+    }
 }
 
 /// The tokenizer's outputs (groups, tokens, positions) and what its backward needs.
@@ -236,17 +281,18 @@ struct TokenizerSaved {
     points: Tensor,
     fps_rows: Tensor,
     knn_rows: Tensor,
-    x0: Tensor,
-    bn1: BnRelu,
-    h1: Tensor,
+    conv0: LinearSaved,
+    bn1: BatchNormReluSaved,
+    conv3: LinearSaved,
     local: Tensor,
     global: Tensor,
     global_arg: Tensor,
-    bn2: BnRelu,
-    h2: Tensor,
+    bn2: BatchNormReluSaved,
+    second_conv3: LinearSaved,
     out_arg: Tensor,
+    pos0: LinearSaved,
     pos_hidden: Tensor,
-    pos_hidden_gelu: Tensor,
+    pos2: LinearSaved,
 }
 
 /// The transformer part: per-layer inputs, final features and what backward needs.
@@ -258,15 +304,19 @@ pub struct BlocksForward {
     /// norm(x_depth) (B, G, C).
     pub features: Tensor,
     layers: Vec<LayerSaved>,
-    last: Tensor,
-    norm: LayerNormSaved,
+    norm: LayerNormLayerSaved,
 }
 
 impl PointMae {
     pub fn new(cfg: PointMaeConfig) -> Result<Self> {
         cfg.validate("PointMaeConfig")?;
         let blocks = Transformer::with_style("blocks.blocks", cfg.transformer(), BlockStyle::Timm);
-        Ok(Self { cfg, blocks })
+        Ok(Self {
+            tokenizer: Tokenizer::new(cfg.trans_dim),
+            norm: LayerNorm::new("norm", cfg.trans_dim),
+            cfg,
+            blocks,
+        })
     }
 
     /// The transformer blocks (Point-MAE names), for callers that bring their own tokens.
@@ -277,42 +327,10 @@ impl PointMae {
     /// The encoder's parameters and BatchNorm buffers, in state_dict order. Weights start
     /// as Point-MAE initialises them: trunc_normal(std .02), biases 0.
     pub fn spec(&self) -> Spec {
-        let c = self.cfg.trans_dim;
         let mut spec = Spec::new();
-        linear_spec(
-            &mut spec,
-            "encoder.first_conv.0",
-            FIRST_HIDDEN,
-            &[3, 1],
-            true,
-        );
-        batchnorm_spec(&mut spec, "encoder.first_conv.1", FIRST_HIDDEN);
-        linear_spec(
-            &mut spec,
-            "encoder.first_conv.3",
-            LOCAL,
-            &[FIRST_HIDDEN, 1],
-            true,
-        );
-        linear_spec(
-            &mut spec,
-            "encoder.second_conv.0",
-            SECOND_HIDDEN,
-            &[2 * LOCAL, 1],
-            true,
-        );
-        batchnorm_spec(&mut spec, "encoder.second_conv.1", SECOND_HIDDEN);
-        linear_spec(
-            &mut spec,
-            "encoder.second_conv.3",
-            c,
-            &[SECOND_HIDDEN, 1],
-            true,
-        );
-        linear_spec(&mut spec, "pos_embed.0", 128, &[3], true);
-        linear_spec(&mut spec, "pos_embed.2", c, &[128], true);
+        self.tokenizer.spec(&mut spec);
         self.blocks.spec(&mut spec);
-        norm_spec(&mut spec, "norm", c);
+        self.norm.spec(&mut spec);
         point_mae_init(&mut spec);
         spec
     }
@@ -366,32 +384,26 @@ impl PointMae {
         // Mini-PointNet over (M, B·G) rows.
         let bg = b * g;
         let x0 = neighborhood.reshape(&[m * bg, 3])?;
-        let a1 = linear_param(s, p, &x0, "encoder.first_conv.0")?;
-        let (h1, bn1) = bn_relu(s, p, &a1, "encoder.first_conv.1", train)?;
-        let local = linear_param(s, p, &h1, "encoder.first_conv.3")?.reshape(&[m, bg, LOCAL])?;
+        let tk = &self.tokenizer;
+        let (a1, conv0) = tk.first_conv0.forward(s, p, &x0)?;
+        let (h1, bn1) = tk.first_conv1.forward(s, p, &a1, train)?;
+        let (local, conv3) = tk.first_conv3.forward(s, p, &h1)?;
+        let local = local.reshape(&[m, bg, LOCAL])?;
         let (global, global_arg) = max(s, &local, 0)?;
         // second_conv.0 on [global, local] = W_global·global + W_local·local + b.
-        let (w_global, w_local) = self.split_second_conv(s, p)?;
-        let from_local = linear(
-            s,
-            &local,
-            &w_local,
-            Some(p.get("encoder.second_conv.0.bias")?),
-        )?;
+        let (w_global, w_local, bias) = self.split_second_conv(s, p)?;
+        let from_local = linear(s, &local, &w_local, Some(bias))?;
         let from_global = linear(s, &global, &w_global, None)?;
         let a2 = add(s, &from_local, &from_global)?.reshape(&[m * bg, SECOND_HIDDEN])?;
-        let (h2, bn2) = bn_relu(s, p, &a2, "encoder.second_conv.1", train)?;
-        let out = linear_param(s, p, &h2, "encoder.second_conv.3")?.reshape(&[
-            m,
-            bg,
-            self.cfg.encoder_dims,
-        ])?;
+        let (h2, bn2) = tk.second_conv1.forward(s, p, &a2, train)?;
+        let (out, second_conv3) = tk.second_conv3.forward(s, p, &h2)?;
+        let out = out.reshape(&[m, bg, self.cfg.encoder_dims])?;
         let (tokens, out_arg) = max(s, &out, 0)?;
         let tokens = tokens.reshape(&[b, g, self.cfg.encoder_dims])?;
 
-        let pos_hidden = linear_param(s, p, &center, "pos_embed.0")?;
+        let (pos_hidden, pos0) = tk.pos_embed0.forward(s, p, &center)?;
         let pos_hidden_gelu = gelu(s, &pos_hidden)?;
-        let pos = linear_param(s, p, &pos_hidden_gelu, "pos_embed.2")?;
+        let (pos, pos2) = tk.pos_embed2.forward(s, p, &pos_hidden_gelu)?;
         Ok(PointMaeTokens {
             fps_idx: sel.idx,
             center,
@@ -403,26 +415,37 @@ impl PointMae {
                 points: points.clone(),
                 fps_rows: sel.rows,
                 knn_rows: near.rows,
-                x0,
+                conv0,
                 bn1,
-                h1,
+                conv3,
                 local,
                 global,
                 global_arg,
                 bn2,
-                h2,
+                second_conv3,
                 out_arg,
+                pos0,
                 pos_hidden,
-                pos_hidden_gelu,
+                pos2,
             },
         })
     }
 
     /// second_conv.0's weight split into the columns that read the global feature and
-    /// those that read the per-point feature (the concat puts global first).
-    fn split_second_conv(&self, s: &mut Step<'_>, p: &ParamStore) -> Result<(Tensor, Tensor)> {
-        let w = p.matrix("encoder.second_conv.0.weight")?;
-        Ok((slice(s, &w, 1, 0, LOCAL)?, slice(s, &w, 1, LOCAL, LOCAL)?))
+    /// those that read the per-point feature (the concat puts global first), and its bias.
+    fn split_second_conv<'p>(
+        &self,
+        s: &mut Step<'_>,
+        p: &'p ParamStore,
+    ) -> Result<(Tensor, Tensor, &'p Tensor)> {
+        let conv = &self.tokenizer.second_conv0;
+        let w = p.matrix(conv.weight_name())?;
+        let bias = p.get(conv.bias_name().unwrap_or_default())?;
+        Ok((
+            slice(s, &w, 1, 0, LOCAL)?,
+            slice(s, &w, 1, LOCAL, LOCAL)?,
+            bias,
+        ))
     }
 
     /// tokens, pos (B, G, C) → per-layer inputs and final features.
@@ -444,14 +467,12 @@ impl PointMae {
             layers.push(saved);
             x = y;
         }
-        let (features, norm) =
-            layernorm(s, &x, p.get("norm.weight")?, p.get("norm.bias")?, LN_EPS)?;
+        let (features, norm) = self.norm.forward(s, p, &x)?;
         Ok(BlocksForward {
             pos: pos.clone(),
             layer_inputs,
             features,
             layers,
-            last: x,
             norm,
         })
     }
@@ -478,13 +499,7 @@ impl PointMae {
             });
         }
         let mut g = match grad_features {
-            Some(gf) => {
-                let (gx, gw, gb) =
-                    layernorm_backward(s, &fwd.last, p.get("norm.weight")?, &fwd.norm, gf)?;
-                accumulate(s, grads, "norm.weight", gw)?;
-                accumulate(s, grads, "norm.bias", gb)?;
-                Some(gx)
-            }
+            Some(gf) => Some(self.norm.backward(s, p, &fwd.norm, gf, grads)?),
             None => None,
         };
         let mut g_pos: Option<Tensor> = None;
@@ -551,41 +566,38 @@ impl PointMae {
         let n = sv.points.shape()[1];
 
         // Position embedding → centres.
-        let g_hidden_gelu = linear_param_backward(
-            s,
-            p,
-            grads,
-            &sv.pos_hidden_gelu,
-            "pos_embed.2",
-            &g_pos,
-            true,
-        )?;
+        let tk = &self.tokenizer;
+        let g_hidden_gelu = tk.pos_embed2.backward(s, p, &sv.pos2, g_pos, grads)?;
         let g_hidden = gelu_backward(s, &sv.pos_hidden, &g_hidden_gelu)?;
-        let g_center_pos =
-            linear_param_backward(s, p, grads, &fwd.center, "pos_embed.0", &g_hidden, true)?;
+        let g_center_pos = tk.pos_embed0.backward(s, p, &sv.pos0, &g_hidden, grads)?;
 
         // Mini-PointNet, back to the neighbourhoods.
         let c = self.cfg.encoder_dims;
         let g_out = max_backward(s, &g_tokens.reshape(&[bg, c])?, &sv.out_arg, &[m, bg, c], 0)?
             .reshape(&[m * bg, c])?;
-        let g_h2 =
-            linear_param_backward(s, p, grads, &sv.h2, "encoder.second_conv.3", &g_out, true)?;
-        let g_a2 =
-            bn_relu_backward(s, p, &sv.bn2, &g_h2, grads)?.reshape(&[m, bg, SECOND_HIDDEN])?;
+        let g_h2 = tk
+            .second_conv3
+            .backward(s, p, &sv.second_conv3, &g_out, grads)?;
+        let g_a2 = tk
+            .second_conv1
+            .backward(s, p, &sv.bn2, &g_h2, grads)?
+            .reshape(&[m, bg, SECOND_HIDDEN])?;
         let (g_from_local, g_from_global) = add_backward(s, &g_a2, &[bg, SECOND_HIDDEN])?;
-        let (w_global, w_local) = self.split_second_conv(s, p)?;
+        let (w_global, w_local, _) = self.split_second_conv(s, p)?;
         let (g_local, gw_local, gb) = linear_backward(s, &sv.local, &w_local, &g_from_local, true)?;
         let (g_global, gw_global, _) =
             linear_backward(s, &sv.global, &w_global, &g_from_global, false)?;
         let gw = concat(s, &[&gw_global, &gw_local], 1)?.reshape(&[SECOND_HIDDEN, 2 * LOCAL, 1])?;
-        accumulate(s, grads, "encoder.second_conv.0.weight", gw)?;
-        accumulate(s, grads, "encoder.second_conv.0.bias", gb.unwrap())?;
+        let conv = &tk.second_conv0;
+        accumulate(s, grads, conv.weight_name(), gw)?;
+        if let (Some(name), Some(gb)) = (conv.bias_name(), gb) {
+            accumulate(s, grads, name, gb)?;
+        }
         let g_local_max = max_backward(s, &g_global, &sv.global_arg, &[m, bg, LOCAL], 0)?;
         let g_local = add(s, &g_local, &g_local_max)?.reshape(&[m * bg, LOCAL])?;
-        let g_h1 =
-            linear_param_backward(s, p, grads, &sv.h1, "encoder.first_conv.3", &g_local, true)?;
-        let g_a1 = bn_relu_backward(s, p, &sv.bn1, &g_h1, grads)?;
-        let g_x0 = linear_param_backward(s, p, grads, &sv.x0, "encoder.first_conv.0", &g_a1, true)?;
+        let g_h1 = tk.first_conv3.backward(s, p, &sv.conv3, &g_local, grads)?;
+        let g_a1 = tk.first_conv1.backward(s, p, &sv.bn1, &g_h1, grads)?;
+        let g_x0 = tk.first_conv0.backward(s, p, &sv.conv0, &g_a1, grads)?;
 
         // neighbourhood = grouped − centre: grouped rows scatter to their points, and
         // each centre receives −Σ over its neighbours plus the position-embedding path.

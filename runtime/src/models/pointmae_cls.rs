@@ -5,10 +5,9 @@
 //! Dropout(0.5) → Linear(256, classes). State-dict names: the encoder's (no
 //! `MAE_encoder.` prefix), `cls_token`, `cls_pos`, `cls_head_finetune.{0,1,4,5,8}`.
 
-use super::linear::{linear_param, linear_param_backward};
-use super::params::{batchnorm_spec, linear_spec, Grads, Init, ParamSpec, ParamStore, Spec};
+use super::layers::{BatchNormRelu, BatchNormReluSaved, Layer, Linear, LinearSaved};
+use super::params::{Grads, Init, ParamSpec, ParamStore, Spec};
 use super::pointmae::{point_mae_init, BlocksForward, PointMae, PointMaeConfig, PointMaeTokens};
-use super::synthia::{bn_relu, bn_relu_backward, BnRelu};
 use crate::ops::dropout::{dropout, dropout_backward};
 use crate::ops::elementwise::{add, add_backward};
 use crate::ops::layout::{concat, slice};
@@ -22,6 +21,17 @@ const DROPOUT: f32 = 0.5;
 pub struct PointMaeClassifier {
     pub encoder: PointMae,
     pub classes: usize,
+    head: ClassHead,
+}
+
+/// `cls_head_finetune`: Linear → BN → ReLU → Dropout → Linear → BN → ReLU → Dropout →
+/// Linear.
+struct ClassHead {
+    fc1: Linear,
+    bn1: BatchNormRelu,
+    fc2: Linear,
+    bn2: BatchNormRelu,
+    fc3: Linear,
 }
 
 pub struct ClassifierForward {
@@ -31,11 +41,11 @@ pub struct ClassifierForward {
     blocks: BlocksForward,
     groups: usize,
     pooled_arg: Tensor,
-    head_in: Tensor,
-    bn1: BnRelu,
-    d1: Tensor,
-    bn2: BnRelu,
-    d2: Tensor,
+    fc1: LinearSaved,
+    bn1: BatchNormReluSaved,
+    fc2: LinearSaved,
+    bn2: BatchNormReluSaved,
+    fc3: LinearSaved,
     seeds: Option<[u32; 2]>,
 }
 
@@ -48,9 +58,18 @@ impl PointMaeClassifier {
             });
         }
         let classes = cfg.num_classes;
+        let c = cfg.trans_dim;
+        let n = |i: usize| format!("cls_head_finetune.{i}");
         Ok(Self {
             encoder: PointMae::new(cfg)?,
             classes,
+            head: ClassHead {
+                fc1: Linear::new(&n(0), HIDDEN, &[2 * c], true),
+                bn1: BatchNormRelu::new(&n(1), HIDDEN),
+                fc2: Linear::new(&n(4), HIDDEN, &[HIDDEN], true),
+                bn2: BatchNormRelu::new(&n(5), HIDDEN),
+                fc3: Linear::new(&n(8), classes, &[HIDDEN], true),
+            },
         })
     }
 
@@ -70,17 +89,12 @@ impl PointMaeClassifier {
             init: Init::TruncNormal { std: 0.02 },
             trainable: true,
         });
-        linear_spec(&mut own, "cls_head_finetune.0", HIDDEN, &[2 * c], true);
-        batchnorm_spec(&mut own, "cls_head_finetune.1", HIDDEN);
-        linear_spec(&mut own, "cls_head_finetune.4", HIDDEN, &[HIDDEN], true);
-        batchnorm_spec(&mut own, "cls_head_finetune.5", HIDDEN);
-        linear_spec(
-            &mut own,
-            "cls_head_finetune.8",
-            self.classes,
-            &[HIDDEN],
-            true,
-        );
+        let h = &self.head;
+        h.fc1.spec(&mut own);
+        h.bn1.spec(&mut own);
+        h.fc2.spec(&mut own);
+        h.bn2.spec(&mut own);
+        h.fc3.spec(&mut own);
         point_mae_init(&mut own);
         spec.extend(own);
         spec
@@ -116,24 +130,25 @@ impl PointMaeClassifier {
             Some(sd) => dropout(s, x, DROPOUT, sd[i]),
             None => Ok(x.clone()),
         };
-        let a1 = linear_param(s, p, &head_in, "cls_head_finetune.0")?;
-        let (r1, bn1) = bn_relu(s, p, &a1, "cls_head_finetune.1", train)?;
+        let h = &self.head;
+        let (a1, fc1) = h.fc1.forward(s, p, &head_in)?;
+        let (r1, bn1) = h.bn1.forward(s, p, &a1, train)?;
         let d1 = drop(s, &r1, 0)?;
-        let a2 = linear_param(s, p, &d1, "cls_head_finetune.4")?;
-        let (r2, bn2) = bn_relu(s, p, &a2, "cls_head_finetune.5", train)?;
+        let (a2, fc2) = h.fc2.forward(s, p, &d1)?;
+        let (r2, bn2) = h.bn2.forward(s, p, &a2, train)?;
         let d2 = drop(s, &r2, 1)?;
-        let logits = linear_param(s, p, &d2, "cls_head_finetune.8")?;
+        let (logits, fc3) = h.fc3.forward(s, p, &d2)?;
         Ok(ClassifierForward {
             logits,
             tokens,
             blocks,
             groups: g,
             pooled_arg,
-            head_in,
+            fc1,
             bn1,
-            d1,
+            fc2,
             bn2,
-            d2,
+            fc3,
             seeds,
         })
     }
@@ -153,29 +168,14 @@ impl PointMaeClassifier {
             Some(sd) => dropout_backward(s, x, DROPOUT, sd[i]),
             None => Ok(x.clone()),
         };
-        let g_d2 = linear_param_backward(
-            s,
-            p,
-            grads,
-            &fwd.d2,
-            "cls_head_finetune.8",
-            grad_logits,
-            true,
-        )?;
+        let h = &self.head;
+        let g_d2 = h.fc3.backward(s, p, &fwd.fc3, grad_logits, grads)?;
         let g_r2 = undrop(s, &g_d2, 1)?;
-        let g_a2 = bn_relu_backward(s, p, &fwd.bn2, &g_r2, grads)?;
-        let g_d1 = linear_param_backward(s, p, grads, &fwd.d1, "cls_head_finetune.4", &g_a2, true)?;
+        let g_a2 = h.bn2.backward(s, p, &fwd.bn2, &g_r2, grads)?;
+        let g_d1 = h.fc2.backward(s, p, &fwd.fc2, &g_a2, grads)?;
         let g_r1 = undrop(s, &g_d1, 0)?;
-        let g_a1 = bn_relu_backward(s, p, &fwd.bn1, &g_r1, grads)?;
-        let g_in = linear_param_backward(
-            s,
-            p,
-            grads,
-            &fwd.head_in,
-            "cls_head_finetune.0",
-            &g_a1,
-            true,
-        )?;
+        let g_a1 = h.bn1.backward(s, p, &fwd.bn1, &g_r1, grads)?;
+        let g_in = h.fc1.backward(s, p, &fwd.fc1, &g_a1, grads)?;
         let g_cls = slice(s, &g_in, 1, 0, c)?.reshape(&[b, 1, c])?;
         let g_pooled = slice(s, &g_in, 1, c, c)?;
         let g_rest = max_backward(s, &g_pooled, &fwd.pooled_arg, &[b, g, c], 1)?;

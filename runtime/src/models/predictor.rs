@@ -4,13 +4,13 @@
 //! statistics are over that clip's rows and its running statistics are updated once
 //! per clip, in clip order. The paper's variant swaps BatchNorm for LayerNorm(hidden).
 
-use super::linear::{linear, linear_backward};
-use super::params::{accumulate, batchnorm_spec, linear_spec, norm_spec, Grads, ParamStore, Spec};
-use super::synthia::{bn_relu, bn_relu_backward, BnRelu};
+use super::layers::{
+    BatchNormRelu, BatchNormReluSaved, Layer, LayerNorm, LayerNormLayerSaved, Linear, LinearSaved,
+};
+use super::params::{Grads, ParamStore, Spec};
 use crate::ops::activation::{relu, relu_backward};
-use crate::ops::layernorm::{layernorm, layernorm_backward, LayerNormSaved};
 use crate::ops::layout::{concat, concat_backward, slice};
-use crate::{Result, Step, Tensor};
+use crate::{Error, Result, Step, Tensor};
 
 /// The predictor's normalisation.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Deserialize)]
@@ -23,6 +23,13 @@ pub enum PredictorNorm {
     LayerNorm,
 }
 
+/// `net.1`: BatchNorm + ReLU, or LayerNorm then ReLU.
+#[derive(Debug, Clone)]
+enum NormLayer {
+    Batch(BatchNormRelu),
+    Layer(LayerNorm),
+}
+
 /// One predictor under `prefix` (e.g. "forward_predictor").
 #[derive(Debug, Clone)]
 pub struct Predictor {
@@ -30,48 +37,44 @@ pub struct Predictor {
     pub dim: usize,
     pub hidden: usize,
     pub norm: PredictorNorm,
+    fc1: Linear,
+    norm_layer: NormLayer,
+    fc2: Linear,
 }
 
 enum NormSaved {
     /// Per clip: the BatchNorm + ReLU unit.
-    Batch(Vec<BnRelu>),
+    Batch(Vec<BatchNormReluSaved>),
     Layer {
-        ln: LayerNormSaved,
+        ln: LayerNormLayerSaved,
         pre: Tensor,
     },
 }
 
 /// What the backward pass needs.
 pub struct PredictorSaved {
-    x: Tensor,
-    h: Tensor,
+    fc1: LinearSaved,
+    /// (B, T) of the input.
+    shape: [usize; 2],
     norm: NormSaved,
-    act: Tensor,
+    fc2: LinearSaved,
 }
-
-const LN_EPS: f32 = 1e-5;
 
 impl Predictor {
     pub fn new(prefix: &str, dim: usize, hidden: usize, norm: PredictorNorm) -> Self {
+        let n = |rest: &str| format!("{prefix}.net.{rest}");
         Self {
             prefix: prefix.to_string(),
             dim,
             hidden,
             norm,
+            fc1: Linear::new(&n("0"), hidden, &[dim], true),
+            norm_layer: match norm {
+                PredictorNorm::BatchNorm => NormLayer::Batch(BatchNormRelu::new(&n("1"), hidden)),
+                PredictorNorm::LayerNorm => NormLayer::Layer(LayerNorm::new(&n("1"), hidden)),
+            },
+            fc2: Linear::new(&n("3"), dim, &[hidden], true),
         }
-    }
-
-    fn name(&self, rest: &str) -> String {
-        format!("{}.net.{rest}", self.prefix)
-    }
-
-    pub fn spec(&self, spec: &mut Spec) {
-        linear_spec(spec, &self.name("0"), self.hidden, &[self.dim], true);
-        match self.norm {
-            PredictorNorm::BatchNorm => batchnorm_spec(spec, &self.name("1"), self.hidden),
-            PredictorNorm::LayerNorm => norm_spec(spec, &self.name("1"), self.hidden),
-        }
-        linear_spec(spec, &self.name("3"), self.dim, &[self.hidden], true);
     }
 
     /// x (B, T, dim) → (B, T, dim), each clip normalised on its own (train mode).
@@ -82,55 +85,52 @@ impl Predictor {
         x: &Tensor,
     ) -> Result<(Tensor, PredictorSaved)> {
         let (b, t) = (x.shape()[0], x.shape()[1]);
-        let h = linear(
-            s,
-            x,
-            p.get(&self.name("0.weight"))?,
-            Some(p.get(&self.name("0.bias"))?),
-        )?;
-        let (act, norm) = match self.norm {
-            PredictorNorm::BatchNorm => {
+        let (h, fc1) = self.fc1.forward(s, p, x)?;
+        let (act, norm) = match &self.norm_layer {
+            NormLayer::Batch(bn) => {
                 let mut units = Vec::with_capacity(b);
                 let mut outs = Vec::with_capacity(b);
                 for clip in 0..b {
                     let rows = slice(s, &h, 0, clip, 1)?.reshape(&[t, self.hidden])?;
-                    let (y, unit) = bn_relu(s, p, &rows, &self.name("1"), true)?;
+                    let (y, unit) = bn.forward(s, p, &rows, true)?;
                     outs.push(y.reshape(&[1, t, self.hidden])?);
                     units.push(unit);
                 }
                 let parts: Vec<&Tensor> = outs.iter().collect();
                 (concat(s, &parts, 0)?, NormSaved::Batch(units))
             }
-            PredictorNorm::LayerNorm => {
-                let (pre, ln) = layernorm(
-                    s,
-                    &h,
-                    p.get(&self.name("1.weight"))?,
-                    p.get(&self.name("1.bias"))?,
-                    LN_EPS,
-                )?;
+            NormLayer::Layer(layer) => {
+                let (pre, ln) = layer.forward(s, p, &h)?;
                 (relu(s, &pre)?, NormSaved::Layer { ln, pre })
             }
         };
-        let y = linear(
-            s,
-            &act,
-            p.get(&self.name("3.weight"))?,
-            Some(p.get(&self.name("3.bias"))?),
-        )?;
+        let (y, fc2) = self.fc2.forward(s, p, &act)?;
         Ok((
             y,
             PredictorSaved {
-                x: x.clone(),
-                h,
+                fc1,
+                shape: [b, t],
                 norm,
-                act,
+                fc2,
             },
         ))
     }
+}
+
+impl Layer for Predictor {
+    type Saved = PredictorSaved;
+
+    fn spec(&self, spec: &mut Spec) {
+        self.fc1.spec(spec);
+        match &self.norm_layer {
+            NormLayer::Batch(bn) => bn.spec(spec),
+            NormLayer::Layer(ln) => ln.spec(spec),
+        }
+        self.fc2.spec(spec);
+    }
 
     /// d x given d y; parameter gradients accumulate into `grads`.
-    pub fn backward(
+    fn backward(
         &self,
         s: &mut Step<'_>,
         p: &ParamStore,
@@ -138,21 +138,16 @@ impl Predictor {
         grad: &Tensor,
         grads: &mut Grads,
     ) -> Result<Tensor> {
-        let (g_act, gw, gb) =
-            linear_backward(s, &saved.act, p.get(&self.name("3.weight"))?, grad, true)?;
-        accumulate(s, grads, &self.name("3.weight"), gw)?;
-        if let Some(gb) = gb {
-            accumulate(s, grads, &self.name("3.bias"), gb)?;
-        }
-        let g_h = match &saved.norm {
-            NormSaved::Batch(units) => {
-                let t = saved.h.shape()[1];
+        let g_act = self.fc2.backward(s, p, &saved.fc2, grad, grads)?;
+        let g_h = match (&self.norm_layer, &saved.norm) {
+            (NormLayer::Batch(bn), NormSaved::Batch(units)) => {
+                let t = saved.shape[1];
                 let sizes = vec![1; units.len()];
                 let parts = concat_backward(s, &g_act, &sizes, 0)?;
                 let mut g_rows = Vec::with_capacity(units.len());
                 for (unit, g) in units.iter().zip(&parts) {
                     let g = g.reshape(&[t, self.hidden])?;
-                    g_rows.push(bn_relu_backward(s, p, unit, &g, grads)?.reshape(&[
+                    g_rows.push(bn.backward(s, p, unit, &g, grads)?.reshape(&[
                         1,
                         t,
                         self.hidden,
@@ -161,21 +156,17 @@ impl Predictor {
                 let parts: Vec<&Tensor> = g_rows.iter().collect();
                 concat(s, &parts, 0)?
             }
-            NormSaved::Layer { ln, pre } => {
+            (NormLayer::Layer(ln), NormSaved::Layer { ln: sv, pre }) => {
                 let g_pre = relu_backward(s, pre, &g_act)?;
-                let (g_h, gg, gbeta) =
-                    layernorm_backward(s, &saved.h, p.get(&self.name("1.weight"))?, ln, &g_pre)?;
-                accumulate(s, grads, &self.name("1.weight"), gg)?;
-                accumulate(s, grads, &self.name("1.bias"), gbeta)?;
-                g_h
+                ln.backward(s, p, sv, &g_pre, grads)?
+            }
+            _ => {
+                return Err(Error::InvalidArgument {
+                    op: "predictor backward",
+                    detail: "the saved activations come from a predictor with another norm".into(),
+                })
             }
         };
-        let (g_x, gw, gb) =
-            linear_backward(s, &saved.x, p.get(&self.name("0.weight"))?, &g_h, true)?;
-        accumulate(s, grads, &self.name("0.weight"), gw)?;
-        if let Some(gb) = gb {
-            accumulate(s, grads, &self.name("0.bias"), gb)?;
-        }
-        Ok(g_x)
+        self.fc1.backward(s, p, &saved.fc1, &g_h, grads)
     }
 }

@@ -21,8 +21,6 @@ use crate::ops::elementwise::add;
 use crate::ops::layout::{concat, permute, permute_backward, slice};
 use crate::{Result, Step, Tensor};
 
-pub(crate) use super::layers::LN_EPS;
-
 /// Transformer hyper-parameters (the constructor's argument names).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct TransformerConfig {

@@ -15,6 +15,7 @@
 
 use edge4d_runtime::models::params::{Grads, ParamStore, Spec};
 use edge4d_runtime::models::predictor::{Predictor, PredictorNorm, PredictorSaved};
+use edge4d_runtime::models::Layer;
 use edge4d_runtime::ops::cross_entropy::{cross_entropy, cross_entropy_backward};
 use edge4d_runtime::ops::elementwise::{add, scale};
 use edge4d_runtime::ops::layernorm::{l2normalize, l2normalize_backward, L2NormSaved};
