@@ -272,3 +272,60 @@ impl Layer for BatchNormRelu {
         Ok(gx)
     }
 }
+
+/// A 1×1 convolution without bias (stored with trailing unit dims) followed by
+/// BatchNorm and ReLU: `conv.0`, `conv.1` of the reference's `nn.Sequential`s.
+#[derive(Debug, Clone)]
+pub struct ConvBnRelu {
+    pub conv: Linear,
+    pub bn: BatchNormRelu,
+}
+
+/// What a [`ConvBnRelu`]'s backward needs.
+pub struct ConvBnReluSaved {
+    conv: LinearSaved,
+    bn: BatchNormReluSaved,
+}
+
+impl ConvBnRelu {
+    /// `conv` (out, input…) without bias, then `bn` over `out` channels.
+    pub fn new(conv: &str, bn: &str, out: usize, input: &[usize]) -> Self {
+        Self {
+            conv: Linear::new(conv, out, input, false),
+            bn: BatchNormRelu::new(bn, out),
+        }
+    }
+
+    pub fn forward(
+        &self,
+        s: &mut Step<'_>,
+        p: &ParamStore,
+        x: &Tensor,
+        train: bool,
+    ) -> Result<(Tensor, ConvBnReluSaved)> {
+        let (h, conv) = self.conv.forward(s, p, x)?;
+        let (y, bn) = self.bn.forward(s, p, &h, train)?;
+        Ok((y, ConvBnReluSaved { conv, bn }))
+    }
+}
+
+impl Layer for ConvBnRelu {
+    type Saved = ConvBnReluSaved;
+
+    fn spec(&self, spec: &mut Spec) {
+        self.conv.spec(spec);
+        self.bn.spec(spec);
+    }
+
+    fn backward(
+        &self,
+        s: &mut Step<'_>,
+        p: &ParamStore,
+        saved: &ConvBnReluSaved,
+        grad: &Tensor,
+        grads: &mut Grads,
+    ) -> Result<Tensor> {
+        let g_h = self.bn.backward(s, p, &saved.bn, grad, grads)?;
+        self.conv.backward(s, p, &saved.conv, &g_h, grads)
+    }
+}

@@ -9,13 +9,13 @@
 //! own running-statistics update, in PyTorch's order.
 
 use super::config::P4TransformerConfig;
-use super::layers::Layer;
-use super::linear::{linear, linear_backward};
+use super::layers::{
+    BatchNormRelu, BatchNormReluSaved, ConvBnRelu, ConvBnReluSaved, Layer, Linear, LinearSaved,
+};
 use super::p4dconv::{displacement_backward, TubeConfig, TubeEmbedding};
-use super::params::{accumulate, batchnorm_spec, linear_spec, Grads, ParamStore, Spec};
+use super::params::{Grads, ParamStore, Spec};
 use super::transformer::{Transformer, TransformerSaved};
 use crate::ops::activation::{relu, relu_backward};
-use crate::ops::batchnorm::{batchnorm, batchnorm_backward, BatchNormSaved, BatchNormState};
 use crate::ops::elementwise::add;
 use crate::ops::layout::{concat, concat_backward, permute, permute_backward, slice};
 use crate::ops::point::{
@@ -25,129 +25,33 @@ use crate::ops::point::{
 use crate::ops::reduce::{max, max_backward};
 use crate::{Error, Result, Step, Tensor};
 
-const BN_EPS: f32 = 1e-5;
-const BN_MOMENTUM: f32 = 0.1;
-
-/// conv (done by the caller) → BatchNorm → ReLU, as one saved unit.
-pub(crate) struct BnRelu {
-    prefix: String,
-    x: Tensor,
-    z: Tensor,
-    saved: BatchNormSaved,
-}
-
-pub(crate) fn bn_relu(
-    s: &mut Step<'_>,
-    p: &ParamStore,
-    x: &Tensor,
-    prefix: &str,
-    train: bool,
-) -> Result<(Tensor, BnRelu)> {
-    let n = |r: &str| format!("{prefix}.{r}");
-    let state = BatchNormState {
-        running_mean: p.get(&n("running_mean"))?,
-        running_var: p.get(&n("running_var"))?,
-        eps: BN_EPS,
-        momentum: BN_MOMENTUM,
-        train,
-    };
-    let (z, saved) = batchnorm(s, x, p.get(&n("weight"))?, p.get(&n("bias"))?, &state)?;
-    if train {
-        p.bump(&n("num_batches_tracked"), 1);
-    }
-    let y = relu(s, &z)?;
-    Ok((
-        y,
-        BnRelu {
-            prefix: prefix.to_string(),
-            x: x.clone(),
-            z,
-            saved,
-        },
-    ))
-}
-
-pub(crate) fn bn_relu_backward(
-    s: &mut Step<'_>,
-    p: &ParamStore,
-    u: &BnRelu,
-    g: &Tensor,
-    grads: &mut Grads,
-) -> Result<Tensor> {
-    let g_z = relu_backward(s, &u.z, g)?;
-    let (gx, gg, gb) = batchnorm_backward(
-        s,
-        &u.x,
-        p.get(&format!("{}.weight", u.prefix))?,
-        &u.saved,
-        &g_z,
-    )?;
-    accumulate(s, grads, &format!("{}.weight", u.prefix), gg)?;
-    accumulate(s, grads, &format!("{}.bias", u.prefix), gb)?;
-    Ok(gx)
-}
-
-/// A 1×1 conv (no bias) then BatchNorm and ReLU.
-struct Unit {
-    conv_in: Tensor,
-    conv: String,
-    bn: BnRelu,
-}
-
-fn unit(
-    s: &mut Step<'_>,
-    p: &ParamStore,
-    x: &Tensor,
-    conv: &str,
-    bn: &str,
-    train: bool,
-) -> Result<(Tensor, Unit)> {
-    let h = linear(s, x, &p.matrix(&format!("{conv}.weight"))?, None)?;
-    let (y, bn) = bn_relu(s, p, &h, bn, train)?;
-    Ok((
-        y,
-        Unit {
-            conv_in: x.clone(),
-            conv: conv.to_string(),
-            bn,
-        },
-    ))
-}
-
-fn unit_backward(
-    s: &mut Step<'_>,
-    p: &ParamStore,
-    u: &Unit,
-    g: &Tensor,
-    grads: &mut Grads,
-) -> Result<Tensor> {
-    let g_h = bn_relu_backward(s, p, &u.bn, g, grads)?;
-    let name = format!("{}.weight", u.conv);
-    let (gx, gw, _) = linear_backward(s, &u.conv_in, &p.matrix(&name)?, &g_h, false)?;
-    accumulate(s, grads, &name, gw)?;
-    Ok(gx)
-}
-
 /// P4DConv with features and a BN/ReLU MLP (conv1..conv4 of the segmentation net).
 struct SegConv {
     prefix: String,
     in_planes: usize,
     planes: [usize; 3],
     tube: TubeEmbedding,
+    conv_d0: Linear,
+    conv_d1: BatchNormRelu,
+    /// conv_f.0 and conv_f.1, when the level has input features.
+    conv_f: Option<(Linear, BatchNormRelu)>,
+    mlp: [ConvBnRelu; 2],
 }
 
 struct Call {
-    d: BnRelu,
-    f: Option<BnRelu>,
-    mlp: Vec<Unit>,
+    d: BatchNormReluSaved,
+    f: Option<BatchNormReluSaved>,
+    mlp: Vec<ConvBnReluSaved>,
     arg: Tensor,
 }
 
 struct SegConvSaved {
     xyz_shape: Vec<usize>,
     feat_shape: Vec<usize>,
-    disp: Tensor,
-    gathered: Option<Tensor>,
+    disp: LinearSaved,
+    /// The displacement rows' count (E·4 values).
+    disp_rows: usize,
+    gathered: Option<LinearSaved>,
     sel: Selection,
     balls: Balls,
     calls: Vec<Call>,
@@ -165,10 +69,24 @@ impl SegConv {
         kt: usize,
     ) -> Self {
         let pad = kt / 2;
+        let n = |rest: &str| format!("{prefix}.{rest}");
+        let [c0, c1, c2] = planes;
         Self {
             prefix: prefix.to_string(),
             in_planes,
             planes,
+            conv_d0: Linear::new(&n("conv_d.0"), c0, &[4, 1, 1], false),
+            conv_d1: BatchNormRelu::new(&n("conv_d.1"), c0),
+            conv_f: (in_planes > 0).then(|| {
+                (
+                    Linear::new(&n("conv_f.0"), c0, &[in_planes, 1, 1], false),
+                    BatchNormRelu::new(&n("conv_f.1"), c0),
+                )
+            }),
+            mlp: [
+                ConvBnRelu::new(&n("mlp.0"), &n("mlp.1"), c1, &[c0, 1, 1]),
+                ConvBnRelu::new(&n("mlp.3"), &n("mlp.4"), c2, &[c1, 1, 1]),
+            ],
             tube: TubeEmbedding::new(
                 prefix,
                 TubeConfig {
@@ -185,28 +103,16 @@ impl SegConv {
         }
     }
 
-    fn n(&self, rest: &str) -> String {
-        format!("{}.{rest}", self.prefix)
-    }
-
     fn spec(&self, spec: &mut Spec) {
-        let [c0, c1, c2] = self.planes;
-        linear_spec(spec, &self.n("conv_d.0"), c0, &[4, 1, 1], false);
-        batchnorm_spec(spec, &self.n("conv_d.1"), c0);
-        if self.in_planes > 0 {
-            linear_spec(
-                spec,
-                &self.n("conv_f.0"),
-                c0,
-                &[self.in_planes, 1, 1],
-                false,
-            );
-            batchnorm_spec(spec, &self.n("conv_f.1"), c0);
+        self.conv_d0.spec(spec);
+        self.conv_d1.spec(spec);
+        if let Some((conv, bn)) = &self.conv_f {
+            conv.spec(spec);
+            bn.spec(spec);
         }
-        linear_spec(spec, &self.n("mlp.0"), c1, &[c0, 1, 1], false);
-        batchnorm_spec(spec, &self.n("mlp.1"), c1);
-        linear_spec(spec, &self.n("mlp.3"), c2, &[c1, 1, 1], false);
-        batchnorm_spec(spec, &self.n("mlp.4"), c2);
+        for unit in &self.mlp {
+            unit.spec(spec);
+        }
     }
 
     /// xyz (B, L, N, 3), features (B, L, N, C_in) → (anchors (B, L, n, 3), (B, L, n, C)).
@@ -246,20 +152,22 @@ impl SegConv {
         let call_major = |s: &mut Step<'_>, h: &Tensor| -> Result<Tensor> {
             permute(s, &h.reshape(&[b, calls, n * k * c0])?, &[1, 0, 2])
         };
-        let hd_rows = linear(s, &disp, &p.matrix(&self.n("conv_d.0.weight"))?, None)?;
+        let disp_rows = disp.numel() / 4;
+        let (hd_rows, disp) = self.conv_d0.forward(s, p, &disp)?;
         let hd = call_major(s, &hd_rows)?;
-        let (gathered, hf) = if self.in_planes > 0 {
-            let g = gather_rows(
-                s,
-                &feat.reshape(&[b * l * npts, self.in_planes])?,
-                &balls.rows,
-                1,
-                None,
-            )?;
-            let h = linear(s, &g, &p.matrix(&self.n("conv_f.0.weight"))?, None)?;
-            (Some(g), Some(call_major(s, &h)?))
-        } else {
-            (None, None)
+        let (gathered, hf) = match &self.conv_f {
+            Some((conv, _)) => {
+                let g = gather_rows(
+                    s,
+                    &feat.reshape(&[b * l * npts, self.in_planes])?,
+                    &balls.rows,
+                    1,
+                    None,
+                )?;
+                let (h, saved) = conv.forward(s, p, &g)?;
+                (Some(saved), Some(call_major(s, &h)?))
+            }
+            None => (None, None),
         };
         let mut saved_calls = Vec::with_capacity(calls);
         let mut frames = Vec::with_capacity(l_out);
@@ -268,18 +176,18 @@ impl SegConv {
             for o in 0..kt {
                 let call = t * kt + o;
                 let xd = slice(s, &hd, 0, call, 1)?.reshape(&[b * n * k, c0])?;
-                let (yd, d) = bn_relu(s, p, &xd, &self.n("conv_d.1"), train)?;
-                let (mut h, f) = match &hf {
-                    Some(hf) => {
+                let (yd, d) = self.conv_d1.forward(s, p, &xd, train)?;
+                let (mut h, f) = match (&hf, &self.conv_f) {
+                    (Some(hf), Some((_, bn))) => {
                         let xf = slice(s, hf, 0, call, 1)?.reshape(&[b * n * k, c0])?;
-                        let (yf, f) = bn_relu(s, p, &xf, &self.n("conv_f.1"), train)?;
+                        let (yf, f) = bn.forward(s, p, &xf, train)?;
                         (add(s, &yd, &yf)?, Some(f))
                     }
-                    None => (yd, None),
+                    _ => (yd, None),
                 };
                 let mut mlp = Vec::new();
-                for (conv, bn) in [("mlp.0", "mlp.1"), ("mlp.3", "mlp.4")] {
-                    let (y, u) = unit(s, p, &h, &self.n(conv), &self.n(bn), train)?;
+                for unit in &self.mlp {
+                    let (y, u) = unit.forward(s, p, &h, train)?;
                     mlp.push(u);
                     h = y;
                 }
@@ -306,6 +214,7 @@ impl SegConv {
                 xyz_shape: xyz.shape().to_vec(),
                 feat_shape: feat.shape().to_vec(),
                 disp,
+                disp_rows,
                 gathered,
                 sel,
                 balls,
@@ -337,45 +246,30 @@ impl SegConv {
                 let call = &sv.calls[t * kt + o];
                 let mut g = max_backward(s, &g_t, &call.arg, &[b * n, k, c2], 1)?
                     .reshape(&[b * n * k, c2])?;
-                for u in call.mlp.iter().rev() {
-                    g = unit_backward(s, p, u, &g, grads)?;
+                for (unit, u) in self.mlp.iter().zip(&call.mlp).rev() {
+                    g = unit.backward(s, p, u, &g, grads)?;
                 }
-                gd_calls.push(bn_relu_backward(s, p, &call.d, &g, grads)?.reshape(&[
+                gd_calls.push(self.conv_d1.backward(s, p, &call.d, &g, grads)?.reshape(&[
                     1,
                     b,
                     n * k * c0,
                 ])?);
-                if let Some(f) = &call.f {
-                    gf_calls.push(bn_relu_backward(s, p, f, &g, grads)?.reshape(&[
-                        1,
-                        b,
-                        n * k * c0,
-                    ])?);
+                if let (Some(f), Some((_, bn))) = (&call.f, &self.conv_f) {
+                    gf_calls.push(
+                        bn.backward(s, p, f, &g, grads)?
+                            .reshape(&[1, b, n * k * c0])?,
+                    );
                 }
             }
         }
-        let e = sv.disp.numel() / 4;
+        let e = sv.disp_rows;
         let from_calls = |s: &mut Step<'_>, parts: &[Tensor]| -> Result<Tensor> {
             let refs: Vec<&Tensor> = parts.iter().collect();
             let g = concat(s, &refs, 0)?;
             permute_backward(s, &g, &[1, 0, 2])?.reshape(&[e, c0])
         };
         let g_hd = from_calls(s, &gd_calls)?;
-        let name = self.n("conv_d.0.weight");
-        let (g_disp, gw, _) = linear_backward(
-            s,
-            &sv.disp,
-            &p.matrix(&name)?,
-            &g_hd.reshape(
-                &sv.disp.shape()[..5]
-                    .iter()
-                    .copied()
-                    .chain([c0])
-                    .collect::<Vec<_>>(),
-            )?,
-            false,
-        )?;
-        accumulate(s, grads, &name, gw)?;
+        let g_disp = self.conv_d0.backward(s, p, &sv.disp, &g_hd, grads)?;
         let g_xyz = displacement_backward(
             s,
             &g_disp,
@@ -384,13 +278,10 @@ impl SegConv {
             g_anchors,
             &sv.xyz_shape,
         )?;
-        let g_feat_in = match &sv.gathered {
-            Some(gathered) => {
+        let g_feat_in = match (&sv.gathered, &self.conv_f) {
+            (Some(gathered), Some((conv, _))) => {
                 let g_hf = from_calls(s, &gf_calls)?;
-                let name = self.n("conv_f.0.weight");
-                let (g_gathered, gw, _) =
-                    linear_backward(s, gathered, &p.matrix(&name)?, &g_hf, false)?;
-                accumulate(s, grads, &name, gw)?;
+                let g_gathered = conv.backward(s, p, gathered, &g_hf, grads)?;
                 let points: usize = sv.xyz_shape[..3].iter().product();
                 let inv = inverse_index(s, &sv.balls.rows, points)?;
                 Some(
@@ -406,7 +297,7 @@ impl SegConv {
                     .reshape(&sv.feat_shape)?,
                 )
             }
-            None => None,
+            _ => None,
         };
         let _ = sv.calls_shape;
         Ok((g_xyz, g_feat_in))
@@ -416,16 +307,16 @@ impl SegConv {
 /// P4DTransConv: three_nn interpolation from the coarse level, concatenated with the
 /// skip features, then 1×1 conv + BN + ReLU layers, BatchNorm per frame.
 struct SegDeconv {
-    prefix: String,
     in_planes: usize,
     orig_planes: usize,
     planes: [usize; 2],
+    units: [ConvBnRelu; 2],
 }
 
 struct FrameSaved {
     rows: Tensor,
     weight: Tensor,
-    units: Vec<Unit>,
+    units: Vec<ConvBnReluSaved>,
 }
 
 struct SegDeconvSaved {
@@ -435,22 +326,29 @@ struct SegDeconvSaved {
 }
 
 impl SegDeconv {
-    fn n(&self, rest: &str) -> String {
-        format!("{}.{rest}", self.prefix)
+    fn new(prefix: &str, in_planes: usize, orig_planes: usize, planes: [usize; 2]) -> Self {
+        let n = |rest: &str| format!("{prefix}.{rest}");
+        let [c1, c2] = planes;
+        Self {
+            in_planes,
+            orig_planes,
+            planes,
+            units: [
+                ConvBnRelu::new(
+                    &n("conv.0"),
+                    &n("conv.1"),
+                    c1,
+                    &[in_planes + orig_planes, 1],
+                ),
+                ConvBnRelu::new(&n("conv.3"), &n("conv.4"), c2, &[c1, 1]),
+            ],
+        }
     }
 
     fn spec(&self, spec: &mut Spec) {
-        let [c1, c2] = self.planes;
-        linear_spec(
-            spec,
-            &self.n("conv.0"),
-            c1,
-            &[self.in_planes + self.orig_planes, 1],
-            false,
-        );
-        batchnorm_spec(spec, &self.n("conv.1"), c1);
-        linear_spec(spec, &self.n("conv.3"), c2, &[c1, 1], false);
-        batchnorm_spec(spec, &self.n("conv.4"), c2);
+        for unit in &self.units {
+            unit.spec(spec);
+        }
     }
 
     /// orig xyz (B, L, No, 3) / features (B, L, No, Co), coarse xyz (B, L, n, 3) /
@@ -482,8 +380,8 @@ impl SegDeconv {
             let interp = gather_rows(s, &cf, &nn.sel.rows, 3, Some(&nn.weight))?;
             let skip = slice(s, orig_feat, 1, t, 1)?.reshape(&[b * no, self.orig_planes])?;
             let x = concat(s, &[&interp, &skip], 1)?;
-            let (h, u0) = unit(s, p, &x, &self.n("conv.0"), &self.n("conv.1"), train)?;
-            let (y, u1) = unit(s, p, &h, &self.n("conv.3"), &self.n("conv.4"), train)?;
+            let (h, u0) = self.units[0].forward(s, p, &x, train)?;
+            let (y, u1) = self.units[1].forward(s, p, &h, train)?;
             outs.push(y.reshape(&[b, 1, no, self.planes[1]])?);
             frames.push(FrameSaved {
                 rows: nn.sel.rows,
@@ -517,8 +415,8 @@ impl SegDeconv {
         let mut g_orig = Vec::with_capacity(l);
         for (t, fr) in sv.frames.iter().enumerate() {
             let mut gt = slice(s, g, 1, t, 1)?.reshape(&[b * no, self.planes[1]])?;
-            for u in fr.units.iter().rev() {
-                gt = unit_backward(s, p, u, &gt, grads)?;
+            for (unit, u) in self.units.iter().zip(&fr.units).rev() {
+                gt = unit.backward(s, p, u, &gt, grads)?;
             }
             let mut parts = concat_backward(s, &gt, &[self.in_planes, self.orig_planes], 1)?;
             let g_skip = parts.pop().expect("two parts");
@@ -551,6 +449,8 @@ pub struct SegmentationNet {
     convs: Vec<SegConv>,
     deconvs: Vec<SegDeconv>,
     transformer: Transformer,
+    /// `outconv`: Conv2d(last, classes, 1).
+    outconv: Linear,
 }
 
 /// Forward activations (channels-last) and what backward needs.
@@ -576,7 +476,7 @@ struct SegSaved {
     tokens_pre: Tensor,
     transformer: TransformerSaved,
     deconvs: Vec<SegDeconvSaved>,
-    head_in: Tensor,
+    outconv: LinearSaved,
 }
 
 impl SegmentationNet {
@@ -592,33 +492,15 @@ impl SegmentationNet {
             SegConv::new("conv4", w[2][2], w[3], 8.0 * r, k, 2, 1),
         ];
         let deconvs = vec![
-            SegDeconv {
-                prefix: "deconv4".into(),
-                in_planes: w[3][2],
-                orig_planes: w[2][2],
-                planes: d[0],
-            },
-            SegDeconv {
-                prefix: "deconv3".into(),
-                in_planes: d[0][1],
-                orig_planes: w[1][2],
-                planes: d[1],
-            },
-            SegDeconv {
-                prefix: "deconv2".into(),
-                in_planes: d[1][1],
-                orig_planes: w[0][2],
-                planes: d[2],
-            },
-            SegDeconv {
-                prefix: "deconv1".into(),
-                in_planes: d[2][1],
-                orig_planes: 3,
-                planes: d[3],
-            },
+            SegDeconv::new("deconv4", w[3][2], w[2][2], d[0]),
+            SegDeconv::new("deconv3", d[0][1], w[1][2], d[1]),
+            SegDeconv::new("deconv2", d[1][1], w[0][2], d[2]),
+            SegDeconv::new("deconv1", d[2][1], 3, d[3]),
         ];
         let transformer = Transformer::new("transformer", cfg.transformer());
+        let outconv = Linear::new("outconv", cfg.num_classes, &[d[3][1], 1, 1], true);
         Ok(Self {
+            outconv,
             cfg,
             convs,
             deconvs,
@@ -635,14 +517,7 @@ impl SegmentationNet {
         for d in &self.deconvs {
             d.spec(&mut spec);
         }
-        let last = self.cfg.deconv()[3][1];
-        linear_spec(
-            &mut spec,
-            "outconv",
-            self.cfg.num_classes,
-            &[last, 1, 1],
-            true,
-        );
+        self.outconv.spec(&mut spec);
         spec
     }
 
@@ -702,12 +577,7 @@ impl SegmentationNet {
             deconvs.push(saved);
             coarse = y;
         }
-        let logits = linear(
-            s,
-            &coarse,
-            &p.matrix("outconv.weight")?,
-            Some(p.get("outconv.bias")?),
-        )?;
+        let (logits, outconv) = self.outconv.forward(s, p, &coarse)?;
         Ok(SegForward {
             conv_xyz,
             conv_features,
@@ -722,7 +592,7 @@ impl SegmentationNet {
                 tokens_pre,
                 transformer: tsaved,
                 deconvs,
-                head_in: coarse,
+                outconv,
             },
         })
     }
@@ -737,10 +607,9 @@ impl SegmentationNet {
     ) -> Result<(Grads, Tensor, Tensor)> {
         let sv = &fwd.saved;
         let mut grads = Grads::new();
-        let (mut g, gw, gb) =
-            linear_backward(s, &sv.head_in, &p.matrix("outconv.weight")?, g_logits, true)?;
-        accumulate(s, &mut grads, "outconv.weight", gw)?;
-        accumulate(s, &mut grads, "outconv.bias", gb.expect("bias"))?;
+        let mut g = self
+            .outconv
+            .backward(s, p, &sv.outconv, g_logits, &mut grads)?;
         // Skip-feature gradients per level: index 0 is the input colours.
         let mut g_skip: Vec<Option<Tensor>> = vec![None, None, None, None];
         for (i, d) in self.deconvs.iter().enumerate().rev() {
