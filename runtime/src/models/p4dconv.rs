@@ -7,7 +7,8 @@
 //! Layout is channels-last: features are (B, L', n, C); PyTorch's (B, L', C, n) is its
 //! transpose. All frames and temporal offsets go through each kernel in one dispatch.
 
-use super::params::{linear_spec, Grads, ParamStore, Spec};
+use super::layers::{Layer, Linear};
+use super::params::{Grads, ParamStore, Spec};
 use crate::ops::p4dconv::{conv_max, conv_max_backward};
 use crate::ops::point::{
     ball_query_frames, displacement, displacement_anchor_grad, fps_frames, gather_rows,
@@ -57,6 +58,8 @@ pub struct FrameTables {
 pub struct TubeEmbedding {
     pub prefix: String,
     pub cfg: TubeConfig,
+    /// `conv_d.0`: Conv2d(4, dim, 1) without bias over (dx, dy, dz, dt).
+    conv_d: Linear,
     /// Frame tables made once per (device, clip length) and reused by every forward.
     tables_cache: TablesCache,
 }
@@ -92,23 +95,18 @@ impl TubeEmbedding {
     pub fn new(prefix: &str, cfg: TubeConfig) -> Self {
         Self {
             prefix: prefix.to_string(),
+            conv_d: Linear::new(&format!("{prefix}.conv_d.0"), cfg.dim, &[4, 1, 1], false),
             cfg,
             tables_cache: Default::default(),
         }
     }
 
-    fn weight_name(&self) -> String {
-        format!("{}.conv_d.0.weight", self.prefix)
+    fn weight_name(&self) -> &str {
+        self.conv_d.weight_name()
     }
 
     pub fn spec(&self, spec: &mut Spec) {
-        linear_spec(
-            spec,
-            &format!("{}.conv_d.0", self.prefix),
-            self.cfg.dim,
-            &[4, 1, 1],
-            false,
-        );
+        self.conv_d.spec(spec);
     }
 
     /// Output frames for a clip of `l` frames, or an error naming the mismatch.
@@ -213,7 +211,7 @@ impl TubeEmbedding {
         let (pooled_k, arg_k) = conv_max(
             s,
             &disp.reshape(&[rows, 4])?,
-            &p.matrix(&self.weight_name())?,
+            &p.matrix(self.weight_name())?,
             k,
         )?;
         let (features, arg_t) = max(s, &pooled_k.reshape(&[b * l_out, kt, n * c.dim])?, 1)?;
@@ -259,7 +257,7 @@ impl TubeEmbedding {
             &[b * l_out, kt, n * c.dim],
             1,
         )?;
-        let w = p.matrix(&self.weight_name())?;
+        let w = p.matrix(self.weight_name())?;
         let (g_disp, g_w) = conv_max_backward(
             s,
             &saved.disp.reshape(&[rows, 4])?,
@@ -268,7 +266,7 @@ impl TubeEmbedding {
             &g_pooled.reshape(&[rows / k, c.dim])?,
             k,
         )?;
-        super::params::accumulate(s, grads, &self.weight_name(), g_w)?;
+        super::params::accumulate(s, grads, self.weight_name(), g_w)?;
         let g_disp = g_disp.reshape(&ds)?;
         let g_clip = displacement_backward(
             s,

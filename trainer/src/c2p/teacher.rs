@@ -7,9 +7,9 @@
 use std::collections::HashMap;
 use std::sync::Mutex;
 
-use edge4d_runtime::models::linear::{linear, linear_backward};
+use edge4d_runtime::models::layers::{Layer, Linear, LinearSaved};
 use edge4d_runtime::models::p4dconv::{TubeEmbedding, TubeSaved};
-use edge4d_runtime::models::params::{accumulate, linear_spec, Grads, ParamStore, Spec};
+use edge4d_runtime::models::params::{Grads, ParamStore, Spec};
 use edge4d_runtime::models::P4Transformer;
 use edge4d_runtime::ops::elementwise::add;
 use edge4d_runtime::ops::layout::{concat, concat_backward};
@@ -19,7 +19,8 @@ use edge4d_runtime::{Result, Step, Tensor};
 /// Tube + positional embedding + per-frame max, with weights under `teacher.`.
 pub struct FrameTeacher {
     tube: TubeEmbedding,
-    dim: usize,
+    /// `teacher.pos_embedding`: Conv1d(4, dim, 1) over (x, y, z, t).
+    pos: Linear,
     /// The student backbone's choice: frame index or 0 as the time input.
     time_in_position: bool,
     /// The student backbone's factor on the frame index.
@@ -31,19 +32,17 @@ pub struct FrameTeacher {
 /// What the teacher's backward needs.
 pub struct TeacherSaved {
     tube: TubeSaved,
-    xyzt: Tensor,
+    pos: LinearSaved,
     arg: Tensor,
     pre_shape: Vec<usize>,
 }
-
-const POS: &str = "teacher.pos_embedding";
 
 impl FrameTeacher {
     /// A teacher with the student backbone's tube settings.
     pub fn like(backbone: &P4Transformer) -> Self {
         Self {
             tube: TubeEmbedding::new("teacher.tube_embedding", backbone.tube.cfg.clone()),
-            dim: backbone.cfg.dim,
+            pos: Linear::new("teacher.pos_embedding", backbone.cfg.dim, &[4, 1], true),
             time_in_position: backbone.time_in_position(),
             time_scale: backbone.cfg.time_scale(),
             times: Mutex::new(HashMap::new()),
@@ -52,7 +51,7 @@ impl FrameTeacher {
 
     pub fn spec(&self, spec: &mut Spec) {
         self.tube.spec(spec);
-        linear_spec(spec, POS, self.dim, &[4, 1], true);
+        self.pos.spec(spec);
     }
 
     /// clip (B, L, N, 3) → per-frame features (B, L', C).
@@ -90,19 +89,14 @@ impl FrameTeacher {
             }
         };
         let xyzt = concat(s, &[&out.anchors, &time], 3)?;
-        let pos = linear(
-            s,
-            &xyzt,
-            &p.matrix(&format!("{POS}.weight"))?,
-            Some(p.get(&format!("{POS}.bias"))?),
-        )?;
+        let (pos, pos_saved) = self.pos.forward(s, p, &xyzt)?;
         let pre = add(s, &pos, &out.features)?;
         let (frames, arg) = max(s, &pre, 2)?;
         Ok((
             frames,
             TeacherSaved {
                 tube,
-                xyzt,
+                pos: pos_saved,
                 arg,
                 pre_shape: pre.shape().to_vec(),
             },
@@ -119,17 +113,7 @@ impl FrameTeacher {
         grads: &mut Grads,
     ) -> Result<()> {
         let g_pre = max_backward(s, grad, &saved.arg, &saved.pre_shape, 2)?;
-        let (g_xyzt, gw, gb) = linear_backward(
-            s,
-            &saved.xyzt,
-            &p.matrix(&format!("{POS}.weight"))?,
-            &g_pre,
-            true,
-        )?;
-        accumulate(s, grads, &format!("{POS}.weight"), gw)?;
-        if let Some(gb) = gb {
-            accumulate(s, grads, &format!("{POS}.bias"), gb)?;
-        }
+        let g_xyzt = self.pos.backward(s, p, &saved.pos, &g_pre, grads)?;
         let g_anchor = concat_backward(s, &g_xyzt, &[3, 1], 3)?.swap_remove(0);
         self.tube
             .backward(s, p, &saved.tube, &g_pre, Some(&g_anchor), grads)?;
