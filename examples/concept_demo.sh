@@ -13,7 +13,7 @@ CONFIG=configs/pointmae-concept-tiny.toml
 cargo build --release --quiet
 E=target/release/edge4d
 $E data objects --out $OUT/objects --train-per-class "$PER_CLASS" --test-per-class 4 --side 96
-$E pretrain --method concept-distill --teacher tests/fixtures/teacher/tiny_teacher.onnx \
+$E pretrain --method concept-distill --teacher-onnx tests/fixtures/teacher/tiny_teacher.onnx \
     --config $CONFIG --data $OUT/objects/train --out $OUT/distill --overwrite --epochs "$EPOCHS" \
     --batch-size 8 --lr 5e-3 --weight-decay 0.05 --warmup-epochs 1 --log-every 1
 for start in distilled scratch; do

@@ -1,18 +1,15 @@
 //! The `edge4d` command line.
 
 mod bench;
-mod bench_concept;
-mod bench_p4;
 mod data;
 mod demo;
 mod eval;
 mod finetune;
-mod finetune_classify;
-mod finetune_seg;
 mod infer;
 mod info;
+mod plot;
 mod pretrain;
-mod pretrain_concept;
+mod stream;
 mod train_args;
 
 use clap::{Parser, Subcommand};
@@ -64,18 +61,13 @@ enum Command {
     /// F1@{10,25,50} for per-frame labels).
     Eval(eval::EvalArgs),
     /// Draw a run's metrics.jsonl as a PNG of loss and accuracy curves.
-    Plot {
-        /// metrics.jsonl written by `finetune`.
-        metrics: std::path::PathBuf,
-        /// PNG to write.
-        png: std::path::PathBuf,
-    },
+    Plot(plot::PlotArgs),
     /// Stream depth frames into an action model: prediction, truth and latency per
     /// frame, then accuracy and latency p50/p95/max. By default the humanoid performs
     /// for a virtual depth camera in front of the bundled model (the `stream_depth`
     /// example); --depth-dir streams real 16-bit PNG depth, --finetune adapts on the
     /// device, --render writes a PNG per frame.
-    Stream(edge4d_trainer::live::LiveArgs),
+    Stream(stream::StreamArgs),
     /// Make datasets: the rendered human-motion dataset, or MSR-Action3D from its raw files.
     #[command(subcommand)]
     Data(data::DataCommand),
@@ -107,13 +99,8 @@ fn run(cli: Cli) -> Result<(), Box<dyn std::error::Error>> {
         Command::Finetune(args) => finetune::run(&open(&cli.backend, cli.threads)?, &args),
         Command::Pretrain(args) => pretrain::run(&open(&cli.backend, cli.threads)?, &args),
         Command::Data(cmd) => data::run(&cmd),
-        Command::Plot { metrics, png } => {
-            Ok(edge4d_trainer::run_dir::plot_metrics(&metrics, &png)?)
-        }
+        Command::Plot(args) => plot::run(&args),
         Command::Eval(args) => eval::run(&open(&cli.backend, cli.threads)?, &args),
-        Command::Stream(args) => {
-            edge4d_trainer::live::run(&open(&cli.backend, cli.threads)?, &args)?;
-            Ok(())
-        }
+        Command::Stream(args) => stream::run(&open(&cli.backend, cli.threads)?, &args),
     }
 }

@@ -70,7 +70,7 @@ fn distillation_then_classification_fine_tuning() {
             "pretrain",
             "--method",
             "concept-distill",
-            "--teacher",
+            "--teacher-onnx",
             TEACHER,
             "--config",
             &config,
@@ -186,7 +186,7 @@ fn bad_teacher_and_bad_images_fail_before_training() {
             "pretrain",
             "--method",
             "concept-distill",
-            "--teacher",
+            "--teacher-onnx",
             teacher,
             "--config",
             config,
@@ -242,7 +242,7 @@ fn point_mae_training_refuses_the_flags_it_cannot_use() {
                 "pretrain",
                 "--method",
                 "concept-distill",
-                "--teacher",
+                "--teacher-onnx",
                 TEACHER,
             ]
         } else {
@@ -278,7 +278,7 @@ fn concept_runs_resume_bitwise() {
                 "pretrain",
                 "--method",
                 "concept-distill",
-                "--teacher",
+                "--teacher-onnx",
                 TEACHER,
             ]
         } else {

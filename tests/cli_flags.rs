@@ -28,3 +28,15 @@ fn out_of_range_flags_are_refused() {
     refused(&["stream", "--actions", "0"], "--actions");
     refused(&["stream", "--actions", "99"], "--actions");
 }
+
+#[test]
+fn each_pretraining_method_takes_its_own_teacher_flag() {
+    let common = ["--config", "c.toml", "--data", "d", "--out", "o"];
+    let mut concept = vec!["pretrain", "--method", "concept-distill"];
+    concept.extend(common);
+    refused(&concept, "--teacher-onnx");
+    let mut c2p = vec!["pretrain", "--teacher-onnx", "t.onnx"];
+    c2p.extend(common);
+    refused(&c2p, "--method concept-distill");
+    refused(&["pretrain", "--teacher-mode", "onnx"], "--teacher-mode");
+}

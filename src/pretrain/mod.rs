@@ -2,6 +2,8 @@
 //! clips, with the same loop, progress bar, metrics, checkpoints and resume as
 //! `finetune`. The result loads with `edge4d finetune --init`.
 
+mod concept;
+
 use clap::{Args, ValueEnum};
 use edge4d_runtime::models::predictor::PredictorNorm;
 use edge4d_runtime::models::{ModelKind, P4TransformerConfig};
@@ -79,17 +81,24 @@ pub enum Views {
 pub struct PretrainArgs {
     #[arg(long, value_enum, default_value_t = Method::C2p)]
     method: Method,
+    #[command(flatten)]
+    c2p: C2pArgs,
+    #[command(flatten)]
+    concept: ConceptArgs,
+    #[command(flatten)]
+    train: TrainArgs,
+}
+
+/// What only C2P pre-training takes.
+#[derive(Args)]
+#[command(next_help_heading = "C2P (--method c2p)")]
+pub struct C2pArgs {
     /// Predictor normalisation.
     #[arg(long, value_enum, default_value_t = Norm::Bn)]
     predictor_norm: Norm,
-    /// C2P: shared | stop-gradient | separate (the teacher's weights).
-    /// concept-distill: the frozen 2D teacher, an ONNX file mapping a CLIP-preprocessed
-    /// image (1, 3, 224, 224) to the prefix (1, prefix_length, prefix_dim).
-    #[arg(long, default_value = "shared")]
-    teacher: String,
-    /// concept-distill: the teacher-prefix cache (default OUT/prefixes.safetensors).
-    #[arg(long)]
-    prefix_cache: Option<std::path::PathBuf>,
+    /// The teacher's weights.
+    #[arg(long, value_enum, default_value_t = Teacher::Shared)]
+    teacher_mode: Teacher,
     /// Which InfoNCE terms.
     #[arg(long, value_enum, default_value_t = Terms::Bidirectional)]
     terms: Terms,
@@ -113,8 +122,19 @@ pub struct PretrainArgs {
     /// tolerance is scaled by it. edge4d's datasets use mm ÷ 300.
     #[arg(long, default_value_t = 1.0 / 300.0)]
     units_per_mm: f64,
-    #[command(flatten)]
-    train: TrainArgs,
+}
+
+/// What only concept distillation takes.
+#[derive(Args)]
+#[command(next_help_heading = "Concept distillation (--method concept-distill)")]
+pub struct ConceptArgs {
+    /// The frozen 2D teacher: an ONNX file mapping a CLIP-preprocessed image
+    /// (1, 3, 224, 224) to the prefix (1, prefix_length, prefix_dim).
+    #[arg(long, value_name = "MODEL.onnx")]
+    teacher_onnx: Option<std::path::PathBuf>,
+    /// The teacher-prefix cache (default OUT/prefixes.safetensors).
+    #[arg(long)]
+    prefix_cache: Option<std::path::PathBuf>,
 }
 
 /// Views (B, L, 3) of one random trajectory per clip (§5.4: left→right or
@@ -153,21 +173,25 @@ fn drop_points(clips: &[f32], n: usize, rng: &mut SplitMix64) -> Vec<f32> {
 }
 
 pub fn run(dev: &Device, args: &PretrainArgs) -> Result<(), Box<dyn std::error::Error>> {
+    let train = args;
     if args.method == Method::ConceptDistill {
-        return crate::pretrain_concept::distill(
+        let teacher =
+            args.concept.teacher_onnx.as_deref().ok_or(
+                "--method concept-distill needs the 2D teacher: --teacher-onnx MODEL.onnx",
+            )?;
+        return concept::distill(
             dev,
-            std::path::Path::new(&args.teacher),
-            args.prefix_cache.as_deref(),
+            teacher,
+            args.concept.prefix_cache.as_deref(),
             &args.train,
         );
     }
-    let teacher = Teacher::from_str(&args.teacher, true).map_err(|_| {
-        format!(
-            "--teacher {:?}: C2P takes shared, stop-gradient or separate (an ONNX teacher goes with --method concept-distill)",
-            args.teacher
-        )
-    })?;
-    let t = &args.train;
+    if args.concept.teacher_onnx.is_some() || args.concept.prefix_cache.is_some() {
+        return Err("--teacher-onnx and --prefix-cache are for --method concept-distill; C2P's teacher is chosen with --teacher-mode".into());
+    }
+    let args = &args.c2p;
+    let teacher = args.teacher_mode;
+    let t = &train.train;
     let cfg = P4TransformerConfig::load(&t.config)?;
     if cfg.model != ModelKind::ActionSeg {
         return Err(format!(

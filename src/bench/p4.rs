@@ -112,7 +112,7 @@ pub fn p4transformer(
         },
         ModelCase {
             name: "humanoid-small",
-            toml: include_str!("../configs/humanoid-small.toml"),
+            toml: include_str!("../../configs/humanoid-small.toml"),
             batch: 8,
             frames: 16,
             points: 512,
@@ -252,14 +252,14 @@ pub fn segmentation(
         match name.as_str() {
             "humanoid-parts" => cases.push((
                 name.clone(),
-                include_str!("../configs/humanoid-parts.toml").into(),
+                include_str!("../../configs/humanoid-parts.toml").into(),
                 8,
                 3,
                 512,
             )),
             "paper-synthia" => cases.push((
                 name.clone(),
-                include_str!("../configs/p4transformer-synthia.toml").into(),
+                include_str!("../../configs/p4transformer-synthia.toml").into(),
                 1,
                 3,
                 16384,
@@ -359,7 +359,7 @@ pub fn c2p(dev: &Device, warmup: usize, repeats: usize, json: bool) -> BoxResult
     use edge4d_trainer::finetune::{FinetuneConfig, Finetuner};
 
     let cfg = P4TransformerConfig::parse(
-        include_str!("../configs/humanoid-c2p.toml"),
+        include_str!("../../configs/humanoid-c2p.toml"),
         "configs/humanoid-c2p.toml",
     )?;
     let (b, l, n) = (8usize, 12usize, 256usize);
@@ -439,7 +439,7 @@ pub fn memory(dev: &Device, configs: &[String], batch: usize, json: bool) -> Box
         ("fixture", FIXTURE, 6, 160),
         (
             "humanoid-small",
-            include_str!("../configs/humanoid-small.toml"),
+            include_str!("../../configs/humanoid-small.toml"),
             16,
             512,
         ),

@@ -1,5 +1,8 @@
 //! `edge4d bench`: kernel timings as JSON lines.
 
+mod concept;
+mod p4;
+
 use std::time::Instant;
 
 use clap::{Args, ValueEnum};
@@ -66,13 +69,7 @@ pub fn run(dev: &Device, args: &BenchArgs) -> Result<(), Box<dyn std::error::Err
     match args.op {
         BenchOp::Matmul => {}
         BenchOp::P4transformer => {
-            return crate::bench_p4::p4transformer(
-                dev,
-                &args.configs,
-                args.warmup,
-                args.repeats,
-                args.json,
-            )
+            return p4::p4transformer(dev, &args.configs, args.warmup, args.repeats, args.json)
         }
         BenchOp::Segmentation => {
             let configs: Vec<String> = if args
@@ -84,22 +81,12 @@ pub fn run(dev: &Device, args: &BenchArgs) -> Result<(), Box<dyn std::error::Err
             } else {
                 vec!["humanoid-parts".into()]
             };
-            return crate::bench_p4::segmentation(
-                dev,
-                &configs,
-                args.warmup,
-                args.repeats,
-                args.json,
-            );
+            return p4::segmentation(dev, &configs, args.warmup, args.repeats, args.json);
         }
-        BenchOp::PointOps => {
-            return crate::bench_p4::point_ops(dev, args.warmup, args.repeats, args.json)
-        }
+        BenchOp::PointOps => return p4::point_ops(dev, args.warmup, args.repeats, args.json),
         BenchOp::Stream => return stream(dev, args.json),
-        BenchOp::Memory => {
-            return crate::bench_p4::memory(dev, &args.configs, args.batch_size, args.json)
-        }
-        BenchOp::C2p => return crate::bench_p4::c2p(dev, args.warmup, args.repeats, args.json),
+        BenchOp::Memory => return p4::memory(dev, &args.configs, args.batch_size, args.json),
+        BenchOp::C2p => return p4::c2p(dev, args.warmup, args.repeats, args.json),
         BenchOp::Concept => {
             let defaults = ["fixture".to_string(), "paper-msr".to_string()];
             let configs: Vec<std::path::PathBuf> = if args.configs == defaults {
@@ -110,14 +97,7 @@ pub fn run(dev: &Device, args: &BenchArgs) -> Result<(), Box<dyn std::error::Err
             } else {
                 args.configs.iter().map(Into::into).collect()
             };
-            return crate::bench_concept::bench(
-                dev,
-                &configs,
-                8,
-                args.warmup,
-                args.repeats,
-                args.json,
-            );
+            return concept::bench(dev, &configs, 8, args.warmup, args.repeats, args.json);
         }
     }
     let kernels: Vec<MatmulKernel> = match &args.kernel {
@@ -215,7 +195,7 @@ fn stream(dev: &Device, json: bool) -> Result<(), Box<dyn std::error::Error>> {
         live.no_reuse = !reuse;
         live.silent = true;
         let report = run(dev, &live)?;
-        crate::bench_p4::print_profile(
+        p4::print_profile(
             dev,
             if reuse {
                 "stream (reuse)"

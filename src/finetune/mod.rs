@@ -1,6 +1,9 @@
 //! `edge4d finetune`: supervised training of a P4Transformer on a clip dataset file,
 //! with a progress bar, JSON-lines metrics, atomic checkpoints and bitwise resume.
 
+mod classify;
+mod segmentation;
+
 use std::path::PathBuf;
 
 use clap::{Args, ValueEnum};
@@ -46,7 +49,7 @@ pub struct FinetuneArgs {
 
 pub fn run(dev: &Device, args: &FinetuneArgs) -> Result<(), Box<dyn std::error::Error>> {
     if args.task == Task::Classification {
-        return crate::finetune_classify::classify(
+        return classify::classify(
             dev,
             args.val.as_deref(),
             args.val_every,
@@ -55,7 +58,7 @@ pub fn run(dev: &Device, args: &FinetuneArgs) -> Result<(), Box<dyn std::error::
         );
     }
     if args.task == Task::SemanticSegmentation {
-        return crate::finetune_seg::run(dev, args.val.as_deref(), args.val_every, &args.train);
+        return segmentation::run(dev, args.val.as_deref(), args.val_every, &args.train);
     }
     let cfg = P4TransformerConfig::load(&args.train.config)?;
     cfg.require_head("fine-tuned model")?;
