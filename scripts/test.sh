@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # Runs the whole test suite on the native CPU backend, then on Vulkan and GL (Mesa's
 # lavapipe and llvmpipe run the WGSL kernels where there is no GPU).
+# Usage: scripts/test.sh [--quick] [cargo test options]
+#   --quick  skip the slow (#[ignore]d) tests.
 # On a machine without a Vulkan or GL driver it first installs Mesa's software
 # drivers (lavapipe for Vulkan, llvmpipe for GL) from Debian's packages.
 set -euo pipefail
@@ -33,7 +35,15 @@ fi
 # lavapipe's window-system layer complains without it; compute does not need one.
 export XDG_RUNTIME_DIR="${XDG_RUNTIME_DIR:-$(mktemp -d)}"
 
+# Slow tests (several training epochs) are #[ignore]d so a plain `cargo test` stays
+# quick; this script runs them too unless --quick comes first.
+slow=(--include-ignored)
+if [ "${1:-}" = "--quick" ]; then
+    slow=()
+    shift
+fi
+
 for backend in cpu vulkan gl; do
     echo "== cargo test --workspace on EDGE4D_BACKEND=$backend"
-    EDGE4D_BACKEND=$backend cargo test --workspace --locked "$@"
+    EDGE4D_BACKEND=$backend cargo test --workspace --locked "$@" -- "${slow[@]}"
 done

@@ -4,9 +4,8 @@
 //! predictor parameter and of both input clips, and the predictors' BatchNorm running
 //! statistics after the step.
 
-mod common;
 
-use common::*;
+use crate::common::*;
 use edge4d_runtime::models::predictor::PredictorNorm;
 use edge4d_runtime::models::P4Transformer;
 use edge4d_runtime::models::{P4TransformerConfig, ParamStore};

@@ -3,11 +3,10 @@
 //! BatchNorm running statistics after the step); on-the-fly camera views on a small
 //! humanoid dataset train, and the result initialises `finetune`.
 
-mod common;
 
 use std::path::Path;
 
-use common::*;
+use crate::common::*;
 use edge4d_runtime::tensor_file::{write_atomic, Stored};
 use edge4d_runtime::TensorFile;
 
@@ -185,6 +184,7 @@ pred_hidden = 64
 "#;
 
 #[test]
+#[ignore = "slow: runs several training epochs; scripts/test.sh runs it"]
 fn camera_view_pretraining_runs_and_initialises_finetuning() {
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
@@ -279,6 +279,7 @@ fn camera_view_pretraining_runs_and_initialises_finetuning() {
 }
 
 #[test]
+#[ignore = "slow: runs several training epochs; scripts/test.sh runs it"]
 fn action_segmentation_sequences_pretrain_and_finetune_end_to_end() {
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();

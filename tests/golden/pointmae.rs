@@ -2,9 +2,8 @@
 //! original code's golden tensors: FPS and kNN indices exactly, activations, the loss
 //! mean((x_vis − target)²), every gradient and the BatchNorm running statistics.
 
-mod common;
 
-use common::*;
+use crate::common::*;
 use edge4d_runtime::models::pointmae::{PointMae, PointMaeConfig};
 use edge4d_runtime::models::{Grads, ParamStore};
 use edge4d_runtime::ops::mse::{mse, mse_backward};

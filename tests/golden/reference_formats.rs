@@ -3,11 +3,10 @@
 //! (scripts/make_reference_format_fixtures.py), compared with what those libraries read
 //! back (expected.json).
 
-mod common;
 
 use std::path::{Path, PathBuf};
 
-use common::*;
+use crate::common::*;
 use edge4d_trainer::dataset::{ClipDataset, Labels};
 use edge4d_trainer::synthia::{SynthiaConfig, INDEX_TO_LABEL};
 use serde_json::Value;

@@ -1,9 +1,8 @@
 //! Weights round-trip between PyTorch and edge4d: a state_dict saved by PyTorch loads
 //! unchanged, and edge4d saves under exactly the same names, shapes and dtypes.
 
-mod common;
 
-use common::*;
+use crate::common::*;
 use edge4d_runtime::models::synthia::SegmentationNet;
 use edge4d_runtime::models::{P4TransformerConfig, ParamStore};
 use edge4d_runtime::TensorFile;

@@ -4,9 +4,8 @@
 //! with finite differences. Pre-training without the time input (`--no-time`) is the
 //! backbone with its positional embedding blind to the frame index.
 
-mod common;
 
-use common::*;
+use crate::common::*;
 use edge4d_runtime::models::params::{ParamStore, Spec};
 use edge4d_runtime::models::predictor::PredictorNorm;
 use edge4d_runtime::tensor_file::{write_atomic, Stored};

@@ -3,9 +3,8 @@
 //! (f32, depth as ordered u32 with atomicMin) keeps the same points but for a handful on
 //! pixel boundaries, and returns them in input order.
 
-mod common;
 
-use common::*;
+use crate::common::*;
 use edge4d_runtime::reference::partial_view as r;
 
 fn case(f: &edge4d_runtime::TensorFile, i: usize) -> (Vec<[f64; 3]>, f64, f64) {

@@ -3,11 +3,10 @@
 //! the prefix cache is reused on a second run), the checkpoint initialising
 //! classification fine-tuning, and bad input refused before any training.
 
-mod common;
 
 use std::path::Path;
 
-use common::edge4d;
+use crate::common::edge4d;
 use edge4d_runtime::TensorFile;
 
 const TEACHER: &str = concat!(
@@ -58,6 +57,7 @@ fn objects(d: &std::path::Path, train: usize, side: usize) -> std::path::PathBuf
 }
 
 #[test]
+#[ignore = "slow: runs several training epochs; scripts/test.sh runs it"]
 fn distillation_then_classification_fine_tuning() {
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
@@ -266,6 +266,7 @@ fn point_mae_training_refuses_the_flags_it_cannot_use() {
 }
 
 #[test]
+#[ignore = "slow: runs several training epochs; scripts/test.sh runs it"]
 fn concept_runs_resume_bitwise() {
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();

@@ -90,6 +90,7 @@ fn a_headless_machine_gets_no_xdg_runtime_dir_warning() {
 }
 
 #[test]
+#[ignore = "slow: runs several training epochs; scripts/test.sh runs it"]
 fn training_benches_report_peak_memory_and_dispatch_counts() {
     let (ok, out, err) = edge4d(
         &[

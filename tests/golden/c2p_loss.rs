@@ -3,9 +3,8 @@
 //! student, teacher and every predictor parameter, and BatchNorm's running statistics
 //! after the step (one update per clip).
 
-mod common;
 
-use common::*;
+use crate::common::*;
 use edge4d_runtime::models::params::Spec;
 use edge4d_runtime::models::predictor::PredictorNorm;
 use edge4d_runtime::models::ParamStore;

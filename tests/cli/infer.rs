@@ -1,11 +1,10 @@
 //! `edge4d infer` end to end: config + PyTorch state_dict + clip file in, logits out,
 //! equal to the PyTorch reference; and clear errors for bad files.
 
-mod common;
 
 use std::process::Command;
 
-use common::*;
+use crate::common::*;
 use edge4d_runtime::tensor_file::{write_atomic, Stored};
 use edge4d_runtime::TensorFile;
 
