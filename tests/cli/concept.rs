@@ -3,7 +3,6 @@
 //! the prefix cache is reused on a second run), the checkpoint initialising
 //! classification fine-tuning, and bad input refused before any training.
 
-
 use std::path::Path;
 
 use crate::common::edge4d;

@@ -1,23 +1,8 @@
 //! Environment variables the CLI reads: EDGE4D_MATMUL (read once, unknown names refused),
 //! EDGE4D_THREADS, and no Mesa warning on a headless machine.
 
-use std::process::Command;
-
 fn edge4d(args: &[&str], env: &[(&str, &str)], unset: &[&str]) -> (bool, String, String) {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_edge4d"));
-    cmd.args(args);
-    for (k, v) in env {
-        cmd.env(k, v);
-    }
-    for k in unset {
-        cmd.env_remove(k);
-    }
-    let out = cmd.output().unwrap();
-    (
-        out.status.success(),
-        String::from_utf8_lossy(&out.stdout).to_string(),
-        String::from_utf8_lossy(&out.stderr).to_string(),
-    )
+    crate::common::edge4d_split(args, env, unset)
 }
 
 #[test]

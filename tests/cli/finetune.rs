@@ -2,19 +2,14 @@
 //! PyTorch fixture's gradients), a resumed run continues bitwise identically, and bad
 //! datasets are refused with the file and the problem named.
 
-
 use std::path::Path;
-use std::process::Command;
 
 use crate::common::*;
 use edge4d_runtime::tensor_file::{write_atomic, Stored};
 use edge4d_runtime::{HostTensor, TensorFile};
 
 fn edge4d(args: &[&str]) -> std::process::Output {
-    Command::new(env!("CARGO_BIN_EXE_edge4d"))
-        .args(args)
-        .output()
-        .unwrap()
+    crate::common::run_edge4d(args, &[], &[])
 }
 
 fn s(p: &Path) -> String {

@@ -1,12 +1,7 @@
 //! Flags out of their range are refused by name, not silently replaced.
 
-use std::process::Command;
-
 fn refused(args: &[&str], flag: &str) {
-    let out = Command::new(env!("CARGO_BIN_EXE_edge4d"))
-        .args(args)
-        .output()
-        .unwrap();
+    let out = crate::common::run_edge4d(args, &[], &[]);
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(!out.status.success(), "{args:?} was accepted");
     assert!(

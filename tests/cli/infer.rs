@@ -1,9 +1,6 @@
 //! `edge4d infer` end to end: config + PyTorch state_dict + clip file in, logits out,
 //! equal to the PyTorch reference; and clear errors for bad files.
 
-
-use std::process::Command;
-
 use crate::common::*;
 use edge4d_runtime::tensor_file::{write_atomic, Stored};
 use edge4d_runtime::TensorFile;
@@ -29,10 +26,7 @@ fn infer(config: &str, weights: &str, input: &str, output: &str) -> (bool, Strin
 }
 
 fn edge4d(args: &[&str]) -> std::process::Output {
-    Command::new(env!("CARGO_BIN_EXE_edge4d"))
-        .args(args)
-        .output()
-        .unwrap()
+    crate::common::run_edge4d(args, &[], &[])
 }
 
 #[test]

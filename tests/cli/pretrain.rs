@@ -3,7 +3,6 @@
 //! BatchNorm running statistics after the step); on-the-fly camera views on a small
 //! humanoid dataset train, and the result initialises `finetune`.
 
-
 use std::path::Path;
 
 use crate::common::*;

@@ -2,7 +2,6 @@
 //! net: one SGD step with lr 1 gives exactly w − grad of the PyTorch fixture (weighted,
 //! masked loss included), a short run learns, and eval reports mIoU.
 
-
 use std::path::Path;
 
 use crate::common::*;

@@ -2,23 +2,13 @@
 //! humanoid performance, and a folder of real-format 16-bit PNG depth frames with
 //! intrinsics and labels, rendered to PNG snapshots.
 
-use std::process::Command;
-
 use edge4d_trainer::depth_io::write_depth_png;
 use edge4d_trainer::humanoid::generate::{Assets, GenConfig, Split, View};
 use edge4d_trainer::humanoid::sequence::perform;
 use edge4d_trainer::rng::SplitMix64;
 
 fn edge4d(args: &[&str]) -> (bool, String, String) {
-    let out = Command::new(env!("CARGO_BIN_EXE_edge4d"))
-        .args(args)
-        .output()
-        .unwrap();
-    (
-        out.status.success(),
-        String::from_utf8_lossy(&out.stdout).to_string(),
-        String::from_utf8_lossy(&out.stderr).to_string(),
-    )
+    crate::common::edge4d_split(args, &[], &[])
 }
 
 #[test]

@@ -183,18 +183,40 @@ pub fn assert_w_minus_grad(
     }
 }
 
+/// Runs the `edge4d` binary with `env` set and `unset` removed: the one place the
+/// tests start a process.
+pub fn run_edge4d(args: &[&str], env: &[(&str, &str)], unset: &[&str]) -> std::process::Output {
+    let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_edge4d"));
+    cmd.args(args);
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    for k in unset {
+        cmd.env_remove(k);
+    }
+    cmd.output()
+        .unwrap_or_else(|e| panic!("cannot run edge4d {args:?}: {e}"))
+}
+
 /// Runs the `edge4d` binary: (success, stdout + stderr).
 pub fn edge4d(args: &[&str]) -> (bool, String) {
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_edge4d"))
-        .args(args)
-        .output()
-        .unwrap();
+    let out = run_edge4d(args, &[], &[]);
     let text = format!(
         "{}\n{}",
         String::from_utf8_lossy(&out.stdout),
         String::from_utf8_lossy(&out.stderr)
     );
     (out.status.success(), text)
+}
+
+/// Runs the `edge4d` binary: (success, stdout, stderr).
+pub fn edge4d_split(args: &[&str], env: &[(&str, &str)], unset: &[&str]) -> (bool, String, String) {
+    let out = run_edge4d(args, env, unset);
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stdout).to_string(),
+        String::from_utf8_lossy(&out.stderr).to_string(),
+    )
 }
 
 /// Every trainable parameter's gradient against the fixture's `grad.<name>` at 1e-4·G

@@ -2,7 +2,6 @@
 //! the official C2P pre-training step fixture: FPS and ball-query indices, the per-frame
 //! embedding (C2P's teacher) and the transformer output (C2P's student).
 
-
 use crate::common::*;
 use edge4d_runtime::models::params::Init;
 use edge4d_runtime::models::{P4Transformer, P4TransformerConfig, ParamStore};

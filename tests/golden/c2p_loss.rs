@@ -3,7 +3,6 @@
 //! student, teacher and every predictor parameter, and BatchNorm's running statistics
 //! after the step (one update per clip).
 
-
 use crate::common::*;
 use edge4d_runtime::models::params::Spec;
 use edge4d_runtime::models::predictor::PredictorNorm;

@@ -4,7 +4,6 @@
 //! predictor parameter and of both input clips, and the predictors' BatchNorm running
 //! statistics after the step.
 
-
 use crate::common::*;
 use edge4d_runtime::models::predictor::PredictorNorm;
 use edge4d_runtime::models::P4Transformer;

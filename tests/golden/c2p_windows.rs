@@ -4,7 +4,6 @@
 //! with finite differences. Pre-training without the time input (`--no-time`) is the
 //! backbone with its positional embedding blind to the frame index.
 
-
 use crate::common::*;
 use edge4d_runtime::models::params::{ParamStore, Spec};
 use edge4d_runtime::models::predictor::PredictorNorm;

@@ -1,7 +1,6 @@
 //! Weights round-trip between PyTorch and edge4d: a state_dict saved by PyTorch loads
 //! unchanged, and edge4d saves under exactly the same names, shapes and dtypes.
 
-
 use crate::common::*;
 use edge4d_runtime::models::synthia::SegmentationNet;
 use edge4d_runtime::models::{P4TransformerConfig, ParamStore};

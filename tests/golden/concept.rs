@@ -2,7 +2,6 @@
 //! the teacher prefix, MSE) against the reference implementation of spec §7: alone, and
 //! end to end behind Point-MAE blocks. Activations, loss and every gradient.
 
-
 use crate::common::*;
 use edge4d_runtime::models::concept::{ConceptConfig, ConceptForward, ConceptHead};
 use edge4d_runtime::models::params::{norm_spec, Spec};

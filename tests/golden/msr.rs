@@ -1,7 +1,6 @@
 //! P4Transformer (models/msr.py) against the golden tensors of the original PyTorch
 //! code, through the public API: a TOML config, a state_dict weights file, a clip.
 
-
 use crate::common::*;
 use edge4d_runtime::models::{P4Transformer, P4TransformerConfig, ParamStore};
 use edge4d_runtime::ops::cross_entropy::{cross_entropy, cross_entropy_backward};

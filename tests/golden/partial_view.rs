@@ -3,7 +3,6 @@
 //! (f32, depth as ordered u32 with atomicMin) keeps the same points but for a handful on
 //! pixel boundaries, and returns them in input order.
 
-
 use crate::common::*;
 use edge4d_runtime::reference::partial_view as r;
 

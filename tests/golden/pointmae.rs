@@ -2,7 +2,6 @@
 //! original code's golden tensors: FPS and kNN indices exactly, activations, the loss
 //! mean((x_vis − target)²), every gradient and the BatchNorm running statistics.
 
-
 use crate::common::*;
 use edge4d_runtime::models::pointmae::{PointMae, PointMaeConfig};
 use edge4d_runtime::models::{Grads, ParamStore};

@@ -3,7 +3,6 @@
 //! (scripts/make_reference_format_fixtures.py), compared with what those libraries read
 //! back (expected.json).
 
-
 use std::path::{Path, PathBuf};
 
 use crate::common::*;

@@ -2,7 +2,6 @@
 //! original code's golden tensors: train mode (batch statistics, running-stat updates,
 //! every gradient) and eval mode (running statistics).
 
-
 use crate::common::*;
 use edge4d_runtime::models::synthia::{
     segmentation_loss, segmentation_row_weights, SegmentationNet,
