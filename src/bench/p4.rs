@@ -140,7 +140,8 @@ pub fn p4transformer(
                 let f = model.forward(s, &params, &x)?;
                 cross_entropy(s, &f.logits, &labels)?;
                 let g = cross_entropy_backward(s, &f.logits, &labels, &one)?;
-                model.backward(s, &params, &f, &g).map(|_| ())
+                let mut grads = edge4d_runtime::models::Grads::new();
+                model.backward(s, &params, &f, &g, &mut grads).map(|_| ())
             })
         };
         let (fwd_ms, n) = median_ms(dev, warmup, repeats, forward)?;
@@ -293,7 +294,7 @@ pub fn segmentation(
                     let f = model.forward(s, &params, &xyz, &rgb, train)?;
                     if backward {
                         let (_, g) = segmentation_loss(s, &f.logits, &labels, &weights, &one)?;
-                        model.backward(s, &params, &f, &g)?;
+                        model.backward(s, &params, &f, &g, &mut Default::default())?;
                     }
                     Ok(())
                 })

@@ -41,7 +41,8 @@ fn msr_p4transformer_matches_pytorch_forward_and_backward() {
             let fwd = model.forward(s, &params, &tclip)?;
             let (loss, _) = cross_entropy(s, &fwd.logits, &tlabels)?;
             let gl = cross_entropy_backward(s, &fwd.logits, &tlabels, &one)?;
-            let (grads, gclip) = model.backward(s, &params, &fwd, &gl)?;
+            let mut grads = edge4d_runtime::models::Grads::new();
+            let gclip = model.backward(s, &params, &fwd, &gl, &mut grads)?;
             Ok((fwd, loss, grads, gclip))
         })
         .unwrap();

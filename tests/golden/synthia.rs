@@ -62,7 +62,9 @@ fn run(train: bool) {
             let fwd = net.forward(s, &params, &txyz, &trgb, train)?;
             let (loss, g) = segmentation_loss(s, &fwd.logits, &tl, &trw, &one)?;
             let back = if train {
-                Some(net.backward(s, &params, &fwd, &g)?)
+                let mut grads = edge4d_runtime::models::Grads::new();
+                let (gxyz, grgb) = net.backward(s, &params, &fwd, &g, &mut grads)?;
+                Some((grads, gxyz, grgb))
             } else {
                 None
             };

@@ -11,7 +11,7 @@ use std::collections::HashMap;
 use std::path::Path;
 
 use edge4d_runtime::models::synthia::{segmentation_loss, SegmentationNet};
-use edge4d_runtime::models::{P4Transformer, ParamStore};
+use edge4d_runtime::models::{Grads, P4Transformer, ParamStore};
 use edge4d_runtime::ops::cross_entropy::{cross_entropy, cross_entropy_backward};
 use edge4d_runtime::ops::optim::clip_grad_norm;
 use edge4d_runtime::{Device, Error, Result, Tensor};
@@ -225,7 +225,8 @@ impl Finetuner {
             }
             let (loss, _) = cross_entropy(s, &logits, labels)?;
             let g = cross_entropy_backward(s, &logits, labels, one)?.reshape(fwd.logits.shape())?;
-            let (grads, _) = model.backward(s, params, &fwd, &g)?;
+            let mut grads = Grads::new();
+            model.backward(s, params, &fwd, &g, &mut grads)?;
             record_update(s, params, opt, trainable, cfg, &grads, lr)?;
             Ok(loss)
         })?;
@@ -274,7 +275,8 @@ impl Finetuner {
         let loss = self.dev.run(|s| {
             let fwd = model.forward(s, params, xyz, rgb, true)?;
             let (loss, g) = segmentation_loss(s, &fwd.logits, labels, row_weight, one)?;
-            let (grads, ..) = model.backward(s, params, &fwd, &g)?;
+            let mut grads = Grads::new();
+            model.backward(s, params, &fwd, &g, &mut grads)?;
             record_update(s, params, opt, trainable, cfg, &grads, lr)?;
             Ok(loss)
         })?;

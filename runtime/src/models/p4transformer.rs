@@ -368,19 +368,19 @@ impl P4Transformer {
         })
     }
 
-    /// Backward from d logits: parameter gradients (by PyTorch name, in their stored
-    /// shapes) and d clip.
+    /// Backward from d logits: parameter gradients accumulate into `grads` (by PyTorch
+    /// name, in their stored shapes); returns d clip.
     pub fn backward(
         &self,
         s: &mut Step<'_>,
         p: &ParamStore,
         fwd: &P4Forward,
         grad_logits: &Tensor,
-    ) -> Result<(Grads, Tensor)> {
-        let mut grads = Grads::new();
+        grads: &mut Grads,
+    ) -> Result<Tensor> {
         let g_out = match (&self.mlp_head, &fwd.saved.tokens.head) {
             (Some(mlp_head), Some(head)) => {
-                let g_head_in = mlp_head.backward(s, p, head, grad_logits, &mut grads)?;
+                let g_head_in = mlp_head.backward(s, p, head, grad_logits, grads)?;
                 match &fwd.saved.tokens.pool_arg {
                     Some(arg) => max_backward(s, &g_head_in, arg, fwd.transformer_out.shape(), 1)?,
                     None => g_head_in,
@@ -389,8 +389,9 @@ impl P4Transformer {
             // A backbone's logits are its transformer output.
             _ => grad_logits.clone(),
         };
-        let g_clip = self.backward_features(s, p, fwd, Some(&g_out), None, &mut grads)?;
-        Ok((stored_shapes(p, grads)?, g_clip))
+        let g_clip = self.backward_features(s, p, fwd, Some(&g_out), None, grads)?;
+        *grads = stored_shapes(p, std::mem::take(grads))?;
+        Ok(g_clip)
     }
 
     /// Backward from the features C2P distils: d transformer output (B, L', C) and,

@@ -153,7 +153,7 @@ impl PointMaeClassifier {
         })
     }
 
-    /// Accumulates every parameter's gradient given d logits.
+    /// Accumulates every parameter's gradient given d logits; returns d points.
     pub fn backward(
         &self,
         s: &mut Step<'_>,
@@ -161,7 +161,7 @@ impl PointMaeClassifier {
         fwd: &ClassifierForward,
         grad_logits: &Tensor,
         grads: &mut Grads,
-    ) -> Result<()> {
+    ) -> Result<Tensor> {
         let c = self.encoder.cfg.trans_dim;
         let (b, g) = (grad_logits.shape()[0], fwd.groups);
         let undrop = |s: &mut Step<'_>, x: &Tensor, i: usize| match fwd.seeds {
@@ -191,7 +191,6 @@ impl PointMaeClassifier {
         let g_tokens = slice(s, &g_x, 1, 1, g)?;
         let g_pos_tokens = slice(s, &g_pos, 1, 1, g)?;
         self.encoder
-            .tokenize_backward(s, p, &fwd.tokens, &g_tokens, &g_pos_tokens, grads)?;
-        Ok(())
+            .tokenize_backward(s, p, &fwd.tokens, &g_tokens, &g_pos_tokens, grads)
     }
 }

@@ -597,24 +597,23 @@ impl SegmentationNet {
         })
     }
 
-    /// Parameter gradients and (d xyz, d rgb) from d logits (B, L, N, classes).
+    /// (d xyz, d rgb) from d logits (B, L, N, classes); parameter gradients accumulate
+    /// into `grads` in their stored shapes.
     pub fn backward(
         &self,
         s: &mut Step<'_>,
         p: &ParamStore,
         fwd: &SegForward,
         g_logits: &Tensor,
-    ) -> Result<(Grads, Tensor, Tensor)> {
+        grads: &mut Grads,
+    ) -> Result<(Tensor, Tensor)> {
         let sv = &fwd.saved;
-        let mut grads = Grads::new();
-        let mut g = self
-            .outconv
-            .backward(s, p, &sv.outconv, g_logits, &mut grads)?;
+        let mut g = self.outconv.backward(s, p, &sv.outconv, g_logits, grads)?;
         // Skip-feature gradients per level: index 0 is the input colours.
         let mut g_skip: Vec<Option<Tensor>> = vec![None, None, None, None];
         for (i, d) in self.deconvs.iter().enumerate().rev() {
             let level = 3 - i;
-            let (g_coarse, g_orig) = d.backward(s, p, &sv.deconvs[i], &g, &mut grads)?;
+            let (g_coarse, g_orig) = d.backward(s, p, &sv.deconvs[i], &g, grads)?;
             g_skip[level] = Some(g_orig);
             g = g_coarse;
         }
@@ -625,7 +624,7 @@ impl SegmentationNet {
             p,
             &sv.transformer,
             &g.reshape(sv.tokens_pre.shape())?,
-            &mut grads,
+            grads,
         )?;
         let g_f4 = relu_backward(s, &sv.tokens_pre, &g_tokens)?.reshape(f4.shape())?;
         let mut g_feat = g_f4;
@@ -639,7 +638,7 @@ impl SegmentationNet {
                 &sv.convs[level],
                 &g_feat,
                 g_anchor.as_ref(),
-                &mut grads,
+                grads,
             )?;
             let g_f = g_f.expect("every level has input features");
             // Input features of this level: the skip features of the level below.
@@ -662,7 +661,7 @@ impl SegmentationNet {
                 grads.insert(spec.name.clone(), g.reshape(&spec.shape)?);
             }
         }
-        Ok((grads, g_xyz_in.expect("level 0"), g_rgb))
+        Ok((g_xyz_in.expect("level 0"), g_rgb))
     }
 }
 

@@ -33,7 +33,8 @@ fn step_on(threads: usize) -> Vec<Vec<f32>> {
             let f = model.forward(s, &params, &clip)?;
             let (loss, _) = cross_entropy(s, &f.logits, &labels)?;
             let g = cross_entropy_backward(s, &f.logits, &labels, &one)?;
-            let (grads, gclip) = model.backward(s, &params, &f, &g)?;
+            let mut grads = edge4d_runtime::models::Grads::new();
+            let gclip = model.backward(s, &params, &f, &g, &mut grads)?;
             let prod = matmul(s, &a, &w, None, false, true)?;
             Ok((f.logits, loss, grads, gclip, prod))
         })
