@@ -34,6 +34,9 @@ pub enum BenchOp {
     /// AdamW) at batch 8, for point-mae configs given with --configs (default: the tiny
     /// and the paper's).
     Concept,
+    /// The frozen 2D teacher (--teacher-onnx) through tract: load time and ms per
+    /// image; --input/--output to compare its prefix with another runtime's.
+    Teacher,
 }
 
 #[derive(Args)]
@@ -63,6 +66,16 @@ pub struct BenchArgs {
     /// Clips per step (bench memory; the paper trains MSR-Action3D at 14).
     #[arg(long, default_value_t = 14, value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..))]
     batch_size: usize,
+    /// bench teacher: the ONNX teacher (image (1, 3, 224, 224) → prefix (1, k, d)).
+    #[arg(long, value_name = "MODEL.onnx")]
+    teacher_onnx: Option<std::path::PathBuf>,
+    /// bench teacher: a safetensors file whose `image` (1, 3, 224, 224) is the input
+    /// (default: a ramp from −2 to 2).
+    #[arg(long)]
+    input: Option<std::path::PathBuf>,
+    /// bench teacher: write the prefix here (safetensors, `prefix`).
+    #[arg(long)]
+    output: Option<std::path::PathBuf>,
 }
 
 pub fn run(dev: &Device, args: &BenchArgs) -> Result<(), Box<dyn std::error::Error>> {
@@ -87,6 +100,20 @@ pub fn run(dev: &Device, args: &BenchArgs) -> Result<(), Box<dyn std::error::Err
         BenchOp::Stream => return stream(dev, args.json),
         BenchOp::Memory => return p4::memory(dev, &args.configs, args.batch_size, args.json),
         BenchOp::C2p => return p4::c2p(dev, args.warmup, args.repeats, args.json),
+        BenchOp::Teacher => {
+            let path = args
+                .teacher_onnx
+                .as_deref()
+                .ok_or("bench teacher needs --teacher-onnx MODEL.onnx")?;
+            return concept::teacher(
+                path,
+                args.input.as_deref(),
+                args.output.as_deref(),
+                args.warmup,
+                args.repeats,
+                args.json,
+            );
+        }
         BenchOp::Concept => {
             let defaults = ["fixture".to_string(), "paper-msr".to_string()];
             let configs: Vec<std::path::PathBuf> = if args.configs == defaults {

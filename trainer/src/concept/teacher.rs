@@ -32,26 +32,28 @@ pub fn sha256_hex(bytes: &[u8]) -> String {
 }
 
 impl Teacher {
+    /// Loads `path` whatever prefix it makes: its output must be (1, k_cap, d_cap).
+    pub fn load_any(path: &Path) -> Result<Self> {
+        let (plan, digest) = Self::plan(path)?;
+        match Self::output_shape(&plan, path)?[..] {
+            [1, k, d] => Ok(Self {
+                plan,
+                path: path.to_path_buf(),
+                digest,
+                prefix_length: k,
+                prefix_dim: d,
+            }),
+            ref other => Err(err(
+                path,
+                format!("the teacher outputs {other:?} for one image, not a prefix (1, k_cap, d_cap)"),
+            )),
+        }
+    }
+
     /// Loads `path` and checks that it maps (1, 3, 224, 224) to k_cap × d_cap values.
     pub fn load(path: &Path, prefix_length: usize, prefix_dim: usize) -> Result<Self> {
-        let bytes = std::fs::read(path).map_err(|e| err(path, format!("cannot read: {e}")))?;
-        let side = CLIP_SIZE as usize;
-        let plan = tract_onnx::onnx()
-            .model_for_read(&mut &bytes[..])
-            .and_then(|m| m.with_input_fact(0, f32::fact([1, 3, side, side]).into()))
-            .and_then(|m| m.into_optimized())
-            .and_then(|m| m.into_runnable())
-            .map_err(|e| err(path, format!("not an ONNX model tract can run: {e:#}")))?;
-        let out_shape: Vec<usize> = {
-            let model = plan.model();
-            let fact = model
-                .output_fact(0)
-                .map_err(|e| err(path, format!("has no output: {e}")))?;
-            fact.shape
-                .as_concrete()
-                .map(|s| s.to_vec())
-                .ok_or_else(|| err(path, format!("output shape {:?} is not fixed", fact.shape)))?
-        };
+        let (plan, digest) = Self::plan(path)?;
+        let out_shape = Self::output_shape(&plan, path)?;
         let numel: usize = out_shape.iter().product();
         if out_shape.first() != Some(&1) || numel != prefix_length * prefix_dim {
             return Err(err(
@@ -64,10 +66,34 @@ impl Teacher {
         Ok(Self {
             plan,
             path: path.to_path_buf(),
-            digest: sha256_hex(&bytes),
+            digest,
             prefix_length,
             prefix_dim,
         })
+    }
+
+    /// The optimised plan of `path` for one 224 × 224 image, and the file's SHA-256.
+    fn plan(path: &Path) -> Result<(TypedSimplePlan<TypedModel>, String)> {
+        let bytes = std::fs::read(path).map_err(|e| err(path, format!("cannot read: {e}")))?;
+        let side = CLIP_SIZE as usize;
+        let plan = tract_onnx::onnx()
+            .model_for_read(&mut &bytes[..])
+            .and_then(|m| m.with_input_fact(0, f32::fact([1, 3, side, side]).into()))
+            .and_then(|m| m.into_optimized())
+            .and_then(|m| m.into_runnable())
+            .map_err(|e| err(path, format!("not an ONNX model tract can run: {e:#}")))?;
+        Ok((plan, sha256_hex(&bytes)))
+    }
+
+    fn output_shape(plan: &TypedSimplePlan<TypedModel>, path: &Path) -> Result<Vec<usize>> {
+        let fact = plan
+            .model()
+            .output_fact(0)
+            .map_err(|e| err(path, format!("has no output: {e}")))?;
+        fact.shape
+            .as_concrete()
+            .map(|s| s.to_vec())
+            .ok_or_else(|| err(path, format!("output shape {:?} is not fixed", fact.shape)))
     }
 
     /// The prefix (k_cap · d_cap values) for one preprocessed image (3 · 224 · 224 values).
