@@ -138,17 +138,19 @@ fn absurd_point_mae_sizes_are_refused_by_key() {
         env!("CARGO_MANIFEST_DIR")
     ))
     .unwrap();
+    // The paper's sizes, fc1 (3840 × 12288, 189 MB) above one binding included.
     PointMaeConfig::parse(&base, "concept.toml").unwrap();
+    assert!(base.contains("concept_hidden = 3840"));
     for (from, to, keys) in [
         ("trans_dim = 384", "trans_dim = 6000000", "trans_dim"),
         ("depth = 12", "depth = 100000", "depth = 100000"),
         (
-            "concept_hidden = 2048",
+            "concept_hidden = 3840",
             "concept_hidden = 1000000000",
             "concept_hidden",
         ),
-        // The paper's width: fc1 is 32 × 384 × 3840 floats (189 MB), above one binding.
-        ("concept_hidden = 2048", "concept_hidden = 3840", "fc1"),
+        // fc1 is held as row blocks, but one row (concepts × trans_dim) must fit.
+        ("concepts = 32", "concepts = 100000", "concepts"),
         ("prefix_dim = 768", "prefix_dim = 100000000", "prefix_dim"),
         ("num_classes = 6", "num_classes = 1000000000", "num_classes"),
         ("npoints = 4096", "npoints = 100000000000", "npoints"),

@@ -129,6 +129,7 @@ impl ConceptHead {
             shape: vec![c.concepts, c.dim],
             init: Init::TruncNormal { std: 0.02 },
             trainable: true,
+            block: None,
         });
         let x = &self.cross;
         x.norm_q.spec(&mut own);

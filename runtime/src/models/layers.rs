@@ -6,10 +6,15 @@
 //! parameter name is written anywhere else.
 
 use super::linear::{linear, linear_backward};
-use super::params::{accumulate, batchnorm_spec, linear_spec, norm_spec, Grads, ParamStore, Spec};
+use super::params::{
+    accumulate, batchnorm_spec, blocked_weight_spec, linear_spec, norm_spec, Grads, ParamStore,
+    Spec,
+};
 use crate::ops::activation::{relu, relu_backward};
 use crate::ops::batchnorm::{batchnorm, batchnorm_backward, BatchNormSaved, BatchNormState};
+use crate::ops::elementwise::{add, add_backward};
 use crate::ops::layernorm::{layernorm, layernorm_backward, LayerNormSaved};
+use crate::ops::layout::{concat, concat_backward};
 use crate::{Result, Step, Tensor};
 
 /// What every layer has: its parameters and its backward pass.
@@ -29,15 +34,27 @@ pub trait Layer {
     ) -> Result<Tensor>;
 }
 
+/// The most values one weight tensor holds: WebGPU's default 128 MiB binding limit,
+/// which every backend keeps. Larger weights are held as row blocks.
+pub const MAX_BINDING_FLOATS: usize = (128 << 20) / 4;
+
 /// `nn.Linear`, or a 1×1 convolution stored with trailing unit dims (`input` is the
 /// weight's shape after the output dim, e.g. `[4, 1]` for a Conv1d(4, C, 1)): y = x Wᵀ
 /// + b over the last axis of x.
+///
+/// A weight above one binding is held as row blocks (`prefix.weight[a:b]`, each an
+/// independent parameter): each block makes its slice of the output features, the
+/// slices are concatenated and the bias added. Files still hold the one
+/// `prefix.weight` PyTorch has ([`ParamStore`] joins and splits the rows).
 #[derive(Debug, Clone)]
 pub struct Linear {
     weight: String,
+    /// The parameters holding the weight's rows, in order, with their row counts (one
+    /// entry, the weight itself, when it fits one binding).
+    blocks: Vec<(String, usize)>,
     bias: Option<String>,
     out: usize,
-    input: Vec<usize>,
+    spec: Spec,
 }
 
 /// The input of a [`Linear`].
@@ -47,11 +64,35 @@ pub struct LinearSaved {
 
 impl Linear {
     pub fn new(prefix: &str, out: usize, input: &[usize], bias: bool) -> Self {
+        Self::with_max_block(prefix, out, input, bias, MAX_BINDING_FLOATS)
+    }
+
+    /// A linear layer whose weight is split into row blocks of at most `max_floats`
+    /// values (tests use small blocks to exercise the path).
+    pub fn with_max_block(
+        prefix: &str,
+        out: usize,
+        input: &[usize],
+        bias: bool,
+        max_floats: usize,
+    ) -> Self {
+        let mut spec = Spec::new();
+        let names = blocked_weight_spec(&mut spec, prefix, out, input, max_floats);
+        let blocks = names
+            .into_iter()
+            .zip(spec.iter().map(|p| p.shape[0]))
+            .collect();
+        if bias {
+            let mut with_bias = Spec::new();
+            linear_spec(&mut with_bias, prefix, out, input, true);
+            spec.extend(with_bias.into_iter().skip(1));
+        }
         Self {
             weight: format!("{prefix}.weight"),
+            blocks,
             bias: bias.then(|| format!("{prefix}.bias")),
             out,
-            input: input.to_vec(),
+            spec,
         }
     }
 
@@ -62,8 +103,27 @@ impl Linear {
         x: &Tensor,
     ) -> Result<(Tensor, LinearSaved)> {
         let bias = self.bias.as_ref().map(|b| p.get(b)).transpose()?;
-        let y = linear(s, x, &p.matrix(&self.weight)?, bias)?;
+        let y = match &self.blocks[..] {
+            [(single, _)] => linear(s, x, &p.matrix(single)?, bias)?,
+            blocks => {
+                let parts = blocks
+                    .iter()
+                    .map(|(name, _)| linear(s, x, &p.matrix(name)?, None))
+                    .collect::<Result<Vec<_>>>()?;
+                let refs: Vec<&Tensor> = parts.iter().collect();
+                let y = concat(s, &refs, -1)?;
+                match bias {
+                    Some(b) => add(s, &y, b)?,
+                    None => y,
+                }
+            }
+        };
         Ok((y, LinearSaved { x: x.clone() }))
+    }
+
+    /// Whether the weight is held as row blocks.
+    pub fn is_blocked(&self) -> bool {
+        self.blocks.len() > 1
     }
 
     /// The output width.
@@ -71,7 +131,8 @@ impl Linear {
         self.out
     }
 
-    /// The weight's name (for callers that apply the matrix in parts).
+    /// The weight's name (for callers that apply the matrix in parts; the layer must
+    /// not be blocked).
     pub fn weight_name(&self) -> &str {
         &self.weight
     }
@@ -86,8 +147,7 @@ impl Layer for Linear {
     type Saved = LinearSaved;
 
     fn spec(&self, spec: &mut Spec) {
-        let prefix = &self.weight[..self.weight.len() - ".weight".len()];
-        linear_spec(spec, prefix, self.out, &self.input, self.bias.is_some());
+        spec.extend(self.spec.iter().cloned());
     }
 
     fn backward(
@@ -98,19 +158,36 @@ impl Layer for Linear {
         grad: &Tensor,
         grads: &mut Grads,
     ) -> Result<Tensor> {
-        let (gx, gw, gb) = linear_backward(
-            s,
-            &saved.x,
-            &p.matrix(&self.weight)?,
-            grad,
-            self.bias.is_some(),
-        )?;
-        let stored = p.get(&self.weight)?.shape().to_vec();
-        accumulate(s, grads, &self.weight, gw.reshape(&stored)?)?;
-        if let (Some(name), Some(gb)) = (&self.bias, gb) {
+        if let [(single, _)] = &self.blocks[..] {
+            let (gx, gw, gb) =
+                linear_backward(s, &saved.x, &p.matrix(single)?, grad, self.bias.is_some())?;
+            let stored = p.get(single)?.shape().to_vec();
+            accumulate(s, grads, single, gw.reshape(&stored)?)?;
+            if let (Some(name), Some(gb)) = (&self.bias, gb) {
+                accumulate(s, grads, name, gb)?;
+            }
+            return Ok(gx);
+        }
+        let rows: Vec<usize> = self.blocks.iter().map(|b| b.1).collect();
+        let parts = concat_backward(s, grad, &rows, -1)?;
+        let mut gx: Option<Tensor> = None;
+        for ((name, _), g) in self.blocks.iter().zip(&parts) {
+            let (gx_part, gw, _) = linear_backward(s, &saved.x, &p.matrix(name)?, g, false)?;
+            let stored = p.get(name)?.shape().to_vec();
+            accumulate(s, grads, name, gw.reshape(&stored)?)?;
+            gx = Some(match gx {
+                Some(acc) => add(s, &acc, &gx_part)?,
+                None => gx_part,
+            });
+        }
+        if let Some(name) = &self.bias {
+            let (_, gb) = add_backward(s, grad, &[self.out])?;
             accumulate(s, grads, name, gb)?;
         }
-        Ok(gx)
+        gx.ok_or_else(|| crate::Error::InvalidArgument {
+            op: "linear backward",
+            detail: format!("{} has no weight blocks", self.weight),
+        })
     }
 }
 

@@ -45,6 +45,40 @@ pub struct ParamSpec {
     pub init: Init,
     /// False for buffers (running statistics, counters): saved and loaded, never trained.
     pub trainable: bool,
+    /// Set when this entry holds rows of a larger state_dict tensor (a weight above the
+    /// 128 MiB one binding may take, kept as row blocks): files see only the whole.
+    pub block: Option<RowBlock>,
+}
+
+/// Rows `first_row ..` of the state_dict tensor `name` of shape `full_shape`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RowBlock {
+    pub name: String,
+    pub first_row: usize,
+    pub full_shape: Vec<usize>,
+}
+
+impl ParamSpec {
+    /// The name this entry's values have in a file (the whole tensor's, for a block).
+    pub fn file_name(&self) -> &str {
+        self.block.as_ref().map_or(&self.name, |b| &b.name)
+    }
+
+    /// The file tensor's shape (the whole tensor's, for a block).
+    pub fn file_shape(&self) -> &[usize] {
+        self.block.as_ref().map_or(&self.shape, |b| &b.full_shape)
+    }
+
+    /// This entry's values out of the file tensor's (its rows, for a block).
+    fn take_rows<'a>(&self, data: &'a [f32]) -> &'a [f32] {
+        match &self.block {
+            Some(b) => {
+                let row: usize = b.full_shape[1..].iter().product();
+                &data[b.first_row * row..(b.first_row + self.shape[0]) * row]
+            }
+            None => data,
+        }
+    }
 }
 
 /// What a model expects, in state_dict order.
@@ -56,7 +90,46 @@ fn entry(name: String, shape: Vec<usize>, init: Init, trainable: bool) -> ParamS
         shape,
         init,
         trainable,
+        block: None,
     }
+}
+
+/// A weight `(out, in…)` as row blocks of at most `max_floats` values each when the
+/// whole is larger (entries named `prefix.weight[a:b]`); one entry otherwise. Returns
+/// the entries' names in row order.
+pub fn blocked_weight_spec(
+    spec: &mut Spec,
+    prefix: &str,
+    out: usize,
+    in_shape: &[usize],
+    max_floats: usize,
+) -> Vec<String> {
+    let fan_in: usize = in_shape.iter().product();
+    let name = format!("{prefix}.weight");
+    let mut full = vec![out];
+    full.extend_from_slice(in_shape);
+    let rows = (max_floats / fan_in.max(1)).max(1);
+    if out <= rows {
+        spec.push(entry(name.clone(), full, Init::Uniform { fan_in }, true));
+        return vec![name];
+    }
+    let mut names = Vec::new();
+    for first in (0..out).step_by(rows) {
+        let last = (first + rows).min(out);
+        let mut shape = vec![last - first];
+        shape.extend_from_slice(in_shape);
+        let part = format!("{name}[{first}:{last}]");
+        spec.push(ParamSpec {
+            block: Some(RowBlock {
+                name: name.clone(),
+                first_row: first,
+                full_shape: full.clone(),
+            }),
+            ..entry(part.clone(), shape, Init::Uniform { fan_in }, true)
+        });
+        names.push(part);
+    }
+    names
 }
 
 /// Spec entries of a linear layer `prefix.weight (out, in…)` and optional `prefix.bias`.
@@ -141,13 +214,13 @@ impl ParamStore {
         let mut problems = Vec::new();
         let mut tensors = BTreeMap::new();
         let mut counters = BTreeMap::new();
-        for ParamSpec {
-            name, shape, init, ..
-        } in &spec
-        {
-            let key = format!("{prefix}{name}");
+        for p in &spec {
+            let (name, init) = (&p.name, &p.init);
+            let (key, shape) = (format!("{prefix}{}", p.file_name()), p.file_shape());
             if !file.contains(&key) {
-                problems.push(format!("missing {key} {shape:?}"));
+                if p.block.as_ref().is_none_or(|b| b.first_row == 0) {
+                    problems.push(format!("missing {key} {shape:?}"));
+                }
                 continue;
             }
             if *init == Init::Counter {
@@ -160,22 +233,24 @@ impl ParamStore {
                 continue;
             }
             let h = file.f32(&key)?;
-            if &h.shape != shape {
-                problems.push(format!(
-                    "{key} has shape {:?}, the model needs {shape:?}",
-                    h.shape
-                ));
+            if h.shape != shape {
+                if p.block.as_ref().is_none_or(|b| b.first_row == 0) {
+                    problems.push(format!(
+                        "{key} has shape {:?}, the model needs {shape:?}",
+                        h.shape
+                    ));
+                }
                 continue;
             }
             tensors.insert(
                 name.clone(),
-                upload_named(dev, file, &key, &h.data, &h.shape)?,
+                upload_named(dev, file, &key, p.take_rows(&h.data), &p.shape)?,
             );
         }
         if !allow_extra {
             for key in file.names() {
                 if let Some(name) = key.strip_prefix(prefix) {
-                    if !spec.iter().any(|p| p.name == name) {
+                    if !spec.iter().any(|p| p.file_name() == name) {
                         problems.push(format!("unexpected {key} (not a parameter of this model)"));
                     }
                 }
@@ -257,11 +332,12 @@ impl ParamStore {
         let mut loaded = 0;
         let mut kept = Vec::new();
         let mut problems = Vec::new();
-        for ParamSpec {
-            name, shape, init, ..
-        } in self.spec.clone()
-        {
-            let Some(source) = source_names(&name).into_iter().find(|n| file.contains(n)) else {
+        for p in self.spec.clone() {
+            let (name, init, shape) = (p.name.clone(), p.init, p.file_shape().to_vec());
+            let Some(source) = source_names(p.file_name())
+                .into_iter()
+                .find(|n| file.contains(n))
+            else {
                 kept.push(name);
                 continue;
             };
@@ -280,13 +356,15 @@ impl ParamStore {
             let h = file.f32(&source)?;
             if h.shape != shape {
                 problems.push(format!(
-                    "{source} has shape {:?}, the model's {name} needs {shape:?}",
-                    h.shape
+                    "{source} has shape {:?}, the model's {} needs {shape:?}",
+                    h.shape,
+                    p.file_name()
                 ));
                 continue;
             }
+            let rows = p.take_rows(&h.data);
             self.tensors
-                .insert(name, upload_named(dev, file, &source, &h.data, &h.shape)?);
+                .insert(name, upload_named(dev, file, &source, rows, &p.shape)?);
             loaded += 1;
         }
         if !problems.is_empty() || loaded == 0 {
@@ -396,18 +474,31 @@ impl ParamStore {
             .or_insert(0) += by;
     }
 
-    /// Reads every float parameter and buffer back to the host.
+    /// Reads every float parameter and buffer back to the host under its state_dict
+    /// name (row blocks joined into their whole tensor).
     pub fn to_host(&self, dev: &Device) -> Result<Vec<(String, HostTensor)>> {
-        self.spec
-            .iter()
-            .filter(|p| p.init != Init::Counter)
-            .map(|p| {
-                Ok((
-                    p.name.clone(),
-                    HostTensor::new(dev.read(self.get(&p.name)?)?, &p.shape),
-                ))
-            })
-            .collect()
+        let mut out: Vec<(String, HostTensor)> = Vec::new();
+        for p in self.spec.iter().filter(|p| p.init != Init::Counter) {
+            let data = dev.read(self.get(&p.name)?)?;
+            match &p.block {
+                Some(b) if b.first_row > 0 => match out.last_mut() {
+                    Some((name, whole)) if *name == b.name => whole.data.extend(data),
+                    _ => {
+                        return Err(Error::InvalidArgument {
+                            op: "params",
+                            detail: format!("{}: a row block without the blocks before it", p.name),
+                        })
+                    }
+                },
+                Some(b) => {
+                    let mut whole = HostTensor::new(data, &p.shape);
+                    whole.shape = b.full_shape.clone();
+                    out.push((b.name.clone(), whole));
+                }
+                None => out.push((p.name.clone(), HostTensor::new(data, &p.shape))),
+            }
+        }
+        Ok(out)
     }
 
     /// Every parameter, buffer and counter as host values under its state_dict name.

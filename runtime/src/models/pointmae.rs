@@ -171,18 +171,20 @@ impl PointMaeConfig {
             &[
                 ("trans_dim (to_qkv)", 3 * d * d),
                 ("trans_dim (the feed-forward)", 4 * d * d),
+                // The concept head's fc1 and fc2 are held as row blocks when larger
+                // than one binding (models::layers::Linear); their rows must fit.
                 (
-                    "concepts, trans_dim and concept_hidden (the concept head's fc1)",
-                    concepts * d * hidden,
+                    "concepts and trans_dim (one row of the concept head's fc1)",
+                    concepts * d,
                 ),
                 (
-                    "prefix_length, prefix_dim and concept_hidden (the concept head's fc2)",
-                    prefix * hidden,
+                    "concept_hidden (one row of the concept head's fc2)",
+                    hidden,
                 ),
                 ("num_classes (the class head)", 256 * v(self.num_classes)),
             ],
             &format!(
-                "depth = {} blocks of trans_dim = {}",
+                "depth = {} blocks of trans_dim = {} and the concept head (concepts, concept_hidden, prefix_length × prefix_dim)",
                 self.depth, self.trans_dim
             ),
             v(self.depth) * 12 * d * d + concepts * d * hidden + prefix * hidden,

@@ -82,12 +82,14 @@ impl PointMaeClassifier {
             shape: vec![1, 1, c],
             init: Init::Zeros,
             trainable: true,
+            block: None,
         });
         own.push(ParamSpec {
             name: "cls_pos".into(),
             shape: vec![1, 1, c],
             init: Init::TruncNormal { std: 0.02 },
             trainable: true,
+            block: None,
         });
         let h = &self.head;
         h.fc1.spec(&mut own);

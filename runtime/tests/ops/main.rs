@@ -12,6 +12,7 @@ mod dropout;
 mod elementwise;
 mod kernels;
 mod layernorm;
+mod layers;
 mod layout;
 mod matmul;
 mod mse;

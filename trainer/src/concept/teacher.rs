@@ -45,7 +45,9 @@ impl Teacher {
             }),
             ref other => Err(err(
                 path,
-                format!("the teacher outputs {other:?} for one image, not a prefix (1, k_cap, d_cap)"),
+                format!(
+                    "the teacher outputs {other:?} for one image, not a prefix (1, k_cap, d_cap)"
+                ),
             )),
         }
     }
