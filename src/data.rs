@@ -326,26 +326,38 @@ pub struct ObjectsArgs {
     /// Image side in pixels (colour and depth).
     #[arg(long, default_value_t = 128)]
     side: usize,
+    /// Object classes: the first N of sphere, box, cylinder, cone, torus, capsule,
+    /// octahedron, hex_prism, wedge, pyramid, ellipsoid, cross.
+    #[arg(long, default_value_t = 6, value_parser = clap::value_parser!(u16).range(1..=12))]
+    classes: u16,
+    /// Viewpoints per object (the object turned; same shape, size and colour).
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u16).range(1..=64))]
+    views: u16,
     #[arg(long, default_value_t = 0)]
     seed: u64,
 }
 
 fn objects(args: &ObjectsArgs) -> Result<(), Box<dyn std::error::Error>> {
     let t = Instant::now();
+    let (classes, views) = (args.classes as usize, args.views as usize);
     let train = write_objects(
         &args.out.join("train"),
         args.train_per_class,
+        classes,
+        views,
         args.side,
         args.seed,
     )?;
     let test = write_objects(
         &args.out.join("test"),
         args.test_per_class,
+        classes,
+        views,
         args.side,
         args.seed ^ 0x7e57,
     )?;
     println!(
-        "wrote {train} training and {test} test RGB-D frames to {} in {:.1} s",
+        "wrote {train} training and {test} test RGB-D frames ({classes} classes, {views} views per object) to {} in {:.1} s",
         args.out.display(),
         t.elapsed().as_secs_f64()
     );

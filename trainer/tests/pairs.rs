@@ -60,7 +60,7 @@ fn a_colour_image_without_points_is_an_error() {
 #[test]
 fn rendered_objects_load_as_labelled_rgbd_frames() {
     let dir = tempfile::tempdir().unwrap();
-    assert_eq!(write_objects(dir.path(), 1, 32, 3).unwrap(), 6);
+    assert_eq!(write_objects(dir.path(), 1, 6, 1, 32, 3).unwrap(), 6);
     let data = PairedDataset::load(dir.path(), 32, 0).unwrap();
     assert_eq!(data.classes.len(), 6);
     let mut labels: Vec<usize> = data.samples.iter().map(|s| s.label.unwrap()).collect();

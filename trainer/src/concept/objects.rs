@@ -1,8 +1,9 @@
-//! Synthetic RGB-D object scans: one coloured primitive (sphere, box, cylinder, cone,
-//! torus, capsule) of random size, proportions, pose and colour, seen by a pinhole
-//! RGB-D camera. Colour and depth come from one sphere-traced signed distance field, so
-//! image and points are pixel-aligned as a real RGB-D frame's are. The object class is
-//! the label, for classification fine-tuning.
+//! Synthetic RGB-D object scans: one coloured primitive (twelve classes: sphere, box,
+//! cylinder, cone, torus, capsule, octahedron, hexagonal prism, wedge, pyramid,
+//! ellipsoid, cross) of random size, proportions, pose and colour, seen by a pinhole
+//! RGB-D camera, from one or several viewpoints. Colour and depth come from one
+//! sphere-traced signed distance field, so image and points are pixel-aligned as a real
+//! RGB-D frame's are. The object class is the label, for classification fine-tuning.
 
 use glam::{Mat3, Vec3};
 
@@ -10,7 +11,26 @@ use crate::depth_io::DepthIntrinsics;
 use crate::rng::SplitMix64;
 
 /// Object classes, in label order.
-pub const CLASSES: [&str; 6] = ["sphere", "box", "cylinder", "cone", "torus", "capsule"];
+pub const CLASSES: [&str; 12] = [
+    "sphere",
+    "box",
+    "cylinder",
+    "cone",
+    "torus",
+    "capsule",
+    "octahedron",
+    "hex_prism",
+    "wedge",
+    "pyramid",
+    "ellipsoid",
+    "cross",
+];
+
+/// Signed distance of an axis-aligned box of half-extents `s`.
+fn sd_box(p: Vec3, s: Vec3) -> f32 {
+    let q = p.abs() - s;
+    q.max(Vec3::ZERO).length() + q.x.max(q.y.max(q.z)).min(0.0)
+}
 
 /// One rendered frame.
 pub struct RgbdFrame {
@@ -79,9 +99,42 @@ impl Object {
                 let q = glam::Vec2::new(glam::Vec2::new(p.x, p.z).length() - s.x, p.y);
                 q.length() - s.z
             }
-            _ => {
+            5 => {
                 let y = p.y.clamp(-s.y, s.y);
                 (p - Vec3::new(0.0, y, 0.0)).length() - s.x
+            }
+            // The bounds below never overestimate the distance, so sphere tracing stays
+            // on the surface.
+            6 => (p.x.abs() + p.y.abs() + p.z.abs() - s.x) * 0.577_350_3,
+            7 => {
+                // Hexagonal prism along z, apothem s.x, half-length s.y.
+                let q = p.abs();
+                let across = (q.x * 0.866_025_4 + q.y * 0.5).max(q.y);
+                (across - s.x).max(q.z - s.y)
+            }
+            8 => {
+                // Triangular prism along z: triangle of size s.x, half-length s.y.
+                let q = p.abs();
+                (q.z - s.y).max((q.x * 0.866_025_4 + p.y * 0.5).max(-p.y) - s.x * 0.5)
+            }
+            9 => {
+                // Square pyramid: base half-width s.x at y = −s.y, apex at y = +s.y.
+                let slope = s.x / (2.0 * s.y);
+                let norm = (1.0 + slope * slope).sqrt();
+                let side = (p.x.abs().max(p.z.abs()) + slope * (p.y - s.y)) / norm;
+                side.max(-p.y - s.y)
+            }
+            10 => {
+                let k0 = (p / s).length();
+                let k1 = (p / (s * s)).length();
+                k0 * (k0 - 1.0) / k1.max(1e-6)
+            }
+            _ => {
+                // Three bars of half-length s.x and half-width s.y, crossing.
+                let (a, b) = (s.x, s.y);
+                sd_box(p, Vec3::new(a, b, b))
+                    .min(sd_box(p, Vec3::new(b, a, b)))
+                    .min(sd_box(p, Vec3::new(b, b, a)))
             }
         }
     }
@@ -110,7 +163,13 @@ fn random_object(class: usize, rng: &mut SplitMix64) -> Object {
         2 => Vec3::new(u(0.07, 0.15), u(0.12, 0.25), 0.0),
         3 => Vec3::new(u(0.10, 0.18), u(0.10, 0.20), 0.0),
         4 => Vec3::new(u(0.13, 0.2), 0.0, u(0.035, 0.07)),
-        _ => Vec3::new(u(0.06, 0.1), u(0.08, 0.16), 0.0),
+        5 => Vec3::new(u(0.06, 0.1), u(0.08, 0.16), 0.0),
+        6 => Vec3::splat(u(0.18, 0.28)),
+        7 => Vec3::new(u(0.1, 0.16), u(0.06, 0.2), 0.0),
+        8 => Vec3::new(u(0.25, 0.4), u(0.06, 0.2), 0.0),
+        9 => Vec3::new(u(0.12, 0.2), u(0.1, 0.18), 0.0),
+        10 => Vec3::new(u(0.2, 0.28), u(0.08, 0.13), u(0.1, 0.16)),
+        _ => Vec3::new(u(0.15, 0.24), u(0.03, 0.06), 0.0),
     };
     let centre = Vec3::new(u(-0.05, 0.05), u(-0.05, 0.05), u(0.75, 0.95));
     let colour = Vec3::new(u(0.15, 1.0), u(0.15, 1.0), u(0.15, 1.0));
@@ -125,7 +184,30 @@ fn random_object(class: usize, rng: &mut SplitMix64) -> Object {
 
 /// Renders one object of `class` (index into `CLASSES`) on a `side`-pixel camera.
 pub fn render(class: usize, side: usize, rng: &mut SplitMix64) -> RgbdFrame {
-    let obj = random_object(class % CLASSES.len(), rng);
+    render_views(class, side, 1, rng).remove(0)
+}
+
+/// One random object of `class` seen from `views` viewpoints: the first as drawn, each
+/// further one with the object turned to a new random orientation (same shape, size
+/// and colour) in front of a new background.
+pub fn render_views(
+    class: usize,
+    side: usize,
+    views: usize,
+    rng: &mut SplitMix64,
+) -> Vec<RgbdFrame> {
+    let mut obj = random_object(class % CLASSES.len(), rng);
+    let mut frames = Vec::with_capacity(views.max(1));
+    for view in 0..views.max(1) {
+        if view > 0 {
+            obj.rotation = random_rotation(rng);
+        }
+        frames.push(render_object(&obj, side, rng));
+    }
+    frames
+}
+
+fn render_object(obj: &Object, side: usize, rng: &mut SplitMix64) -> RgbdFrame {
     let cam = camera(side);
     let light = Vec3::new(-0.4, -0.7, -0.6).normalize();
     let background = [

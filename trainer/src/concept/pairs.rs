@@ -210,45 +210,69 @@ fn read_labels(dir: &Path) -> Result<(Option<BTreeMap<String, usize>>, Vec<Strin
     Ok((Some(labels), classes))
 }
 
-/// Writes `per_class` synthetic RGB-D frames of every object class to `dir` in the
-/// layout `PairedDataset::load` reads; returns how many frames.
-pub fn write_objects(dir: &Path, per_class: usize, side: usize, seed: u64) -> Result<usize> {
+/// Writes `per_class` random objects of each of the first `classes` classes, each seen
+/// from `views` viewpoints, as colour + depth PNGs with intrinsics.json, labels.txt
+/// ("name class" per frame) and classes.txt; returns the number of frames. Frame names
+/// are `class_0007` (one view) or `class_0007_v2`.
+pub fn write_objects(
+    dir: &Path,
+    per_class: usize,
+    classes: usize,
+    views: usize,
+    side: usize,
+    seed: u64,
+) -> Result<usize> {
+    if classes == 0 || classes > CLASSES.len() {
+        return Err(err(
+            dir,
+            format!(
+                "{classes} object classes asked for; there are 1 to {}",
+                CLASSES.len()
+            ),
+        ));
+    }
     std::fs::create_dir_all(dir).map_err(|e| err(dir, format!("cannot create: {e}")))?;
     let mut rng = SplitMix64::new(seed);
     let mut labels = String::new();
     let mut count = 0;
     for i in 0..per_class {
-        for (class, class_name) in CLASSES.iter().enumerate() {
-            let frame = objects::render(class, side, &mut rng);
-            let name = format!("{class_name}_{i:04}");
-            let colour = dir.join(format!("{name}.color.png"));
-            let mut png_bytes = Vec::new();
-            image::codecs::png::PngEncoder::new(&mut png_bytes)
-                .write_image(
-                    &frame.rgb,
-                    side as u32,
-                    side as u32,
-                    image::ExtendedColorType::Rgb8,
-                )
-                .map_err(|e| err(&colour, e.to_string()))?;
-            write_bytes_atomic(&colour, &png_bytes)?;
-            write_depth_png(
-                &dir.join(format!("{name}.depth.png")),
-                side,
-                side,
-                &frame.depth,
-            )?;
-            if count == 0 {
-                frame.intrinsics.save(&dir.join("intrinsics.json"))?;
+        for (class, class_name) in CLASSES.iter().enumerate().take(classes) {
+            let frames = objects::render_views(class, side, views, &mut rng);
+            for (view, frame) in frames.iter().enumerate() {
+                let name = if views > 1 {
+                    format!("{class_name}_{i:04}_v{view}")
+                } else {
+                    format!("{class_name}_{i:04}")
+                };
+                let colour = dir.join(format!("{name}.color.png"));
+                let mut png_bytes = Vec::new();
+                image::codecs::png::PngEncoder::new(&mut png_bytes)
+                    .write_image(
+                        &frame.rgb,
+                        side as u32,
+                        side as u32,
+                        image::ExtendedColorType::Rgb8,
+                    )
+                    .map_err(|e| err(&colour, e.to_string()))?;
+                write_bytes_atomic(&colour, &png_bytes)?;
+                write_depth_png(
+                    &dir.join(format!("{name}.depth.png")),
+                    side,
+                    side,
+                    &frame.depth,
+                )?;
+                if count == 0 {
+                    frame.intrinsics.save(&dir.join("intrinsics.json"))?;
+                }
+                labels.push_str(&format!("{name} {class_name}\n"));
+                count += 1;
             }
-            labels.push_str(&format!("{name} {class_name}\n"));
-            count += 1;
         }
     }
     write_bytes_atomic(&dir.join("labels.txt"), labels.as_bytes())?;
     write_bytes_atomic(
         &dir.join("classes.txt"),
-        (CLASSES.join("\n") + "\n").as_bytes(),
+        (CLASSES[..classes].join("\n") + "\n").as_bytes(),
     )?;
     Ok(count)
 }
