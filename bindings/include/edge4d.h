@@ -155,6 +155,13 @@ void edge4d_model_destroy(struct Edge4dModel *model);
 // its own copy of the model's weights. `seed` drives the point resampling. Destroy
 // with `edge4d_stream_destroy`.
 //
+// On a GPU, opening compiles every pipeline a prediction needs (one synthetic window
+// through the model), so the first frame costs what any frame costs; the compiled
+// pipelines are kept in the user's cache directory where the backend allows
+// (Vulkan: `$EDGE4D_CACHE_DIR`, `$XDG_CACHE_HOME/edge4d` or `~/.cache/edge4d`; set
+// `EDGE4D_PIPELINE_CACHE=off` to disable), so later processes start warm. Fine-tuning
+// compiles its own pipelines on its first step.
+//
 // # Safety
 // `model` must be a live handle; `out` writable.
 enum Edge4dStatus edge4d_stream_open(const struct Edge4dModel *model,

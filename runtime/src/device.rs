@@ -256,6 +256,17 @@ impl Device {
         }
     }
 
+    /// Writes the pipelines compiled so far to the user's cache directory where the
+    /// backend keeps compiled pipelines across runs (Vulkan; see
+    /// [`crate::pipeline_cache`]), so the next process starts warm. Returns whether a
+    /// file was written. Also done when the device closes.
+    pub fn save_pipeline_cache(&self) -> Result<bool> {
+        match &self.backend {
+            Backend::Gpu(g) => g.save_pipeline_cache(),
+            Backend::Cpu(_) => Ok(false),
+        }
+    }
+
     /// Number of compute pipelines compiled so far (native kernels on the CPU backend).
     pub fn compiled_pipelines(&self) -> usize {
         match &self.backend {

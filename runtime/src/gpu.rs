@@ -67,6 +67,8 @@ pub(crate) struct Gpu {
     /// buffers) creates none after its first step.
     pub(crate) bind_groups: Mutex<HashMap<BindKey, wgpu::BindGroup>>,
     device_error: Arc<Mutex<Option<String>>>,
+    /// Compiled pipelines kept across runs where the backend allows (Vulkan).
+    pipeline_cache: Option<PersistentCache>,
     /// Serialises this device's GL calls (see [`Gpu::serial`]).
     gl_serial: Option<Arc<parking_lot::ReentrantMutex<()>>>,
 }
@@ -101,7 +103,65 @@ pub(crate) fn adapters(choice: BackendChoice) -> Vec<wgpu::Adapter> {
     adapters
 }
 
+/// A wgpu pipeline cache with the file it was read from and is written back to.
+struct PersistentCache {
+    cache: wgpu::PipelineCache,
+    file: std::path::PathBuf,
+    /// Pipelines were compiled since the file was read or written.
+    dirty: std::sync::atomic::AtomicBool,
+}
+
+impl PersistentCache {
+    fn open(device: &wgpu::Device, file: std::path::PathBuf) -> Self {
+        let data = std::fs::read(&file).ok();
+        // SAFETY: the data was written by `get_data` of a cache for an adapter with
+        // the same key (vendor, device, driver); `fallback` makes wgpu start an empty
+        // cache when the driver rejects it.
+        let cache = unsafe {
+            device.create_pipeline_cache(&wgpu::PipelineCacheDescriptor {
+                label: Some("edge4d pipelines"),
+                data: data.as_deref(),
+                fallback: true,
+            })
+        };
+        Self {
+            cache,
+            file,
+            dirty: std::sync::atomic::AtomicBool::new(false),
+        }
+    }
+
+    /// Writes the cache atomically when pipelines were compiled since the last write.
+    fn save(&self) -> Result<bool> {
+        if !self.dirty.swap(false, std::sync::atomic::Ordering::Relaxed) {
+            return Ok(false);
+        }
+        let Some(data) = self.cache.get_data() else {
+            return Ok(false);
+        };
+        crate::pipeline_cache::write(&self.file, &data)?;
+        Ok(true)
+    }
+}
+
+impl Drop for Gpu {
+    fn drop(&mut self) {
+        if let Err(e) = self.save_pipeline_cache() {
+            log::warn!("{e}");
+        }
+    }
+}
+
 impl Gpu {
+    /// Writes the compiled pipelines to the user's cache directory (Vulkan), so the
+    /// next process starts warm; returns whether anything was written.
+    pub(crate) fn save_pipeline_cache(&self) -> Result<bool> {
+        match &self.pipeline_cache {
+            Some(c) => c.save(),
+            None => Ok(false),
+        }
+    }
+
     /// Opens `adapter` with WebGPU's default limits.
     pub(crate) fn open(adapter: &wgpu::Adapter) -> Result<(Self, wgpu::Limits, Arc<BufferPool>)> {
         if !adapter
@@ -128,9 +188,16 @@ impl Gpu {
         } else {
             supported
         };
+        let cache_file = crate::pipeline_cache::file_for(&adapter.get_info())
+            .filter(|_| adapter.features().contains(wgpu::Features::PIPELINE_CACHE));
+        let features = if cache_file.is_some() {
+            wgpu::Features::PIPELINE_CACHE
+        } else {
+            wgpu::Features::empty()
+        };
         let (device, queue) = pollster::block_on(adapter.request_device(&wgpu::DeviceDescriptor {
             label: Some("edge4d"),
-            required_features: wgpu::Features::empty(),
+            required_features: features,
             required_limits: limits.clone(),
             ..Default::default()
         }))
@@ -147,8 +214,10 @@ impl Gpu {
         let gl_serial =
             (summary.backend == "gl").then(|| Arc::new(parking_lot::ReentrantMutex::new(())));
         let pool = Arc::new(BufferPool::gpu(device.clone(), gl_serial.clone()));
+        let pipeline_cache = cache_file.map(|file| PersistentCache::open(&device, file));
         Ok((
             Self {
+                pipeline_cache,
                 device,
                 queue,
                 modules: Mutex::new(HashMap::new()),
@@ -281,8 +350,11 @@ impl Gpu {
                 module: &module,
                 entry_point: Some(entry),
                 compilation_options: Default::default(),
-                cache: None,
+                cache: self.pipeline_cache.as_ref().map(|c| &c.cache),
             });
+        if let Some(c) = &self.pipeline_cache {
+            c.dirty.store(true, std::sync::atomic::Ordering::Relaxed);
+        }
         if let Some(e) = pollster::block_on(scope.pop()) {
             return Err(Error::Device(format!("{}::{entry}: {e}", shader.path)));
         }

@@ -23,6 +23,7 @@ mod gpu;
 pub mod models;
 pub mod ops;
 pub mod params;
+pub mod pipeline_cache;
 mod pool;
 pub mod reference;
 #[cfg(debug_assertions)]

@@ -37,6 +37,9 @@ pub enum BenchOp {
     /// The frozen 2D teacher (--teacher-onnx) through tract: load time and ms per
     /// image; --input/--output to compare its prefix with another runtime's.
     Teacher,
+    /// One process's time to its first prediction (`bench stream` runs it twice).
+    #[value(hide = true)]
+    FirstFrame,
 }
 
 #[derive(Args)]
@@ -98,6 +101,10 @@ pub fn run(dev: &Device, args: &BenchArgs) -> Result<(), Box<dyn std::error::Err
         }
         BenchOp::PointOps => return p4::point_ops(dev, args.warmup, args.repeats, args.json),
         BenchOp::Stream => return stream(dev, args.json),
+        BenchOp::FirstFrame => {
+            println!("{}", first_frame(dev)?);
+            return Ok(());
+        }
         BenchOp::Memory => return p4::memory(dev, &args.configs, args.batch_size, args.json),
         BenchOp::C2p => return p4::c2p(dev, args.warmup, args.repeats, args.json),
         BenchOp::Teacher => {
@@ -200,6 +207,95 @@ pub fn run(dev: &Device, args: &BenchArgs) -> Result<(), Box<dyn std::error::Err
 }
 
 /// The stream_depth job, silent, over 4 actions of 45 frames, with and without reuse.
+/// Time from opening the bundled model's stream to its first prediction in this
+/// process (pipeline compilation included), then one steady frame.
+fn first_frame(dev: &Device) -> Result<serde_json::Value, Box<dyn std::error::Error>> {
+    use edge4d_trainer::live::bundled_model;
+    use edge4d_trainer::stream::{load_model, ActionStream, StreamOptions};
+    let started = Instant::now();
+    let (config, weights) = bundled_model();
+    let (model, params) = load_model(dev, &config, &weights)?;
+    let opts = StreamOptions::default();
+    let (window, points) = (opts.window, opts.points);
+    let mut stream = ActionStream::new(dev, model, params, opts)?;
+    let open_ms = started.elapsed().as_secs_f64() * 1e3;
+    let compiled_at_open = dev.compiled_pipelines();
+    let mut rng = edge4d_trainer::rng::SplitMix64::new(7);
+    let mut frame = || -> Vec<f32> {
+        (0..points)
+            .flat_map(|_| {
+                [
+                    rng.uniform(-0.4, 0.4),
+                    rng.uniform(-0.8, 0.8),
+                    rng.uniform(2.0, 2.6),
+                ]
+            })
+            .collect()
+    };
+    let mut first = None;
+    for _ in 0..window {
+        if stream.push_points(&frame())?.is_some() {
+            first = Some(started.elapsed().as_secs_f64() * 1e3);
+        }
+    }
+    let first_frame_ms = first.ok_or("the stream made no prediction after a full window")?;
+    let compiled_by_frames = dev.compiled_pipelines() - compiled_at_open;
+    let t = Instant::now();
+    stream.push_points(&frame())?;
+    let steady_ms = t.elapsed().as_secs_f64() * 1e3;
+    let adapter = dev.adapter();
+    Ok(serde_json::json!({
+        "op": "stream_first_frame",
+        "backend": adapter.backend,
+        "adapter": adapter.name,
+        "open_ms": open_ms,
+        "warm_up_ms": stream.warm_up_ms(),
+        "first_frame_ms": first_frame_ms,
+        "steady_frame_ms": steady_ms,
+        "pipelines_compiled_at_open": compiled_at_open,
+        "pipelines_compiled_by_frames": compiled_by_frames,
+        "pipeline_cache": edge4d_runtime::pipeline_cache::cache_dir()
+            .map(|d| d.display().to_string()),
+    }))
+}
+
+/// `first_frame` in two fresh processes sharing empty cache directories — edge4d's
+/// and the drivers' own shader caches (Mesa's, NVIDIA's) — so the first compiles every
+/// pipeline (cold) and the second starts from what the first left (warm).
+fn first_frame_cold_and_warm(
+    dev: &Device,
+) -> Result<[serde_json::Value; 2], Box<dyn std::error::Error>> {
+    let exe = std::env::current_exe()?;
+    let cache = std::env::temp_dir().join(format!("edge4d-first-frame-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&cache);
+    let run = || -> Result<serde_json::Value, Box<dyn std::error::Error>> {
+        let out = std::process::Command::new(&exe)
+            .args(["bench", "first-frame"])
+            .env("EDGE4D_BACKEND", &dev.adapter().backend)
+            .env("EDGE4D_CACHE_DIR", cache.join("edge4d"))
+            .env("XDG_CACHE_HOME", cache.join("xdg"))
+            .env("MESA_SHADER_CACHE_DIR", cache.join("mesa"))
+            .env("__GL_SHADER_DISK_CACHE_PATH", cache.join("nvidia"))
+            .output()?;
+        if !out.status.success() {
+            return Err(format!(
+                "bench first-frame failed: {}",
+                String::from_utf8_lossy(&out.stderr)
+            )
+            .into());
+        }
+        let text = String::from_utf8_lossy(&out.stdout);
+        let last = text
+            .lines()
+            .last()
+            .ok_or("bench first-frame printed nothing")?;
+        Ok(serde_json::from_str(last)?)
+    };
+    let both = run().and_then(|cold| Ok([cold, run()?]));
+    let _ = std::fs::remove_dir_all(&cache);
+    both
+}
+
 fn stream(dev: &Device, json: bool) -> Result<(), Box<dyn std::error::Error>> {
     use clap::Parser;
     use edge4d_trainer::live::{percentile, run, LiveArgs};
@@ -209,8 +305,34 @@ fn stream(dev: &Device, json: bool) -> Result<(), Box<dyn std::error::Error>> {
         live: LiveArgs,
     }
     let adapter = dev.adapter();
-    if !json {
+    let [cold, warm] = first_frame_cold_and_warm(dev)?;
+    let ms = |v: &serde_json::Value, k: &str| v[k].as_f64().unwrap_or(f64::NAN);
+    if json {
+        println!(
+            "{}",
+            serde_json::json!({
+                "op": "stream_first_frame",
+                "backend": adapter.backend,
+                "adapter": adapter.name,
+                "cold_first_frame_ms": ms(&cold, "first_frame_ms"),
+                "warm_first_frame_ms": ms(&warm, "first_frame_ms"),
+                "cold_warm_up_ms": ms(&cold, "warm_up_ms"),
+                "warm_warm_up_ms": ms(&warm, "warm_up_ms"),
+                "steady_frame_ms": ms(&warm, "steady_frame_ms"),
+            })
+        );
+    } else {
         println!("adapter: {adapter}");
+        println!(
+            "first prediction after opening the stream: {:.0} ms in a cold process (pipelines compiled: {:.0} ms), {:.0} ms in a warm one ({:.0} ms); then {:.1} ms per frame",
+            ms(&cold, "first_frame_ms"),
+            ms(&cold, "warm_up_ms"),
+            ms(&warm, "first_frame_ms"),
+            ms(&warm, "warm_up_ms"),
+            ms(&warm, "steady_frame_ms"),
+        );
+    }
+    if !json {
         println!(
             "{:>6} {:>8} {:>9} {:>9} {:>9} {:>9} {:>9}",
             "reuse", "frames", "p50 ms", "p95 ms", "max ms", "frames/s", "accuracy"

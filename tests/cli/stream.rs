@@ -100,3 +100,45 @@ fn stream_reads_png_depth_frames_with_labels_and_renders_snapshots() {
     assert!(!ok);
     assert!(err.contains("intrinsics.json"), "{err}");
 }
+
+#[test]
+fn a_stream_compiles_its_pipelines_when_it_opens_and_keeps_them_for_the_next_process() {
+    let cache = tempfile::tempdir().unwrap();
+    let dir = cache.path().to_str().unwrap();
+    let (ok, out, err) =
+        crate::common::edge4d_split(&["bench", "first-frame"], &[("EDGE4D_CACHE_DIR", dir)], &[]);
+    assert!(ok, "{out}\n{err}");
+    let report: serde_json::Value = serde_json::from_str(out.lines().last().unwrap()).unwrap();
+    let number = |k: &str| {
+        report[k]
+            .as_f64()
+            .unwrap_or_else(|| panic!("{k}: {report}"))
+    };
+    assert!(number("first_frame_ms") >= number("open_ms"), "{report}");
+    if report["backend"] == "cpu" {
+        // Native kernels need no compiling: no warm-up, no pipeline cache.
+        assert_eq!(number("warm_up_ms"), 0.0, "{report}");
+        return;
+    }
+    // Every pipeline a prediction needs was compiled by the stream's constructor.
+    assert!(number("pipelines_compiled_at_open") > 0.0, "{report}");
+    assert_eq!(number("pipelines_compiled_by_frames"), 0.0, "{report}");
+    let files: Vec<_> = std::fs::read_dir(cache.path().join("pipelines"))
+        .map(|d| d.flatten().map(|e| e.file_name()).collect())
+        .unwrap_or_default();
+    if report["backend"] == "vulkan" {
+        assert_eq!(
+            files.len(),
+            1,
+            "one pipeline cache file per adapter: {files:?}"
+        );
+        let name = files[0].to_string_lossy().to_string();
+        assert!(name.starts_with("wgpu_pipeline_cache_vulkan_"), "{name}");
+    } else {
+        assert!(
+            files.is_empty(),
+            "{} keeps no pipeline cache: {files:?}",
+            report["backend"]
+        );
+    }
+}

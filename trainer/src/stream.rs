@@ -86,6 +86,7 @@ pub struct ActionStream {
     /// Labelled windows offered so far (the reservoir's denominator).
     labelled_seen: u64,
     latest: Option<Prediction>,
+    warm_up_ms: f64,
 }
 
 /// Loads a model config (TOML) and its weights: a state_dict under PyTorch's names, or
@@ -143,7 +144,7 @@ impl ActionStream {
         };
         let cfg = model.cfg.clone();
         let tube_features_per_window = model.tube.frames_out(opts.window).unwrap_or(0);
-        Ok(Self {
+        let mut stream = Self {
             dev: dev.clone(),
             tuner: Finetuner::new(dev, model, params, tune, 1)?,
             cfg,
@@ -155,7 +156,51 @@ impl ActionStream {
             labelled: VecDeque::new(),
             labelled_seen: 0,
             latest: None,
-        })
+            warm_up_ms: 0.0,
+        };
+        stream.warm_up()?;
+        Ok(stream)
+    }
+
+    /// On a GPU, compiles every pipeline a prediction needs now rather than on the
+    /// first frame: one window of a synthetic cloud goes through the model, then the
+    /// window starts empty again (the random stream is restored, so predictions are
+    /// those of a stream that never warmed up). The compiled pipelines are written to
+    /// the user's cache directory where the backend allows (Vulkan), so the next
+    /// process compiles nothing. Nothing to do on the native CPU backend.
+    fn warm_up(&mut self) -> Result<()> {
+        if self.dev.is_native_cpu() {
+            return Ok(());
+        }
+        let started = std::time::Instant::now();
+        let rng = self.rng;
+        let n = self.opts.points;
+        let cloud: Vec<f32> = (0..n)
+            .flat_map(|i| {
+                let t = i as f32 / n as f32 * std::f32::consts::TAU * 7.0;
+                [
+                    0.3 * t.cos(),
+                    0.8 * (i as f32 / n as f32) - 0.4,
+                    2.0 + 0.3 * t.sin(),
+                ]
+            })
+            .collect();
+        for _ in 0..self.opts.window {
+            self.push_points(&cloud)?;
+        }
+        self.reset_window()?;
+        self.rng = rng;
+        if let Err(e) = self.dev.save_pipeline_cache() {
+            log::warn!("{e}");
+        }
+        self.warm_up_ms = started.elapsed().as_secs_f64() * 1e3;
+        Ok(())
+    }
+
+    /// Milliseconds the constructor spent compiling the model's pipelines (0 on the
+    /// native CPU backend).
+    pub fn warm_up_ms(&self) -> f64 {
+        self.warm_up_ms
     }
 
     pub fn options(&self) -> &StreamOptions {
