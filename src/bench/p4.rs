@@ -380,7 +380,8 @@ pub fn c2p(dev: &Device, warmup: usize, repeats: usize, json: bool) -> BoxResult
         warmup_epochs: 0,
         ..FinetuneConfig::default()
     };
-    let mut ft = Finetuner::new(dev, backbone, params, train, 1)?.with_c2p(objective);
+    let model = edge4d_trainer::finetune::C2pPretraining::new(backbone, objective);
+    let mut ft = Finetuner::new(dev, model, params, train, 1)?;
     let complete_data = clip_data(&[b, l, n, 3]);
     let mut partial_data = complete_data.clone();
     for (frame, src) in partial_data

@@ -47,7 +47,7 @@ pub fn run(
     let [_, l, n, _] = data.clips_shape;
     let class_weight = data.class_weight.clone();
     let augment = !t.no_augment;
-    let mut step = |ft: &mut Finetuner, chunk: &[usize]| {
+    let mut step = |ft: &mut Finetuner<SegmentationNet>, chunk: &[usize]| {
         let sb = segmentation::batch(&data, chunk, augment.then(|| ft.rng()))?;
         let weights = segmentation::row_weights(&sb, class_weight.as_deref(), classes)?;
         let (xyz, feats) = upload(dev, &sb, [chunk.len(), l, n])?;
@@ -55,11 +55,10 @@ pub fn run(
         let weights = dev.upload(&weights, &[weights.len()])?;
         ft.segmentation_step(&xyz, &feats, &labels, &weights)
     };
-    let miou = |ft: &Finetuner, d: &ClipDataset| -> Result<f64, Error> {
-        let model = ft.model.segmentation("finetune")?;
+    let miou = |ft: &Finetuner<SegmentationNet>, d: &ClipDataset| -> Result<f64, Error> {
         let (iou, _) = evaluate(
             dev,
-            model,
+            &ft.model,
             &ft.params,
             d,
             batch,
@@ -68,7 +67,7 @@ pub fn run(
         )?;
         Ok(iou.miou())
     };
-    let mut epoch_end = |ft: &Finetuner, last: bool| {
+    let mut epoch_end = |ft: &Finetuner<SegmentationNet>, last: bool| {
         // The training set's mIoU costs a full extra pass: only at the end of the run.
         let train = if last { Some(miou(ft, &data)?) } else { None };
         let val_due = ft.run.epoch % val_every.max(1) == 0 || last;

@@ -14,7 +14,7 @@ use edge4d_trainer::augment;
 use edge4d_trainer::c2p::loss::LossVariant;
 use edge4d_trainer::c2p::model::{C2pObjective, TeacherMode, TimeInput};
 use edge4d_trainer::dataset::ClipDataset;
-use edge4d_trainer::finetune::Finetuner;
+use edge4d_trainer::finetune::{C2pPretraining, Finetuner};
 use edge4d_trainer::rng::SplitMix64;
 
 use crate::train_args::{train_loop, LoopPlan, TrainArgs};
@@ -238,8 +238,8 @@ pub fn run(dev: &Device, args: &PretrainArgs) -> Result<(), Box<dyn std::error::
     let params = t.params(dev, objective.spec(&backbone), &backbone.spec())?;
     let batch = t.batch_size.max(1);
     let iters = data.len().div_ceil(batch) as u64;
-    let mut ft =
-        Finetuner::new(dev, backbone, params, t.finetune_config(), iters)?.with_c2p(objective);
+    let model = C2pPretraining::new(backbone, objective);
+    let mut ft = Finetuner::new(dev, model, params, t.finetune_config(), iters)?;
     let [_, l, n, _] = data.clips_shape;
     let screen = Screen {
         threshold: 0.001 * args.units_per_mm,
@@ -254,7 +254,7 @@ pub fn run(dev: &Device, args: &PretrainArgs) -> Result<(), Box<dyn std::error::
             }
         );
     }
-    let mut step = |ft: &mut Finetuner, chunk: &[usize]| -> Result<Tensor, Error> {
+    let mut step = |ft: &mut Finetuner<C2pPretraining>, chunk: &[usize]| -> Result<Tensor, Error> {
         let (complete, _) = data.batch(chunk);
         let b = chunk.len();
         let shape = [b, l, n, 3];

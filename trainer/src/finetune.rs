@@ -66,56 +66,52 @@ impl Default for FinetuneConfig {
     }
 }
 
-/// The network a [`Finetuner`] trains.
-pub enum TrainModel {
-    /// A clip- or frame-level P4Transformer (also C2P's backbone).
-    P4(P4Transformer),
-    /// The 4D semantic segmentation net.
-    Segmentation(SegmentationNet),
-}
-
-impl From<P4Transformer> for TrainModel {
-    fn from(m: P4Transformer) -> Self {
-        Self::P4(m)
+/// What a [`Finetuner`] trains, and the names its weights take in a model file.
+pub trait TrainedModel {
+    /// The file name of parameter `name` (its own, unless the model's files nest it).
+    fn file_name(&self, name: &str) -> String {
+        name.to_string()
     }
 }
 
-impl From<SegmentationNet> for TrainModel {
-    fn from(m: SegmentationNet) -> Self {
-        Self::Segmentation(m)
-    }
+impl TrainedModel for P4Transformer {}
+impl TrainedModel for SegmentationNet {}
+
+/// C2P pre-training: the head-less per-frame backbone and the objective (predictors,
+/// InfoNCE terms, teacher) distilled through it.
+pub struct C2pPretraining {
+    pub backbone: P4Transformer,
+    pub objective: C2pObjective,
+    backbone_names: std::collections::HashSet<String>,
 }
 
-impl TrainModel {
-    /// The P4Transformer, or an error naming `op` for the segmentation net.
-    pub fn p4(&self, op: &'static str) -> Result<&P4Transformer> {
-        match self {
-            Self::P4(m) => Ok(m),
-            Self::Segmentation(_) => Err(Error::InvalidArgument {
-                op,
-                detail: "this step needs a P4Transformer; the trainer holds the segmentation net"
-                    .into(),
-            }),
+impl C2pPretraining {
+    pub fn new(backbone: P4Transformer, objective: C2pObjective) -> Self {
+        let backbone_names = backbone.spec().into_iter().map(|p| p.name).collect();
+        Self {
+            backbone,
+            objective,
+            backbone_names,
         }
     }
+}
 
-    /// The segmentation net, or an error naming `op` for a P4Transformer.
-    pub fn segmentation(&self, op: &'static str) -> Result<&SegmentationNet> {
-        match self {
-            Self::Segmentation(m) => Ok(m),
-            Self::P4(_) => Err(Error::InvalidArgument {
-                op,
-                detail: "this step needs the segmentation net; the trainer holds a P4Transformer"
-                    .into(),
-            }),
+impl TrainedModel for C2pPretraining {
+    /// The official pre-training checkpoint's names (`models/AS_p4_pretrain.py`): the
+    /// backbone under `model.`, the predictors as they are.
+    fn file_name(&self, name: &str) -> String {
+        if self.backbone_names.contains(name) {
+            format!("model.{name}")
+        } else {
+            name.to_string()
         }
     }
 }
 
 /// A model being fine-tuned, with its optimizer, schedule and data order.
-pub struct Finetuner {
+pub struct Finetuner<M = P4Transformer> {
     dev: Device,
-    pub model: TrainModel,
+    pub model: M,
     pub params: ParamStore,
     pub cfg: FinetuneConfig,
     /// Epoch, step, schedule and data-order RNG.
@@ -123,15 +119,13 @@ pub struct Finetuner {
     trainable: Vec<String>,
     opt: Optimizer,
     one: Tensor,
-    /// Set for C2P pre-training (`model` is then the head-less backbone).
-    c2p: Option<C2pObjective>,
 }
 
-impl Finetuner {
+impl<M: TrainedModel> Finetuner<M> {
     /// A fine-tuner for `iters_per_epoch` steps per epoch (the schedule is in iterations).
     pub fn new(
         dev: &Device,
-        model: impl Into<TrainModel>,
+        model: M,
         params: ParamStore,
         cfg: FinetuneConfig,
         iters_per_epoch: u64,
@@ -172,22 +166,14 @@ impl Finetuner {
         };
         Ok(Self {
             dev: dev.clone(),
-            model: model.into(),
+            model,
             params,
             run: RunState::new(schedule, cfg.shuffle, SplitMix64::new(cfg.seed)),
             cfg,
             trainable,
             opt,
             one: dev.upload(&[1.0], &[1])?,
-            c2p: None,
         })
-    }
-
-    /// Turns this into a C2P pre-trainer: `model` must be the objective's backbone and
-    /// `params` hold the backbone and the predictors.
-    pub fn with_c2p(mut self, objective: C2pObjective) -> Self {
-        self.c2p = Some(objective);
-        self
     }
 
     /// The learning rate the next step uses.
@@ -200,11 +186,22 @@ impl Finetuner {
         &mut self.run.rng
     }
 
+    /// Writes the model's parameters atomically under the names its files use
+    /// ([`TrainedModel::file_name`]: PyTorch's; C2P's pre-training checkpoint nests the
+    /// backbone under `model.`).
+    pub fn save_model(&self, path: &Path, metadata: HashMap<String, String>) -> Result<()> {
+        let model = &self.model;
+        self.params
+            .save_renamed(&self.dev, path, metadata, |n| model.file_name(n))
+    }
+}
+
+impl Finetuner<P4Transformer> {
     /// Records and submits one training step; returns the (device-side) mean loss.
     /// `labels` holds one label per clip or, for per-frame models, per output frame.
     pub fn train_step(&mut self, clip: &Tensor, labels: &Tensor) -> Result<Tensor> {
         let lr = self.lr() as f32;
-        let model = self.model.p4("finetune")?;
+        let model = &self.model;
         let (params, one) = (&self.params, &self.one);
         let (opt, trainable, cfg) = (&mut self.opt, &self.trainable, &self.cfg);
         let loss = self.dev.run(|s| {
@@ -234,18 +231,24 @@ impl Finetuner {
         Ok(loss)
     }
 
+    /// Logits (flattened to rows of classes) for a batch, without training.
+    pub fn predict(&self, clip: &Tensor) -> Result<(Vec<f32>, usize)> {
+        let model = &self.model;
+        let logits = self
+            .dev
+            .run(|s| Ok(model.forward(s, &self.params, clip)?.logits))?;
+        let classes = *logits.shape().last().unwrap_or(&1);
+        Ok((self.dev.read(&logits)?, classes))
+    }
+}
+
+impl Finetuner<C2pPretraining> {
     /// Records and submits one C2P pre-training step on a batch of partial and complete
     /// clips (both (B, L, N, 3)); returns the (device-side) total loss.
     pub fn pretrain_step(&mut self, partial: &Tensor, complete: &Tensor) -> Result<Tensor> {
         let lr = self.lr() as f32;
-        let Some(objective) = &self.c2p else {
-            return Err(Error::InvalidArgument {
-                op: "pretrain",
-                detail: "this trainer has no pre-training objective (see Finetuner::with_c2p)"
-                    .into(),
-            });
-        };
-        let (model, params) = (self.model.p4("pretrain")?, &self.params);
+        let (objective, model) = (&self.model.objective, &self.model.backbone);
+        let params = &self.params;
         let (opt, trainable, cfg) = (&mut self.opt, &self.trainable, &self.cfg);
         let loss = self.dev.run(|s| {
             let fwd = objective.forward(s, model, params, partial, complete)?;
@@ -256,7 +259,9 @@ impl Finetuner {
         self.run.step += 1;
         Ok(loss)
     }
+}
 
+impl Finetuner<SegmentationNet> {
     /// Records and submits one semantic-segmentation step: `xyz` (B, L, N, 3), `rgb`
     /// (B, L, 3, N), `labels` (B·L·N) U32 and `row_weight` (B·L·N), each point's loss
     /// weight from [`edge4d_runtime::models::synthia::segmentation_row_weights`].
@@ -269,7 +274,7 @@ impl Finetuner {
         row_weight: &Tensor,
     ) -> Result<Tensor> {
         let lr = self.lr() as f32;
-        let model = self.model.segmentation("finetune")?;
+        let model = &self.model;
         let (params, one) = (&self.params, &self.one);
         let (opt, trainable, cfg) = (&mut self.opt, &self.trainable, &self.cfg);
         let loss = self.dev.run(|s| {
@@ -283,39 +288,9 @@ impl Finetuner {
         self.run.step += 1;
         Ok(loss)
     }
-
-    /// Logits (flattened to rows of classes) for a batch, without training.
-    pub fn predict(&self, clip: &Tensor) -> Result<(Vec<f32>, usize)> {
-        let model = self.model.p4("predict")?;
-        let logits = self
-            .dev
-            .run(|s| Ok(model.forward(s, &self.params, clip)?.logits))?;
-        let classes = *logits.shape().last().unwrap_or(&1);
-        Ok((self.dev.read(&logits)?, classes))
-    }
-
-    /// Writes the model's parameters atomically under PyTorch's names. A C2P
-    /// pre-training run writes the official checkpoint's (`models/AS_p4_pretrain.py`):
-    /// the backbone under `model.`, the predictors as they are.
-    pub fn save_model(&self, path: &Path, metadata: HashMap<String, String>) -> Result<()> {
-        match (&self.c2p, &self.model) {
-            (Some(_), TrainModel::P4(backbone)) => {
-                let names: std::collections::HashSet<String> =
-                    backbone.spec().into_iter().map(|p| p.name).collect();
-                self.params.save_renamed(&self.dev, path, metadata, |n| {
-                    if names.contains(n) {
-                        format!("model.{n}")
-                    } else {
-                        n.to_string()
-                    }
-                })
-            }
-            _ => self.params.save(&self.dev, path, metadata),
-        }
-    }
 }
 
-impl Learner for Finetuner {
+impl<M: TrainedModel> Learner for Finetuner<M> {
     fn run(&self) -> &RunState {
         &self.run
     }

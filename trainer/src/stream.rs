@@ -73,10 +73,6 @@ pub const MAX_FINETUNE_STEPS: usize = 1_000_000;
 pub struct ActionStream {
     dev: Device,
     tuner: Finetuner,
-    /// The tuner's model config and tube features per window (kept here because the
-    /// tuner holds its model behind [`crate::finetune::TrainModel`]).
-    cfg: P4TransformerConfig,
-    tube_features_per_window: usize,
     stream: P4Stream,
     opts: StreamOptions,
     rng: SplitMix64,
@@ -142,13 +138,9 @@ impl ActionStream {
             cosine_epochs: None,
             clip_grad_norm: Some(10.0),
         };
-        let cfg = model.cfg.clone();
-        let tube_features_per_window = model.tube.frames_out(opts.window).unwrap_or(0);
         let mut stream = Self {
             dev: dev.clone(),
             tuner: Finetuner::new(dev, model, params, tune, 1)?,
-            cfg,
-            tube_features_per_window,
             stream,
             rng: SplitMix64::new(opts.seed ^ 0x5743_4541_4D21),
             opts,
@@ -208,7 +200,7 @@ impl ActionStream {
     }
 
     pub fn num_classes(&self) -> usize {
-        self.cfg.num_classes
+        self.tuner.model.cfg.num_classes
     }
 
     /// Tube features computed for the latest prediction (the rest were reused).
@@ -223,7 +215,11 @@ impl ActionStream {
 
     /// Tube features (output frames of the tube embedding) in one window.
     pub fn tube_features_per_window(&self) -> usize {
-        self.tube_features_per_window
+        self.tuner
+            .model
+            .tube
+            .frames_out(self.opts.window)
+            .unwrap_or(0)
     }
 
     /// Frames pushed so far.
@@ -304,7 +300,7 @@ impl ActionStream {
         if !self.stream.ready() {
             return Ok(None);
         }
-        let (model, params) = (self.tuner.model.p4("stream")?, &self.tuner.params);
+        let (model, params) = (&self.tuner.model, &self.tuner.params);
         let stream = &mut self.stream;
         let logits = self.dev.run(|s| stream.forward(s, model, params))?;
         let logits = self.dev.read(&logits)?;
@@ -339,7 +335,7 @@ impl ActionStream {
     pub fn reset_window(&mut self) -> Result<()> {
         self.stream = P4Stream::new(
             &self.dev,
-            self.tuner.model.p4("stream")?,
+            &self.tuner.model,
             self.opts.window,
             self.opts.points,
             self.opts.reuse,
@@ -373,7 +369,7 @@ impl ActionStream {
         if self.recent.len() < self.opts.window {
             return Ok(());
         }
-        let usable = match self.cfg.model {
+        let usable = match self.tuner.model.cfg.model {
             ModelKind::ActionSeg => self.recent.iter().all(|(_, l)| l.is_some()),
             _ => self.recent.iter().all(|(_, l)| *l == Some(label)),
         };
@@ -418,7 +414,7 @@ impl ActionStream {
                 detail: "no labelled window to fine-tune on: label at least one full window".into(),
             });
         }
-        if self.cfg.model != ModelKind::Msr {
+        if self.tuner.model.cfg.model != ModelKind::Msr {
             return Err(Error::InvalidArgument {
                 op: "stream",
                 detail: "on-device fine-tuning from streamed labels covers per-clip models (p4transformer-msr)".into(),
