@@ -32,6 +32,7 @@ pub mod npy;
 pub mod optim;
 #[cfg(feature = "datasets")]
 pub mod pickle;
+#[cfg(feature = "plots")]
 pub mod plot;
 pub mod render;
 pub mod rng;

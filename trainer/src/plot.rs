@@ -1,161 +1,29 @@
-//! Training curves as a PNG: the loss per logged step (left panel) and accuracy per
-//! epoch (right panel), with axis ticks labelled by a built-in 3×5 pixel font, so a run
-//! can be judged at a glance without plotting tools.
+//! Training curves as a PNG drawn with plotters: the loss per logged step (left) and the
+//! per-epoch score of the training and validation sets (right), each with a title, axis
+//! titles, a grid and a legend, in the bundled DejaVu Sans (its licence is beside it in
+//! `trainer/assets/fonts`).
 
 use std::path::Path;
 
 use edge4d_runtime::{Error, Result};
+use plotters::prelude::*;
 
-const W: usize = 640;
-const H: usize = 300;
-const SCALE: usize = 2; // font pixel size
+const W: usize = 960;
+const H: usize = 400;
+const FONT: &str = "sans-serif";
 
-/// 3×5 glyphs, rows top to bottom, 3 bits each (MSB = left).
-fn glyph(c: char) -> [u8; 5] {
-    match c {
-        '0' => [7, 5, 5, 5, 7],
-        '1' => [2, 6, 2, 2, 7],
-        '2' => [7, 1, 7, 4, 7],
-        '3' => [7, 1, 7, 1, 7],
-        '4' => [5, 5, 7, 1, 1],
-        '5' => [7, 4, 7, 1, 7],
-        '6' => [7, 4, 7, 5, 7],
-        '7' => [7, 1, 1, 1, 1],
-        '8' => [7, 5, 7, 5, 7],
-        '9' => [7, 5, 7, 1, 7],
-        '.' => [0, 0, 0, 0, 2],
-        '%' => [5, 1, 2, 4, 5],
-        '-' => [0, 0, 7, 0, 0],
-        'a' => [0, 7, 1, 7, 7],
-        'c' => [0, 7, 4, 4, 7],
-        'e' => [7, 5, 7, 4, 7],
-        'h' => [4, 4, 7, 5, 5],
-        'l' => [4, 4, 4, 4, 7],
-        'o' => [0, 7, 5, 5, 7],
-        'p' => [7, 5, 7, 4, 4],
-        's' => [7, 4, 7, 1, 7],
-        't' => [4, 7, 4, 4, 7],
-        'v' => [0, 5, 5, 5, 2],
-        'r' => [0, 7, 4, 4, 4],
-        'i' => [2, 0, 2, 2, 2],
-        'n' => [0, 7, 5, 5, 5],
-        'm' => [0, 7, 7, 5, 5],
-        'u' => [0, 5, 5, 5, 7],
-        _ => [0; 5],
-    }
-}
+static DEJAVU_SANS: &[u8] = include_bytes!("../assets/fonts/DejaVuSans.ttf");
 
-struct Canvas {
-    px: Vec<u8>, // RGB
-}
-
-impl Canvas {
-    fn set(&mut self, x: i64, y: i64, c: [u8; 3]) {
-        if x >= 0 && y >= 0 && (x as usize) < W && (y as usize) < H {
-            let i = (y as usize * W + x as usize) * 3;
-            self.px[i..i + 3].copy_from_slice(&c);
-        }
-    }
-
-    fn line(&mut self, (x0, y0): (f64, f64), (x1, y1): (f64, f64), c: [u8; 3]) {
-        let n = ((x1 - x0).abs().max((y1 - y0).abs()).ceil() as usize).max(1);
-        for i in 0..=n {
-            let t = i as f64 / n as f64;
-            self.set(
-                (x0 + (x1 - x0) * t).round() as i64,
-                (y0 + (y1 - y0) * t).round() as i64,
-                c,
-            );
-        }
-    }
-
-    fn text(&mut self, x: i64, y: i64, s: &str, c: [u8; 3]) {
-        for (k, ch) in s.chars().enumerate() {
-            let g = glyph(ch);
-            for (row, bits) in g.iter().enumerate() {
-                for col in 0..3 {
-                    if bits >> (2 - col) & 1 == 1 {
-                        for dy in 0..SCALE {
-                            for dx in 0..SCALE {
-                                self.set(
-                                    x + ((k * 4 + col) * SCALE + dx) as i64,
-                                    y + (row * SCALE + dy) as i64,
-                                    c,
-                                );
-                            }
-                        }
-                    }
-                }
-            }
-        }
-    }
-}
-
-fn label(v: f64) -> String {
-    if v.fract() == 0.0 {
-        format!("{v:.0}")
-    } else if v.abs() >= 100.0 {
-        format!("{v:.0}")
-    } else if v.abs() >= 1.0 {
-        format!("{v:.2}")
-    } else {
-        format!("{v:.3}")
-    }
-}
-
-/// One panel: series of (x, y) points in a box, with min/max ticks on both axes.
-fn panel(
-    cv: &mut Canvas,
-    left: f64,
-    title: &str,
-    series: &[(&[(f64, f64)], [u8; 3])],
-    y_range: Option<(f64, f64)>,
-) {
-    let (top, bottom, width) = (30.0, H as f64 - 30.0, W as f64 / 2.0 - 70.0);
-    let pts: Vec<(f64, f64)> = series.iter().flat_map(|(s, _)| s.iter().copied()).collect();
-    let black = [30, 30, 30];
-    cv.text(left as i64, 8, title, black);
-    cv.line((left, top), (left, bottom), black);
-    cv.line((left, bottom), (left + width, bottom), black);
-    if pts.is_empty() {
-        return;
-    }
-    let (x0, x1) = pts
-        .iter()
-        .fold((f64::MAX, f64::MIN), |(a, b), p| (a.min(p.0), b.max(p.0)));
-    let (y0, y1) = y_range.unwrap_or_else(|| {
-        pts.iter()
-            .fold((f64::MAX, f64::MIN), |(a, b), p| (a.min(p.1), b.max(p.1)))
-    });
-    let sx = |x: f64| left + (x - x0) / (x1 - x0).max(1e-12) * width;
-    let sy = |y: f64| bottom - (y - y0) / (y1 - y0).max(1e-12) * (bottom - top);
-    for (s, c) in series {
-        for w in s.windows(2) {
-            cv.line((sx(w[0].0), sy(w[0].1)), (sx(w[1].0), sy(w[1].1)), *c);
-        }
-        if s.len() == 1 {
-            cv.line(
-                (sx(s[0].0) - 2.0, sy(s[0].1)),
-                (sx(s[0].0) + 2.0, sy(s[0].1)),
-                *c,
-            );
-        }
-    }
-    cv.text((left - 52.0) as i64, top as i64, &label(y1), black);
-    cv.text(
-        (left - 52.0) as i64,
-        (bottom - 10.0) as i64,
-        &label(y0),
-        black,
-    );
-    cv.text(left as i64, (bottom + 6.0) as i64, &label(x0), black);
-    let x1_label = label(x1);
-    cv.text(
-        (left + width - 8.0 * x1_label.len() as f64) as i64,
-        (bottom + 6.0) as i64,
-        &x1_label,
-        black,
-    );
+/// Registers the bundled font with plotters once per process.
+fn font() -> std::result::Result<(), String> {
+    static REGISTERED: std::sync::OnceLock<std::result::Result<(), String>> =
+        std::sync::OnceLock::new();
+    REGISTERED
+        .get_or_init(|| {
+            plotters::style::register_font(FONT, FontStyle::Normal, DEJAVU_SANS)
+                .map_err(|_| "the bundled DejaVu Sans font cannot be read".to_string())
+        })
+        .clone()
 }
 
 /// Writes `losses` (step, loss) and accuracies (epoch, train, val) as a PNG.
@@ -168,7 +36,21 @@ pub fn training_curves(
     training_curves_of(path, losses, train_acc, val_acc, "acc")
 }
 
-/// [`training_curves`] with the per-epoch score named `score` (e.g. "miou").
+/// The range of `values` with a margin, or `fallback` when there are none.
+fn span(values: impl Iterator<Item = f64>, fallback: (f64, f64)) -> (f64, f64) {
+    let (lo, hi) = values
+        .filter(|v| v.is_finite())
+        .fold((f64::INFINITY, f64::NEG_INFINITY), |(lo, hi), v| {
+            (lo.min(v), hi.max(v))
+        });
+    if lo > hi {
+        return fallback;
+    }
+    let pad = ((hi - lo) * 0.05).max(1e-6);
+    (lo - pad, hi + pad)
+}
+
+/// [`training_curves`] with the per-epoch score named `score` (e.g. "mIoU").
 pub fn training_curves_of(
     path: &Path,
     losses: &[(f64, f64)],
@@ -176,41 +58,131 @@ pub fn training_curves_of(
     val_acc: &[(f64, f64)],
     score: &str,
 ) -> Result<()> {
-    let mut cv = Canvas {
-        px: vec![255; W * H * 3],
-    };
-    panel(
-        &mut cv,
-        70.0,
-        "loss - step",
-        &[(losses, [200, 40, 40])],
-        None,
-    );
-    let pct = |v: &[(f64, f64)]| v.iter().map(|&(e, a)| (e, a * 100.0)).collect::<Vec<_>>();
-    let (tr, va) = (pct(train_acc), pct(val_acc));
-    panel(
-        &mut cv,
-        W as f64 / 2.0 + 60.0,
-        &format!("{score} % - epoch"),
-        &[(&va, [40, 80, 200]), (&tr, [40, 160, 60])],
-        Some((0.0, 100.0)),
-    );
-    // Legend: val in blue, train in green.
-    cv.text(W as i64 - 120, 8, "val", [40, 80, 200]);
-    cv.text(W as i64 - 80, 8, "train", [40, 160, 60]);
     let err = |e: String| Error::TensorFile {
         path: path.display().to_string(),
         detail: e,
     };
+    font().map_err(err)?;
+    let mut px = vec![255u8; W * H * 3];
+    draw(&mut px, losses, train_acc, val_acc, score).map_err(err)?;
     let tmp = path.with_extension("png.tmp");
     let file = std::fs::File::create(&tmp).map_err(|e| err(e.to_string()))?;
     let mut enc = png::Encoder::new(std::io::BufWriter::new(file), W as u32, H as u32);
     enc.set_color(png::ColorType::Rgb);
     enc.set_depth(png::BitDepth::Eight);
     enc.write_header()
-        .and_then(|mut w| w.write_image_data(&cv.px))
+        .and_then(|mut w| w.write_image_data(&px))
         .map_err(|e| err(e.to_string()))?;
     std::fs::rename(&tmp, path).map_err(|e| err(e.to_string()))
+}
+
+fn draw(
+    px: &mut [u8],
+    losses: &[(f64, f64)],
+    train_acc: &[(f64, f64)],
+    val_acc: &[(f64, f64)],
+    score: &str,
+) -> std::result::Result<(), String> {
+    let e = |e: DrawingAreaErrorKind<_>| e.to_string();
+    let root = BitMapBackend::with_buffer(px, (W as u32, H as u32)).into_drawing_area();
+    root.fill(&WHITE).map_err(e)?;
+    let (left, right) = root.split_horizontally(W as u32 / 2);
+    let (loss_colour, train_colour, val_colour) = (
+        RGBColor(200, 40, 40),
+        RGBColor(40, 150, 60),
+        RGBColor(40, 80, 200),
+    );
+
+    let (x0, x1) = span(losses.iter().map(|p| p.0), (0.0, 1.0));
+    let (y0, y1) = span(losses.iter().map(|p| p.1), (0.0, 1.0));
+    let mut chart = ChartBuilder::on(&left)
+        .caption("Training loss", (FONT, 20))
+        .margin(12)
+        .x_label_area_size(40)
+        .y_label_area_size(60)
+        .build_cartesian_2d(x0..x1, y0.min(0.0).max(y0 - (y1 - y0))..y1)
+        .map_err(e)?;
+    chart
+        .configure_mesh()
+        .x_desc("optimizer step")
+        .y_desc("loss")
+        .x_label_formatter(&|x| format!("{x:.0}"))
+        .axis_desc_style((FONT, 15))
+        .label_style((FONT, 13))
+        .light_line_style(RGBColor(235, 235, 235))
+        .draw()
+        .map_err(e)?;
+    chart
+        .draw_series(LineSeries::new(
+            losses.iter().copied(),
+            loss_colour.stroke_width(2),
+        ))
+        .map_err(e)?
+        .label("loss read back")
+        .legend(move |(x, y)| PathElement::new([(x, y), (x + 18, y)], loss_colour.stroke_width(2)));
+    chart
+        .configure_series_labels()
+        .position(SeriesLabelPosition::UpperRight)
+        .label_font((FONT, 13))
+        .border_style(RGBColor(180, 180, 180))
+        .background_style(WHITE.mix(0.9))
+        .draw()
+        .map_err(e)?;
+
+    let last_epoch = train_acc
+        .iter()
+        .chain(val_acc)
+        .map(|p| p.0)
+        .fold(1.0f64, f64::max);
+    let mut chart = ChartBuilder::on(&right)
+        .caption(format!("{score} per epoch"), (FONT, 20))
+        .margin(12)
+        .x_label_area_size(40)
+        .y_label_area_size(50)
+        .build_cartesian_2d(0.5..last_epoch + 0.5, 0.0..100.0)
+        .map_err(e)?;
+    chart
+        .configure_mesh()
+        .x_desc("epoch")
+        .y_desc(format!("{score} (%)"))
+        .x_labels((last_epoch as usize).clamp(2, 12))
+        .x_label_formatter(&|x| format!("{x:.0}"))
+        .y_label_formatter(&|y| format!("{y:.0}"))
+        .axis_desc_style((FONT, 15))
+        .label_style((FONT, 13))
+        .light_line_style(RGBColor(235, 235, 235))
+        .draw()
+        .map_err(e)?;
+    for (name, points, colour) in [
+        ("validation", val_acc, val_colour),
+        ("training", train_acc, train_colour),
+    ] {
+        if points.is_empty() {
+            continue;
+        }
+        let pct: Vec<(f64, f64)> = points.iter().map(|&(x, a)| (x, a * 100.0)).collect();
+        chart
+            .draw_series(LineSeries::new(pct.iter().copied(), colour.stroke_width(2)))
+            .map_err(e)?;
+        // Markers, so a series measured once (training, at the last epoch) shows.
+        chart
+            .draw_series(pct.iter().map(|&p| Circle::new(p, 4, colour.filled())))
+            .map_err(e)?
+            .label(name)
+            .legend(move |(x, y)| Circle::new((x + 9, y), 4, colour.filled()));
+    }
+    if !(train_acc.is_empty() && val_acc.is_empty()) {
+        chart
+            .configure_series_labels()
+            .position(SeriesLabelPosition::LowerRight)
+            .label_font((FONT, 13))
+            .border_style(RGBColor(180, 180, 180))
+            .background_style(WHITE.mix(0.9))
+            .draw()
+            .map_err(e)?;
+    }
+    root.present().map_err(e)?;
+    Ok(())
 }
 
 #[cfg(test)]

@@ -160,7 +160,8 @@ pub fn read_metrics(path: &Path) -> Result<Vec<Record>> {
         .collect()
 }
 
-/// Draws a metrics.jsonl as a PNG of the loss per step and the scores per epoch.
+/// Draws a metrics.jsonl as a PNG of the loss per step and the scores per epoch (a
+/// no-op when the trainer is built without its `plots` feature).
 pub fn plot_metrics(metrics: &Path, png: &Path) -> Result<()> {
     let (mut losses, mut train, mut val) = (Vec::new(), Vec::new(), Vec::new());
     let mut score = "acc".to_string();
@@ -180,11 +181,22 @@ pub fn plot_metrics(metrics: &Path, png: &Path) -> Result<()> {
                 if let Some(a) = val_accuracy {
                     val.push((epoch as f64, a));
                 }
-                score = metric.to_lowercase();
+                score = if metric == "acc" {
+                    "accuracy".to_string()
+                } else {
+                    metric
+                };
             }
         }
     }
-    crate::plot::training_curves_of(png, &losses, &train, &val, &score)
+    #[cfg(feature = "plots")]
+    return crate::plot::training_curves_of(png, &losses, &train, &val, &score);
+    // Built without plotting (the C library): the metrics are all there is.
+    #[cfg(not(feature = "plots"))]
+    {
+        let _ = (png, losses, train, val, score);
+        Ok(())
+    }
 }
 
 /// Removes `.NAME.tmp-PID` files (an interrupted atomic save) whose process is gone;
