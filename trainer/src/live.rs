@@ -13,7 +13,7 @@ use crate::depth_io::{read_depth_png, DepthIntrinsics};
 use crate::humanoid::camera::DepthNoise;
 use crate::humanoid::generate::{Assets, GenConfig, Split, View, ACTIONS};
 use crate::humanoid::sequence::perform;
-use crate::render::cloud_png;
+use crate::render::{cloud_png, Caption};
 use crate::rng::SplitMix64;
 use crate::stream::{load_model, ActionStream, StreamOptions};
 
@@ -147,19 +147,26 @@ fn push_frame(
             ),
         }
     }
-    if let (Some(dir), Some(p)) = (&args.render, predicted) {
+    if let (Some(dir), Some(p), Some(latest)) = (&args.render, predicted, stream.latest()) {
         let pts: Vec<f32> = intrinsics
             .back_project(depth)
             .into_iter()
             .flatten()
             .collect();
+        let truth_name = truth.map(|t| class_name(t, classes));
+        let predicted_name = class_name(p, classes);
+        let caption = Caption {
+            frame: frame as u64,
+            truth: truth.zip(truth_name.as_deref()),
+            predicted: (p, &predicted_name),
+            confidence: latest.probabilities[p],
+        };
         cloud_png(
             &dir.join(format!("frame_{frame:05}.png")),
             &pts,
-            320,
-            240,
-            truth,
-            p,
+            480,
+            360,
+            &caption,
         )?;
     }
     Ok(FrameResult {

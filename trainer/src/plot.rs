@@ -14,6 +14,11 @@ const FONT: &str = "sans-serif";
 
 static DEJAVU_SANS: &[u8] = include_bytes!("../assets/fonts/DejaVuSans.ttf");
 
+/// The bundled font's family name, registered with plotters.
+pub(crate) fn font_family() -> std::result::Result<&'static str, String> {
+    font().map(|_| FONT)
+}
+
 /// Registers the bundled font with plotters once per process.
 fn font() -> std::result::Result<(), String> {
     static REGISTERED: std::sync::OnceLock<std::result::Result<(), String>> =

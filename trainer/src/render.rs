@@ -1,7 +1,9 @@
 //! Point-cloud snapshots for people to look at: a frame's points projected through a
 //! pinhole camera (camera frame: x right, y down, z forward), each drawn as a small
-//! square in a colour per class and shaded by depth, under a strip showing the true
-//! class (left) and the predicted class (right).
+//! square in the predicted class's colour and shaded by depth, under a caption: the
+//! frame number, the true action and the predicted one with its confidence, each beside
+//! its colour (the legend). Without the trainer's `plots` feature the caption is two
+//! colour bars (true left, predicted right) without words.
 
 use std::path::Path;
 
@@ -35,17 +37,31 @@ pub fn class_colour(class: usize) -> [u8; 3] {
     PALETTE[class % PALETTE.len()]
 }
 
+/// What a snapshot's caption says.
+pub struct Caption<'a> {
+    pub frame: u64,
+    /// The true class and its name, when known.
+    pub truth: Option<(usize, &'a str)>,
+    pub predicted: (usize, &'a str),
+    /// The predicted class's probability.
+    pub confidence: f32,
+}
+
 /// Writes a `width × height` PNG of `xyz` (interleaved, any positive-z units) coloured
-/// by `predicted`, with the strip of `truth` (None: grey) and `predicted` on top.
+/// by the predicted class, under `caption`.
 pub fn cloud_png(
     path: &Path,
     xyz: &[f32],
     width: usize,
     height: usize,
-    truth: Option<usize>,
-    predicted: usize,
+    caption: &Caption<'_>,
 ) -> Result<()> {
-    let strip = (height / 12).max(4);
+    let (truth, predicted) = (caption.truth.map(|t| t.0), caption.predicted.0);
+    let strip = if cfg!(feature = "plots") {
+        46.min(height / 3)
+    } else {
+        (height / 12).max(4)
+    };
     let mut px = vec![255u8; width * height * 3];
     let mut put = |x: usize, y: usize, c: [u8; 3]| {
         let i = (y * width + x) * 3;
@@ -53,7 +69,9 @@ pub fn cloud_png(
     };
     for y in 0..strip {
         for x in 0..width {
-            let c = if x < width / 2 {
+            let c = if cfg!(feature = "plots") {
+                [32, 32, 36]
+            } else if x < width / 2 {
                 truth.map(class_colour).unwrap_or([160, 160, 160])
             } else {
                 class_colour(predicted)
@@ -100,6 +118,11 @@ pub fn cloud_png(
             }
         }
     }
+    #[cfg(feature = "plots")]
+    write_caption(&mut px, width, height, caption).map_err(|e| Error::TensorFile {
+        path: path.display().to_string(),
+        detail: e,
+    })?;
     let mut bytes = Vec::new();
     {
         let mut enc = png::Encoder::new(&mut bytes, width as u32, height as u32);
@@ -113,4 +136,97 @@ pub fn cloud_png(
             })?;
     }
     write_bytes_atomic(path, &bytes)
+}
+
+/// Draws `caption` on the dark strip at the top of the RGB buffer `px`.
+#[cfg(feature = "plots")]
+fn write_caption(
+    px: &mut [u8],
+    width: usize,
+    height: usize,
+    caption: &Caption<'_>,
+) -> std::result::Result<(), String> {
+    use plotters::prelude::*;
+    let font = crate::plot::font_family()?;
+    let e = |e: DrawingAreaErrorKind<_>| e.to_string();
+    let root = BitMapBackend::with_buffer(px, (width as u32, height as u32)).into_drawing_area();
+    let white = RGBColor(240, 240, 240);
+    let text = |s: &str, x: i32, y: i32, size: u32| {
+        Text::new(
+            s.to_string(),
+            (x, y),
+            (font, size).into_font().color(&white),
+        )
+    };
+    let swatch = |class: usize, x: i32, y: i32| {
+        let [r, g, b] = class_colour(class);
+        Rectangle::new([(x, y), (x + 11, y + 11)], RGBColor(r, g, b).filled())
+    };
+    root.draw(&text(&format!("frame {}", caption.frame), 6, 4, 15))
+        .map_err(e)?;
+    let second = 24;
+    match caption.truth {
+        Some((class, name)) => {
+            root.draw(&swatch(class, 6, second + 2)).map_err(e)?;
+            root.draw(&text(&format!("true: {name}"), 22, second, 15))
+                .map_err(e)?;
+        }
+        None => root.draw(&text("true: ?", 6, second, 15)).map_err(e)?,
+    }
+    let x = width as i32 / 2;
+    let (class, name) = caption.predicted;
+    root.draw(&swatch(class, x, second + 2)).map_err(e)?;
+    root.draw(&text(
+        &format!("predicted: {name} ({:.0}%)", caption.confidence * 100.0),
+        x + 16,
+        second,
+        15,
+    ))
+    .map_err(e)?;
+    root.present().map_err(e)
+}
+
+#[cfg(all(test, feature = "plots"))]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_snapshot_is_captioned_with_words_and_colour_swatches() {
+        let dir = std::env::temp_dir().join(format!("edge4d-render-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("frame.png");
+        let xyz: Vec<f32> = (0..300)
+            .flat_map(|i| [i as f32 * 0.001, (i % 17) as f32 * 0.01, 2.0])
+            .collect();
+        let caption = Caption {
+            frame: 42,
+            truth: Some((3, "jump")),
+            predicted: (5, "run"),
+            confidence: 0.87,
+        };
+        cloud_png(&path, &xyz, 480, 360, &caption).unwrap();
+        let mut dec =
+            png::Decoder::new(std::io::BufReader::new(std::fs::File::open(&path).unwrap()))
+                .read_info()
+                .unwrap();
+        let mut px = vec![0; dec.output_buffer_size().unwrap()];
+        dec.next_frame(&mut px).unwrap();
+        let at = |x: usize, y: usize| {
+            [
+                px[(y * 480 + x) * 3],
+                px[(y * 480 + x) * 3 + 1],
+                px[(y * 480 + x) * 3 + 2],
+            ]
+        };
+        // The swatches hold the classes' colours (true at the left, predicted at the
+        // middle), and the dark strip carries light text.
+        assert_eq!(at(10, 30), class_colour(3));
+        assert_eq!(at(244, 30), class_colour(5));
+        let light = (0..46)
+            .flat_map(|y| (0..480).map(move |x| (x, y)))
+            .filter(|&(x, y)| at(x, y).iter().all(|&v| v > 150) && at(x, y) != class_colour(3))
+            .count();
+        assert!(light > 200, "{light} light caption pixels");
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
 }
