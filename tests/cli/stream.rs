@@ -142,3 +142,45 @@ fn a_stream_compiles_its_pipelines_when_it_opens_and_keeps_them_for_the_next_pro
         );
     }
 }
+
+#[test]
+fn a_tum_rgbd_folder_streams_like_the_same_frames_in_a_png_folder() {
+    let dir = tempfile::tempdir().unwrap();
+    let (plain, tum) = (dir.path().join("plain"), dir.path().join("tum"));
+    std::fs::create_dir_all(tum.join("depth")).unwrap();
+    std::fs::create_dir_all(&plain).unwrap();
+    let assets = Assets::bundled().unwrap();
+    let cfg = GenConfig::default();
+    let mut rng = SplitMix64::new(9);
+    let view = View::sample(Split::Test, &assets.motions[0], &mut rng);
+    // TUM stores 5000 units per metre, written in time order in depth.txt (here
+    // deliberately not in file-name order).
+    let mut list = String::from("# depth maps\n# timestamp filename\n");
+    let (w, h) = (cfg.intrinsics.width, cfg.intrinsics.height);
+    perform(&assets, &[4], 17, &view, &cfg, &mut rng, |i, depth, _| {
+        write_depth_png(&plain.join(format!("{i:04}.png")), w, h, &depth)?;
+        let tum_depth: Vec<u16> = depth.iter().map(|&mm| mm * 5).collect();
+        let name = format!("depth/{}.png", 900 - i);
+        write_depth_png(&tum.join(&name), w, h, &tum_depth)?;
+        list.push_str(&format!("{:.6} {name}\n", 1305031102.0 + i as f64 / 30.0));
+        Ok(())
+    })
+    .unwrap();
+    std::fs::write(tum.join("depth.txt"), list).unwrap();
+    let mm = cfg.intrinsics.depth_intrinsics();
+    mm.save(&plain.join("intrinsics.json")).unwrap();
+    let mut units = mm.clone();
+    units.depth_scale = 1.0 / 5000.0;
+    units.save(&tum.join("intrinsics.json")).unwrap();
+    let predictions = |folder: &std::path::Path| {
+        let (ok, out, err) = edge4d(&["stream", "--depth-dir", folder.to_str().unwrap()]);
+        assert!(ok, "{out}\n{err}");
+        out.lines()
+            .filter(|l| l.contains(" pred "))
+            .map(|l| l.split(" p=").next().unwrap().to_string())
+            .collect::<Vec<_>>()
+    };
+    let from_png = predictions(&plain);
+    assert_eq!(from_png.len(), 2);
+    assert_eq!(predictions(&tum), from_png);
+}

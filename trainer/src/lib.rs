@@ -42,6 +42,7 @@ pub mod segmentation;
 pub mod stream;
 #[cfg(feature = "datasets")]
 pub mod synthia;
+pub mod tum;
 
 /// An error naming the file `path` and what is wrong with it.
 pub(crate) fn file_error(path: &std::path::Path, detail: String) -> edge4d_runtime::Error {

@@ -57,7 +57,8 @@ pub struct LiveArgs {
     #[arg(long)]
     pub no_reuse: bool,
     /// Stream 16-bit PNG depth frames from this folder (sorted by name) with its
-    /// intrinsics.json; an optional labels.txt gives each frame's action (name or index)
+    /// intrinsics.json, or a TUM RGB-D style folder (depth.txt, depth/*.png at 5000 per
+    /// metre); an optional labels.txt gives each frame's action (name or index)
     #[arg(long)]
     pub depth_dir: Option<PathBuf>,
     /// Adapt on the device: stream a labelled performance from the same camera, run
@@ -284,13 +285,23 @@ fn stream_folder(
     args: &LiveArgs,
     dir: &Path,
 ) -> Result<Vec<FrameResult>, BoxError> {
-    let intrinsics = DepthIntrinsics::load(&dir.join("intrinsics.json"))?;
-    let mut files: Vec<PathBuf> = std::fs::read_dir(dir)
-        .map_err(|e| format!("{}: cannot list: {e}", dir.display()))?
-        .filter_map(|e| e.ok().map(|e| e.path()))
-        .filter(|p| p.extension().is_some_and(|x| x == "png"))
-        .collect();
-    files.sort();
+    // A TUM RGB-D style folder lists its frames in depth.txt; otherwise every PNG in
+    // name order, with intrinsics.json.
+    let (intrinsics, files): (DepthIntrinsics, Vec<PathBuf>) = if crate::tum::is_tum(dir) {
+        let frames = crate::tum::frames(dir)?;
+        (
+            crate::tum::intrinsics(dir)?,
+            frames.into_iter().map(|f| f.path).collect(),
+        )
+    } else {
+        let mut files: Vec<PathBuf> = std::fs::read_dir(dir)
+            .map_err(|e| format!("{}: cannot list: {e}", dir.display()))?
+            .filter_map(|e| e.ok().map(|e| e.path()))
+            .filter(|p| p.extension().is_some_and(|x| x == "png"))
+            .collect();
+        files.sort();
+        (DepthIntrinsics::load(&dir.join("intrinsics.json"))?, files)
+    };
     if files.is_empty() {
         return Err(format!("{}: no .png depth frames", dir.display()).into());
     }
@@ -342,7 +353,7 @@ fn stream_folder(
         let (w, h, depth) = read_depth_png(f)?;
         if (w, h) != (intrinsics.width, intrinsics.height) {
             return Err(format!(
-                "{}: {w}x{h} does not match intrinsics.json's {}x{}",
+                "{}: {w}x{h} does not match the intrinsics' {}x{}",
                 f.display(),
                 intrinsics.width,
                 intrinsics.height
