@@ -13,6 +13,8 @@
 //! cargo run --release --example stream_depth -- --finetune          # adapt on the device
 //! cargo run --release --example stream_depth -- --render frames/    # PNG per frame
 //! cargo run --release --example stream_depth -- --depth-dir DIR     # real 16-bit PNG depth
+//! cargo run --release --example stream_depth -- --mcap run.mcap      # a ROS 2 recording
+//! cargo run --release --example stream_depth -- --record seen.mcap   # predictions, for Foxglove
 //! ```
 
 use clap::Parser;
@@ -22,7 +24,7 @@ use edge4d_trainer::live::{run, LiveArgs};
 #[derive(Parser, Debug)]
 #[command(
     about = "Stream depth frames into an action model: prediction and latency per frame",
-    long_about = "Stream depth frames into an action model and print, per frame, the predicted and true action and the latency, then accuracy and latency p50/p95/max.\n\nBy default a virtual depth camera watches the humanoid perform a sequence of actions from a viewpoint the model never saw, with the bundled model. --depth-dir streams real 16-bit PNG depth frames instead."
+    long_about = "Stream depth frames into an action model and print, per frame, the predicted and true action and the latency, then accuracy and latency p50/p95/max.\n\nBy default a virtual depth camera watches the humanoid perform a sequence of actions from a viewpoint the model never saw, with the bundled model. --depth-dir streams real 16-bit PNG depth frames instead, --mcap a ROS 2 recording (depth images or point clouds); --record writes what the model saw and predicted as MCAP for Foxglove."
 )]
 struct Args {
     /// Backend: auto (a real GPU, else cpu), vulkan, metal, dx12, gl or cpu

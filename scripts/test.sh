@@ -4,7 +4,8 @@
 # Usage: scripts/test.sh [--quick] [cargo test options]
 #   --quick  skip the slow (#[ignore]d) tests.
 # On a machine without a Vulkan or GL driver it first installs Mesa's software
-# drivers (lavapipe for Vulkan, llvmpipe for GL) from Debian's packages.
+# drivers (lavapipe for Vulkan, llvmpipe for GL) from Debian's packages, and Python's
+# `mcap` reader (PyPI) into target/test-python for the recording tests.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -31,6 +32,15 @@ if [ ${#missing[@]} -gt 0 ]; then
     $SUDO apt-get update -qq
     DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${missing[@]}" >/dev/null
 fi
+
+# The recording tests read edge4d's MCAP output back with Python's reference reader.
+pyenv=target/test-python
+if ! "$pyenv/bin/python" -c "import mcap" 2>/dev/null; then
+    echo "== installing Python's mcap reader into $pyenv"
+    python3 -m venv "$pyenv"
+    "$pyenv/bin/pip" install -q mcap
+fi
+export EDGE4D_PYTHON="$PWD/$pyenv/bin/python" EDGE4D_REQUIRE_PYTHON_MCAP=1
 
 # lavapipe's window-system layer complains without it; compute does not need one.
 export XDG_RUNTIME_DIR="${XDG_RUNTIME_DIR:-$(mktemp -d)}"

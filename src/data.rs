@@ -26,6 +26,107 @@ pub enum DataCommand {
     /// Synthetic RGB-D scans of six object classes (colour + depth PNGs, intrinsics,
     /// labels): paired image + point data for concept distillation and classification.
     Objects(ObjectsArgs),
+    /// A labelled ROS 2 recording (MCAP: depth images with CameraInfo, or PointCloud2)
+    /// cut into sliding clips of resampled frames, labelled from a CSV of
+    /// start,end,action intervals: one dataset file for `finetune`.
+    Mcap(McapArgs),
+}
+
+#[derive(Args)]
+pub struct McapArgs {
+    /// The recording.
+    #[arg(long)]
+    mcap: PathBuf,
+    /// CSV of labelled intervals: start,end,action per row (seconds from the first frame,
+    /// or absolute ROS times; the action a class index or a name).
+    #[arg(long)]
+    labels: PathBuf,
+    /// Output dataset file (safetensors); class names go beside it in
+    /// <out>.classes.txt.
+    #[arg(long)]
+    out: PathBuf,
+    /// The recording's depth image topic (default: its only one).
+    #[arg(long)]
+    depth_topic: Option<String>,
+    /// The depth images' CameraInfo topic (default: the sibling camera_info, else the
+    /// one with their frame_id).
+    #[arg(long)]
+    camera_info_topic: Option<String>,
+    /// The recording's PointCloud2 topic (default: its only one, when it has no depth
+    /// image topic).
+    #[arg(long, conflicts_with = "depth_topic")]
+    points_topic: Option<String>,
+    /// Frames per clip.
+    #[arg(long, default_value_t = 16)]
+    frames: usize,
+    /// Points per frame.
+    #[arg(long, default_value_t = 512)]
+    points: usize,
+    /// Frames between the starts of consecutive clips.
+    #[arg(long, default_value_t = 4)]
+    stride: usize,
+    /// One label per frame (action segmentation) instead of the clip's last frame's.
+    #[arg(long)]
+    per_frame: bool,
+    /// Seed of the point resampling.
+    #[arg(long, default_value_t = 0)]
+    seed: u64,
+}
+
+fn mcap(args: &McapArgs) -> Result<(), Box<dyn std::error::Error>> {
+    use edge4d_trainer::recording::{dataset, labels::ActionLabels, Replay, TopicChoice};
+    let t = Instant::now();
+    let labels = ActionLabels::load(&args.labels)?;
+    let replay = Replay::open(
+        &args.mcap,
+        &TopicChoice {
+            depth_topic: args.depth_topic.clone(),
+            camera_info_topic: args.camera_info_topic.clone(),
+            points_topic: args.points_topic.clone(),
+        },
+    )?;
+    println!("reading {}: {}", args.mcap.display(), replay.describe());
+    let (data, report) = dataset::clips_from_recording(
+        &replay,
+        &labels,
+        &dataset::ClipOptions {
+            frames: args.frames,
+            points: args.points,
+            stride: args.stride,
+            per_frame: args.per_frame,
+            seed: args.seed,
+        },
+    )?;
+    if let Some(dir) = args.out.parent().filter(|d| !d.as_os_str().is_empty()) {
+        std::fs::create_dir_all(dir)?;
+    }
+    data.save(&args.out)?;
+    let mut names = args.out.clone().into_os_string();
+    names.push(".classes.txt");
+    let names = PathBuf::from(names);
+    let tmp = names.with_extension("txt.partial");
+    std::fs::write(&tmp, labels.classes.join("\n") + "\n")?;
+    std::fs::rename(&tmp, &names)?;
+    println!(
+        "{} frames read ({} labelled, {} without a valid point); {} clips of {} frames x {} points, labels per {}",
+        report.frames_read,
+        report.frames_labelled,
+        report.frames_without_points,
+        report.clips,
+        args.frames,
+        args.points,
+        if args.per_frame { "frame" } else { "clip" }
+    );
+    for (c, name) in labels.classes.iter().enumerate() {
+        println!("  class {c:2} {name:<20} {} clips", report.per_class[c]);
+    }
+    println!(
+        "wrote {} and {} in {:.1} s",
+        args.out.display(),
+        names.display(),
+        t.elapsed().as_secs_f64()
+    );
+    Ok(())
 }
 
 #[derive(Args)]
@@ -154,6 +255,7 @@ pub fn run(cmd: &DataCommand) -> Result<(), Box<dyn std::error::Error>> {
         DataCommand::Synthia(args) => return synthia(args),
         DataCommand::Hoi4d(args) => return hoi4d(args),
         DataCommand::Objects(args) => return objects(args),
+        DataCommand::Mcap(args) => return mcap(args),
     };
     let assets = match &args.motions {
         Some(dir) => Assets::load(dir)?,

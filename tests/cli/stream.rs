@@ -184,3 +184,266 @@ fn a_tum_rgbd_folder_streams_like_the_same_frames_in_a_png_folder() {
     assert_eq!(from_png.len(), 2);
     assert_eq!(predictions(&tum), from_png);
 }
+
+fn recording(name: &str) -> String {
+    std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/data/mcap")
+        .join(name)
+        .display()
+        .to_string()
+}
+
+/// The messages of an MCAP file: (topic, schema name, log time, JSON payload).
+fn read_mcap(path: &std::path::Path) -> Vec<(String, String, u64, serde_json::Value)> {
+    let file = std::io::BufReader::new(std::fs::File::open(path).unwrap());
+    mcap::io::MessageReader::new(file)
+        .map(|m| {
+            let m = m.unwrap();
+            let schema = m.channel.schema.as_ref().unwrap().name.clone();
+            assert_eq!(m.channel.message_encoding, "json");
+            let json = serde_json::from_slice(&m.data).unwrap();
+            (m.channel.topic.clone(), schema, m.log_time, json)
+        })
+        .collect()
+}
+
+#[test]
+fn a_ros2_recording_replays_and_its_predictions_are_recorded_for_foxglove() {
+    let dir = tempfile::tempdir().unwrap();
+    let out_path = dir.path().join("seen.mcap");
+    let (ok, out, err) = edge4d(&[
+        "stream",
+        "--mcap",
+        &recording("depth_16uc1.mcap"),
+        "--record",
+        out_path.to_str().unwrap(),
+    ]);
+    assert!(ok, "{out}\n{err}");
+    assert!(
+        out.contains(
+            "depth images /camera/depth/image_raw with intrinsics from /camera/depth/camera_info"
+        ),
+        "{out}"
+    );
+    assert_eq!(out.matches("(filling the window)").count(), 15, "{out}");
+    assert_eq!(out.matches(" pred ").count(), 5, "{out}");
+    assert!(out.contains("recorded the predictions to"), "{out}");
+    let messages = read_mcap(&out_path);
+    assert_eq!(
+        messages.len(),
+        10,
+        "a cloud and a prediction per predicted frame"
+    );
+    let t0 = 1_700_000_000_000_000_000u64;
+    for (k, pair) in messages.chunks(2).enumerate() {
+        let frame = 15 + k as u64;
+        let time = t0 + frame * 1_000_000_000 / 15;
+        let (topic, schema, log_time, cloud) = &pair[0];
+        assert_eq!(
+            (topic.as_str(), schema.as_str()),
+            ("/edge4d/points", "foxglove.PointCloud")
+        );
+        assert_eq!(*log_time, time, "stamped like the input");
+        assert_eq!(cloud["timestamp"]["sec"], time / 1_000_000_000);
+        assert_eq!(cloud["frame_id"], "camera_depth_optical_frame");
+        assert_eq!(cloud["point_stride"], 16);
+        use base64::Engine;
+        let data = base64::engine::general_purpose::STANDARD
+            .decode(cloud["data"].as_str().unwrap())
+            .unwrap();
+        assert_eq!(
+            data.len(),
+            (64 * 48 - 24) * 16,
+            "every valid pixel, 16 bytes each"
+        );
+        let z = f32::from_le_bytes(data[8..12].try_into().unwrap());
+        assert!((1.6..=3.001).contains(&z), "z of the first point: {z}");
+        let (topic, schema, log_time, pred) = &pair[1];
+        assert_eq!(
+            (topic.as_str(), schema.as_str()),
+            ("/edge4d/prediction", "edge4d.Prediction")
+        );
+        assert_eq!(*log_time, time);
+        assert_eq!(pred["frame"], frame);
+        let probs: Vec<f64> = pred["probabilities"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|p| p.as_f64().unwrap())
+            .collect();
+        assert_eq!(probs.len(), 15);
+        assert!((probs.iter().sum::<f64>() - 1.0).abs() < 1e-4);
+        let class = pred["class"].as_u64().unwrap() as usize;
+        assert_eq!(pred["confidence"].as_f64().unwrap(), probs[class]);
+        assert!(pred["class_name"].as_str().unwrap().len() > 2);
+        // Colour of the predicted class on every point.
+        let rgb = edge4d_trainer::render::class_colour(class);
+        assert_eq!(&data[12..16], &[rgb[0], rgb[1], rgb[2], 255]);
+    }
+    python_reads_it_back(&out_path, 5);
+}
+
+/// The recording read by Python's reference `mcap` reader: schemas, encodings and
+/// message counts. scripts/test.sh provides a Python with `mcap` (EDGE4D_PYTHON) and
+/// sets EDGE4D_REQUIRE_PYTHON_MCAP; elsewhere a Python without it skips this check.
+fn python_reads_it_back(path: &std::path::Path, predicted: usize) {
+    let python = std::env::var("EDGE4D_PYTHON").unwrap_or_else(|_| "python3".into());
+    let script = r#"
+import sys, collections, json
+from mcap.reader import make_reader
+with open(sys.argv[1], "rb") as f:
+    reader = make_reader(f)
+    summary = reader.get_summary()
+    counts = collections.Counter()
+    for schema, channel, message in reader.iter_messages():
+        json.loads(message.data)
+        counts[(channel.topic, schema.name, schema.encoding, channel.message_encoding)] += 1
+    for k, n in sorted(counts.items()):
+        print(*k, n)
+    print("summary", summary.statistics.message_count)
+"#;
+    let out = std::process::Command::new(&python)
+        .args(["-c", script, path.to_str().unwrap()])
+        .output();
+    let required = std::env::var_os("EDGE4D_REQUIRE_PYTHON_MCAP").is_some();
+    let out = match out {
+        Ok(o) if o.status.success() => String::from_utf8(o.stdout).unwrap(),
+        Ok(o) if !required => {
+            eprintln!(
+                "skipping the Python mcap check: {}",
+                String::from_utf8_lossy(&o.stderr)
+            );
+            return;
+        }
+        Err(e) if !required => {
+            eprintln!("skipping the Python mcap check: {python}: {e}");
+            return;
+        }
+        Ok(o) => panic!("{python}: {}", String::from_utf8_lossy(&o.stderr)),
+        Err(e) => panic!("{python}: {e}"),
+    };
+    assert_eq!(
+        out,
+        format!(
+            "/edge4d/points foxglove.PointCloud jsonschema json {predicted}\n/edge4d/prediction edge4d.Prediction jsonschema json {predicted}\nsummary {}\n",
+            2 * predicted
+        )
+    );
+}
+
+#[test]
+fn a_cut_recording_streams_up_to_the_cut_and_fails_naming_it() {
+    let (ok, out, err) = edge4d(&["stream", "--mcap", &recording("truncated.mcap")]);
+    assert!(!ok, "{out}");
+    assert!(out.contains("frame   11"), "{out}");
+    assert!(out.contains("(up to the error)"), "{out}");
+    assert!(
+        err.contains("truncated.mcap") && err.contains("breaks off after"),
+        "{err}"
+    );
+    let (ok, out, err) = edge4d(&["stream", "--mcap", &recording("bad_image_size.mcap")]);
+    assert!(!ok, "{out}");
+    assert!(
+        err.contains("topic /camera/depth/image_raw message 3") && err.contains("needs 6144 bytes"),
+        "{err}"
+    );
+    let (ok, _, err) = edge4d(&["stream", "--mcap", &recording("two_depth_topics.mcap")]);
+    assert!(!ok);
+    assert!(
+        err.contains("/front/depth/image_raw") && err.contains("--depth-topic"),
+        "{err}"
+    );
+}
+
+#[test]
+fn the_virtual_humanoid_is_recorded_too() {
+    let dir = tempfile::tempdir().unwrap();
+    let out_path = dir.path().join("humanoid.mcap");
+    let (ok, out, err) = edge4d(&[
+        "stream",
+        "--actions",
+        "1",
+        "--frames-per-action",
+        "17",
+        "--record",
+        out_path.to_str().unwrap(),
+    ]);
+    assert!(ok, "{out}\n{err}");
+    let messages = read_mcap(&out_path);
+    assert_eq!(messages.len(), 4);
+    assert_eq!(messages[0].2, 15 * 1_000_000_000 / 15);
+    assert_eq!(messages[3].3["frame"], 16);
+    assert!(messages[3].3["truth_name"].is_string());
+}
+
+#[test]
+fn a_labelled_recording_becomes_a_training_dataset() {
+    let dir = tempfile::tempdir().unwrap();
+    let labels = dir.path().join("labels.csv");
+    // 20 frames at 15 Hz: frames 0–9 (up to 0.6 s) wave, 10–19 (from 0.67 s) walk.
+    std::fs::write(&labels, "start,end,action\n0,0.63,wave\n0.63,2,walk\n").unwrap();
+    let out = dir.path().join("recorded.safetensors");
+    let args = |per_frame: bool| {
+        let mut a = vec![
+            "data",
+            "mcap",
+            "--mcap",
+            "",
+            "--labels",
+            labels.to_str().unwrap(),
+            "--out",
+            out.to_str().unwrap(),
+            "--frames",
+            "4",
+            "--stride",
+            "2",
+            "--points",
+            "64",
+        ];
+        if per_frame {
+            a.push("--per-frame");
+        }
+        a
+    };
+    let depth = recording("depth_16uc1.mcap");
+    let mut a = args(false);
+    a[3] = &depth;
+    let (ok, stdout, err) = edge4d(&a);
+    assert!(ok, "{stdout}\n{err}");
+    assert!(
+        stdout.contains("20 frames read (20 labelled, 0 without a valid point); 9 clips"),
+        "{stdout}"
+    );
+    let data = edge4d_trainer::dataset::ClipDataset::load(&out).unwrap();
+    assert_eq!(data.clips_shape, [9, 4, 64, 3]);
+    // Clips start at frames 0, 2, …, 16 and end at 3, 5, …, 19: the last frame's action.
+    let want = vec![1, 1, 1, 1, 0, 0, 0, 0, 0];
+    assert_eq!(data.labels, edge4d_trainer::dataset::Labels::PerClip(want));
+    let classes =
+        std::fs::read_to_string(dir.path().join("recorded.safetensors.classes.txt")).unwrap();
+    assert_eq!(classes, "walk\nwave\n");
+    // Model units: the wall 3 m away is 10 units (millimetres / 300).
+    let z_max = data.clips.chunks(3).map(|p| p[2]).fold(0.0f32, f32::max);
+    assert!((z_max - 10.0).abs() < 0.01, "{z_max}");
+
+    let mut a = args(true);
+    a[3] = &depth;
+    let (ok, stdout, err) = edge4d(&a);
+    assert!(ok, "{stdout}\n{err}");
+    let data = edge4d_trainer::dataset::ClipDataset::load(&out).unwrap();
+    let edge4d_trainer::dataset::Labels::PerFrame(per_frame) = data.labels else {
+        panic!("per-frame labels")
+    };
+    // The clip starting at frame 8: frames 8, 9 wave (1), 10, 11 walk (0).
+    assert_eq!(&per_frame[4 * 4..5 * 4], &[1, 1, 0, 0]);
+
+    std::fs::write(&labels, "0,0.3,wave\n0.5,x,walk\n").unwrap();
+    let mut a = args(false);
+    a[3] = &depth;
+    let (ok, _, err) = edge4d(&a);
+    assert!(!ok);
+    assert!(
+        err.contains("labels.csv") && err.contains("line 2"),
+        "{err}"
+    );
+}

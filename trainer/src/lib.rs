@@ -34,6 +34,8 @@ pub mod optim;
 pub mod pickle;
 #[cfg(feature = "plots")]
 pub mod plot;
+#[cfg(feature = "recordings")]
+pub mod recording;
 pub mod render;
 pub mod rng;
 pub mod run_dir;

@@ -13,6 +13,7 @@ use crate::depth_io::{read_depth_png, DepthIntrinsics};
 use crate::humanoid::camera::DepthNoise;
 use crate::humanoid::generate::{Assets, GenConfig, Split, View, ACTIONS};
 use crate::humanoid::sequence::perform;
+use crate::recording::{RecordedPrediction, Recorder, Replay, TopicChoice};
 use crate::render::{cloud_png, Caption};
 use crate::rng::SplitMix64;
 use crate::stream::{load_model, ActionStream, StreamOptions};
@@ -61,6 +62,26 @@ pub struct LiveArgs {
     /// metre); an optional labels.txt gives each frame's action (name or index)
     #[arg(long)]
     pub depth_dir: Option<PathBuf>,
+    /// Replay a ROS 2 recording (MCAP): sensor_msgs/Image depth (16UC1 millimetres or
+    /// 32FC1 metres) with its CameraInfo, or sensor_msgs/PointCloud2, in log-time order
+    #[arg(long, conflicts_with = "depth_dir")]
+    pub mcap: Option<PathBuf>,
+    /// The recording's depth image topic (default: its only depth image topic)
+    #[arg(long, requires = "mcap")]
+    pub depth_topic: Option<String>,
+    /// The CameraInfo topic of the depth images (default: the image topic's sibling
+    /// camera_info, else the one CameraInfo topic with the images' frame_id)
+    #[arg(long, requires = "mcap")]
+    pub camera_info_topic: Option<String>,
+    /// The recording's PointCloud2 topic (default: its only point cloud topic, when it
+    /// has no depth image topic)
+    #[arg(long, requires = "mcap", conflicts_with = "depth_topic")]
+    pub points_topic: Option<String>,
+    /// Record every predicted frame as MCAP for Foxglove: the point cloud coloured by the
+    /// predicted class (foxglove.PointCloud on /edge4d/points) and the prediction
+    /// (/edge4d/prediction), stamped like the input
+    #[arg(long)]
+    pub record: Option<PathBuf>,
     /// Adapt on the device: stream a labelled performance from the same camera, run
     /// fine-tuning steps, then stream the evaluation performance again
     #[arg(long)]
@@ -113,19 +134,36 @@ fn class_name(c: usize, classes: usize) -> String {
     }
 }
 
-/// Pushes one depth frame, prints its line, optionally renders it and (when `label`)
-/// labels it for fine-tuning.
+/// One frame to push: points in metres in the camera frame, with its time.
+struct Input<'a> {
+    index: usize,
+    time_ns: u64,
+    frame_id: &'a str,
+    points: &'a [[f32; 3]],
+    truth: Option<usize>,
+}
+
+/// Frames per second of the virtual camera and of PNG folders (their time stamps).
+const FOLDER_FPS: u64 = 15;
+
+/// Pushes one frame, prints its line, optionally renders and records it and (when
+/// `label`) labels it for fine-tuning.
 fn push_frame(
     stream: &mut ActionStream,
     args: &LiveArgs,
-    frame: usize,
-    depth: &[u16],
-    intrinsics: &DepthIntrinsics,
-    truth: Option<usize>,
+    input: &Input,
     label: bool,
+    recorder: &mut Option<Recorder>,
 ) -> Result<FrameResult, BoxError> {
+    let Input {
+        index: frame,
+        truth,
+        points,
+        ..
+    } = *input;
+    let flat: Vec<f32> = points.iter().flatten().copied().collect();
     let t0 = Instant::now();
-    let predicted = stream.push_depth(depth, intrinsics)?.map(|p| p.class);
+    let predicted = stream.push_points(&flat)?.map(|p| p.class);
     let latency_ms = t0.elapsed().as_secs_f64() * 1e3;
     let classes = stream.num_classes();
     if label {
@@ -148,27 +186,38 @@ fn push_frame(
             ),
         }
     }
-    if let (Some(dir), Some(p), Some(latest)) = (&args.render, predicted, stream.latest()) {
-        let pts: Vec<f32> = intrinsics
-            .back_project(depth)
-            .into_iter()
-            .flatten()
-            .collect();
+    if let (Some(p), Some(latest)) = (predicted, stream.latest()) {
         let truth_name = truth.map(|t| class_name(t, classes));
         let predicted_name = class_name(p, classes);
-        let caption = Caption {
-            frame: frame as u64,
-            truth: truth.zip(truth_name.as_deref()),
-            predicted: (p, &predicted_name),
-            confidence: latest.probabilities[p],
-        };
-        cloud_png(
-            &dir.join(format!("frame_{frame:05}.png")),
-            &pts,
-            480,
-            360,
-            &caption,
-        )?;
+        if let Some(dir) = &args.render {
+            let pts: Vec<f32> = flat.clone();
+            let caption = Caption {
+                frame: frame as u64,
+                truth: truth.zip(truth_name.as_deref()),
+                predicted: (p, &predicted_name),
+                confidence: latest.probabilities[p],
+            };
+            cloud_png(
+                &dir.join(format!("frame_{frame:05}.png")),
+                &pts,
+                480,
+                360,
+                &caption,
+            )?;
+        }
+        if let Some(rec) = recorder {
+            rec.write(&RecordedPrediction {
+                frame: frame as u64,
+                log_time_ns: input.time_ns,
+                frame_id: input.frame_id,
+                points,
+                class: p,
+                class_name: &predicted_name,
+                probabilities: &latest.probabilities,
+                latency_ms,
+                truth: truth.zip(truth_name.as_deref()),
+            })?;
+        }
     }
     Ok(FrameResult {
         truth,
@@ -239,6 +288,7 @@ fn stream_performance(
     view: &View,
     seed: u64,
     labelled: bool,
+    recorder: &mut Option<Recorder>,
 ) -> Result<Vec<FrameResult>, BoxError> {
     let cfg = GenConfig {
         noise: DepthNoise::KINECT,
@@ -259,18 +309,19 @@ fn stream_performance(
         &cfg,
         &mut rng,
         |frame, depth, action| {
-            let r = push_frame(
-                stream,
-                args,
-                frame,
-                &depth,
-                &intrinsics,
-                Some(action),
-                labelled,
-            )
-            .map_err(|e| Error::InvalidArgument {
-                op: "stream_depth",
-                detail: e.to_string(),
+            let points = intrinsics.back_project(&depth);
+            let input = Input {
+                index: frame,
+                time_ns: frame as u64 * 1_000_000_000 / FOLDER_FPS,
+                frame_id: "virtual_depth_camera",
+                points: &points,
+                truth: Some(action),
+            };
+            let r = push_frame(stream, args, &input, labelled, recorder).map_err(|e| {
+                Error::InvalidArgument {
+                    op: "stream_depth",
+                    detail: e.to_string(),
+                }
             })?;
             results.push(r);
             Ok(())
@@ -284,24 +335,34 @@ fn stream_folder(
     stream: &mut ActionStream,
     args: &LiveArgs,
     dir: &Path,
+    recorder: &mut Option<Recorder>,
 ) -> Result<Vec<FrameResult>, BoxError> {
     // A TUM RGB-D style folder lists its frames in depth.txt; otherwise every PNG in
     // name order, with intrinsics.json.
-    let (intrinsics, files): (DepthIntrinsics, Vec<PathBuf>) = if crate::tum::is_tum(dir) {
-        let frames = crate::tum::frames(dir)?;
-        (
-            crate::tum::intrinsics(dir)?,
-            frames.into_iter().map(|f| f.path).collect(),
-        )
-    } else {
-        let mut files: Vec<PathBuf> = std::fs::read_dir(dir)
-            .map_err(|e| format!("{}: cannot list: {e}", dir.display()))?
-            .filter_map(|e| e.ok().map(|e| e.path()))
-            .filter(|p| p.extension().is_some_and(|x| x == "png"))
-            .collect();
-        files.sort();
-        (DepthIntrinsics::load(&dir.join("intrinsics.json"))?, files)
-    };
+    let (intrinsics, files, times): (DepthIntrinsics, Vec<PathBuf>, Vec<u64>) =
+        if crate::tum::is_tum(dir) {
+            let frames = crate::tum::frames(dir)?;
+            (
+                crate::tum::intrinsics(dir)?,
+                frames.iter().map(|f| f.path.clone()).collect(),
+                frames.iter().map(|f| (f.timestamp * 1e9) as u64).collect(),
+            )
+        } else {
+            let mut files: Vec<PathBuf> = std::fs::read_dir(dir)
+                .map_err(|e| format!("{}: cannot list: {e}", dir.display()))?
+                .filter_map(|e| e.ok().map(|e| e.path()))
+                .filter(|p| p.extension().is_some_and(|x| x == "png"))
+                .collect();
+            files.sort();
+            let times = (0..files.len() as u64)
+                .map(|i| i * 1_000_000_000 / FOLDER_FPS)
+                .collect();
+            (
+                DepthIntrinsics::load(&dir.join("intrinsics.json"))?,
+                files,
+                times,
+            )
+        };
     if files.is_empty() {
         return Err(format!("{}: no .png depth frames", dir.display()).into());
     }
@@ -360,16 +421,83 @@ fn stream_folder(
             )
             .into());
         }
-        let truth = labels.get(i).copied().flatten();
-        results.push(push_frame(
-            stream,
-            args,
-            i,
-            &depth,
-            &intrinsics,
-            truth,
-            false,
-        )?);
+        let points = intrinsics.back_project(&depth);
+        if points.is_empty() {
+            return Err(format!("{}: no valid pixel (all zero)", f.display()).into());
+        }
+        let input = Input {
+            index: i,
+            time_ns: times[i],
+            frame_id: "depth_camera",
+            points: &points,
+            truth: labels.get(i).copied().flatten(),
+        };
+        results.push(push_frame(stream, args, &input, false, recorder)?);
+    }
+    Ok(results)
+}
+
+/// Streams a ROS 2 recording's depth images or point clouds in log-time order. Frames
+/// without a valid point are skipped (and counted); a broken message or a cut ends the
+/// replay with an error after the frames before it.
+fn stream_mcap(
+    stream: &mut ActionStream,
+    args: &LiveArgs,
+    path: &Path,
+    recorder: &mut Option<Recorder>,
+) -> Result<Vec<FrameResult>, BoxError> {
+    let replay = Replay::open(
+        path,
+        &TopicChoice {
+            depth_topic: args.depth_topic.clone(),
+            camera_info_topic: args.camera_info_topic.clone(),
+            points_topic: args.points_topic.clone(),
+        },
+    )?;
+    say!(
+        args.silent,
+        "replaying {}: {}",
+        path.display(),
+        replay.describe()
+    );
+    let mut results = Vec::new();
+    let mut skipped = 0;
+    for frame in replay.frames()? {
+        let frame = match frame {
+            Ok(f) => f,
+            Err(e) => {
+                if results.is_empty() {
+                    return Err(e.into());
+                }
+                summarize(
+                    &format!("{} (up to the error)", path.display()),
+                    &results,
+                    args.silent,
+                );
+                return Err(e.into());
+            }
+        };
+        if frame.points.is_empty() {
+            skipped += 1;
+            continue;
+        }
+        let input = Input {
+            index: results.len(),
+            time_ns: frame.log_time_ns,
+            frame_id: &frame.frame_id,
+            points: &frame.points,
+            truth: None,
+        };
+        results.push(push_frame(stream, args, &input, false, recorder)?);
+    }
+    if skipped > 0 {
+        say!(
+            args.silent,
+            "{skipped} frames without a valid point were skipped"
+        );
+    }
+    if results.is_empty() {
+        return Err(format!("{}: no frame with a valid point to stream", path.display()).into());
     }
     Ok(results)
 }
@@ -405,13 +533,39 @@ pub fn run(dev: &Device, args: &LiveArgs) -> Result<LiveReport, BoxError> {
         },
     )?;
     let adapter = dev.adapter().to_string();
+    let mut recorder = match &args.record {
+        Some(path) => Some(Recorder::create(path)?),
+        None => None,
+    };
+    let finish = |recorder: Option<Recorder>| -> Result<(), BoxError> {
+        if let Some(rec) = recorder {
+            let path = rec.finish()?;
+            say!(
+                args.silent,
+                "recorded the predictions to {} (open it in Foxglove)",
+                path.display()
+            );
+        }
+        Ok(())
+    };
+    if let Some(path) = &args.mcap {
+        let frames = stream_mcap(&mut stream, args, path, &mut recorder)?;
+        summarize(&path.display().to_string(), &frames, args.silent);
+        finish(recorder)?;
+        return Ok(LiveReport {
+            adapter,
+            frames,
+            after_finetune: None,
+        });
+    }
     if let Some(dir) = &args.depth_dir {
-        let frames = stream_folder(&mut stream, args, dir)?;
+        let frames = stream_folder(&mut stream, args, dir, &mut recorder)?;
         summarize(
             &format!("{} depth frames", dir.display()),
             &frames,
             args.silent,
         );
+        finish(recorder)?;
         return Ok(LiveReport {
             adapter,
             frames,
@@ -426,8 +580,17 @@ pub fn run(dev: &Device, args: &LiveArgs) -> Result<LiveReport, BoxError> {
         "virtual camera: azimuth {:.0} deg, elevation {:.0} deg, {:.1} m away; body scale {}, speed {}",
         view.azimuth_deg, view.elevation_deg, view.distance, view.scale, view.speed
     );
-    let frames = stream_performance(&mut stream, args, &assets, &view, args.seed, false)?;
+    let frames = stream_performance(
+        &mut stream,
+        args,
+        &assets,
+        &view,
+        args.seed,
+        false,
+        &mut recorder,
+    )?;
     let acc_before = summarize("summary", &frames, args.silent);
+    finish(recorder)?;
     let mut after_finetune = None;
     if args.finetune {
         say!(
@@ -437,6 +600,7 @@ pub fn run(dev: &Device, args: &LiveArgs) -> Result<LiveReport, BoxError> {
         let quiet = LiveArgs {
             quiet: true,
             render: None,
+            record: None,
             ..args.clone()
         };
         stream_performance(
@@ -446,6 +610,7 @@ pub fn run(dev: &Device, args: &LiveArgs) -> Result<LiveReport, BoxError> {
             &view,
             args.seed ^ 0xCA11,
             true,
+            &mut None,
         )?;
         let t0 = Instant::now();
         let loss = stream.finetune(args.finetune_steps, 8)?;
@@ -456,7 +621,15 @@ pub fn run(dev: &Device, args: &LiveArgs) -> Result<LiveReport, BoxError> {
             stream.labelled_windows(),
             t0.elapsed().as_secs_f64()
         );
-        let after = stream_performance(&mut stream, &quiet, &assets, &view, args.seed, false)?;
+        let after = stream_performance(
+            &mut stream,
+            &quiet,
+            &assets,
+            &view,
+            args.seed,
+            false,
+            &mut None,
+        )?;
         let acc_after = summarize(
             "after fine-tuning (the same performance again)",
             &after,
