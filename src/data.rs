@@ -30,6 +30,18 @@ pub enum DataCommand {
     /// cut into sliding clips of resampled frames, labelled from a CSV of
     /// start,end,action intervals: one dataset file for `finetune`.
     Mcap(McapArgs),
+    /// A labelled TUM RGB-D style folder (depth.txt, depth/*.png at 5000 per metre)
+    /// cut into sliding clips like `data mcap`, labelled from the same CSV.
+    Tum(TumArgs),
+}
+
+#[derive(Args)]
+pub struct TumArgs {
+    /// The folder (holding depth.txt).
+    #[arg(long)]
+    dir: PathBuf,
+    #[command(flatten)]
+    clips: ClipArgs,
 }
 
 #[derive(Args)]
@@ -37,14 +49,8 @@ pub struct McapArgs {
     /// The recording.
     #[arg(long)]
     mcap: PathBuf,
-    /// CSV of labelled intervals: start,end,action per row (seconds from the first frame,
-    /// or absolute ROS times; the action a class index or a name).
-    #[arg(long)]
-    labels: PathBuf,
-    /// Output dataset file (safetensors); class names go beside it in
-    /// <out>.classes.txt.
-    #[arg(long)]
-    out: PathBuf,
+    #[command(flatten)]
+    clips: ClipArgs,
     /// The recording's depth image topic (default: its only one).
     #[arg(long)]
     depth_topic: Option<String>,
@@ -56,6 +62,19 @@ pub struct McapArgs {
     /// image topic).
     #[arg(long, conflicts_with = "depth_topic")]
     points_topic: Option<String>,
+}
+
+/// How `data mcap` and `data tum` cut and label clips.
+#[derive(Args)]
+pub struct ClipArgs {
+    /// CSV of labelled intervals: start,end,action per row (seconds from the first frame,
+    /// or absolute times; the action a class index or a name).
+    #[arg(long)]
+    labels: PathBuf,
+    /// Output dataset file (safetensors); class names go beside it in
+    /// <out>.classes.txt.
+    #[arg(long)]
+    out: PathBuf,
     /// Frames per clip.
     #[arg(long, default_value_t = 16)]
     frames: usize,
@@ -76,7 +95,7 @@ pub struct McapArgs {
 fn mcap(args: &McapArgs) -> Result<(), Box<dyn std::error::Error>> {
     use edge4d_trainer::recording::{dataset, labels::ActionLabels, Replay, TopicChoice};
     let t = Instant::now();
-    let labels = ActionLabels::load(&args.labels)?;
+    let labels = ActionLabels::load(&args.clips.labels)?;
     let replay = Replay::open(
         &args.mcap,
         &TopicChoice {
@@ -86,47 +105,91 @@ fn mcap(args: &McapArgs) -> Result<(), Box<dyn std::error::Error>> {
         },
     )?;
     println!("reading {}: {}", args.mcap.display(), replay.describe());
-    let (data, report) = dataset::clips_from_recording(
-        &replay,
-        &labels,
-        &dataset::ClipOptions {
-            frames: args.frames,
-            points: args.points,
-            stride: args.stride,
-            per_frame: args.per_frame,
-            seed: args.seed,
-        },
-    )?;
-    if let Some(dir) = args.out.parent().filter(|d| !d.as_os_str().is_empty()) {
-        std::fs::create_dir_all(dir)?;
-    }
-    data.save(&args.out)?;
-    let mut names = args.out.clone().into_os_string();
-    names.push(".classes.txt");
-    let names = PathBuf::from(names);
-    let tmp = names.with_extension("txt.partial");
-    std::fs::write(&tmp, labels.classes.join("\n") + "\n")?;
-    std::fs::rename(&tmp, &names)?;
+    let made = dataset::clips_from_recording(&replay, &labels, &args.clips.options())?;
+    args.clips.save(&labels, made, t)
+}
+
+fn tum(args: &TumArgs) -> Result<(), Box<dyn std::error::Error>> {
+    use edge4d_trainer::depth_io::read_depth_png;
+    use edge4d_trainer::recording::{dataset, labels::ActionLabels};
+    let t = Instant::now();
+    let labels = ActionLabels::load(&args.clips.labels)?;
+    let frames = edge4d_trainer::tum::frames(&args.dir)?;
+    let intrinsics = edge4d_trainer::tum::intrinsics(&args.dir)?;
     println!(
-        "{} frames read ({} labelled, {} without a valid point); {} clips of {} frames x {} points, labels per {}",
-        report.frames_read,
-        report.frames_labelled,
-        report.frames_without_points,
-        report.clips,
-        args.frames,
-        args.points,
-        if args.per_frame { "frame" } else { "clip" }
+        "reading {}: {} depth frames",
+        args.dir.display(),
+        frames.len()
     );
-    for (c, name) in labels.classes.iter().enumerate() {
-        println!("  class {c:2} {name:<20} {} clips", report.per_class[c]);
+    let points = frames.iter().map(|f| {
+        let (w, h, depth) = read_depth_png(&f.path)?;
+        if (w, h) != (intrinsics.width, intrinsics.height) {
+            return Err(edge4d_runtime::Error::TensorFile {
+                path: f.path.display().to_string(),
+                detail: format!(
+                    "{w}x{h} does not match the intrinsics' {}x{}",
+                    intrinsics.width, intrinsics.height
+                ),
+            });
+        }
+        Ok(((f.timestamp * 1e9) as u64, intrinsics.back_project(&depth)))
+    });
+    let made = dataset::clips_from_frames(points, &labels, &args.clips.options())?;
+    args.clips.save(&labels, made, t)
+}
+
+impl ClipArgs {
+    fn options(&self) -> edge4d_trainer::recording::dataset::ClipOptions {
+        edge4d_trainer::recording::dataset::ClipOptions {
+            frames: self.frames,
+            points: self.points,
+            stride: self.stride,
+            per_frame: self.per_frame,
+            seed: self.seed,
+        }
     }
-    println!(
-        "wrote {} and {} in {:.1} s",
-        args.out.display(),
-        names.display(),
-        t.elapsed().as_secs_f64()
-    );
-    Ok(())
+
+    /// Writes the dataset and its class names, and says what they hold.
+    fn save(
+        &self,
+        labels: &edge4d_trainer::recording::labels::ActionLabels,
+        (data, report): (
+            edge4d_trainer::dataset::ClipDataset,
+            edge4d_trainer::recording::dataset::ClipReport,
+        ),
+        started: Instant,
+    ) -> Result<(), Box<dyn std::error::Error>> {
+        if let Some(dir) = self.out.parent().filter(|d| !d.as_os_str().is_empty()) {
+            std::fs::create_dir_all(dir)?;
+        }
+        data.save(&self.out)?;
+        let mut names = self.out.clone().into_os_string();
+        names.push(".classes.txt");
+        let names = PathBuf::from(names);
+        let tmp = names.with_extension("txt.partial");
+        std::fs::write(&tmp, labels.classes.join("\n") + "\n")?;
+        std::fs::rename(&tmp, &names)?;
+        println!(
+            "{} frames read ({} labelled, {} without a valid point); {} clips of {} frames x {} points, labels per {}",
+            report.frames_read,
+            report.frames_labelled,
+            report.frames_without_points,
+            report.clips,
+            self.frames,
+            self.points,
+            if self.per_frame { "frame" } else { "clip" }
+        );
+        for (c, name) in labels.classes.iter().enumerate() {
+            println!("  class {c:2} {name:<20} {} clips", report.per_class[c]);
+        }
+        println!(
+            "wrote {} and {} in {:.1} s",
+            self.out.display(),
+            names.display(),
+            started.elapsed().as_secs_f64()
+        );
+        Ok(())
+    }
 }
 
 #[derive(Args)]
@@ -256,6 +319,7 @@ pub fn run(cmd: &DataCommand) -> Result<(), Box<dyn std::error::Error>> {
         DataCommand::Hoi4d(args) => return hoi4d(args),
         DataCommand::Objects(args) => return objects(args),
         DataCommand::Mcap(args) => return mcap(args),
+        DataCommand::Tum(args) => return tum(args),
     };
     let assets = match &args.motions {
         Some(dir) => Assets::load(dir)?,

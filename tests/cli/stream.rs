@@ -183,6 +183,43 @@ fn a_tum_rgbd_folder_streams_like_the_same_frames_in_a_png_folder() {
     let from_png = predictions(&plain);
     assert_eq!(from_png.len(), 2);
     assert_eq!(predictions(&tum), from_png);
+
+    // The same folder as training data, labelled in absolute times (TUM's stamps):
+    // frames 0–7 wave, 8–16 walk; clips of 4 frames every 4.
+    let labels = dir.path().join("labels.csv");
+    std::fs::write(
+        &labels,
+        "1305031102.0,1305031102.25,wave\n1305031102.25,1305031103,walk\n",
+    )
+    .unwrap();
+    let out = dir.path().join("tum.safetensors");
+    let (ok, stdout, err) = edge4d(&[
+        "data",
+        "tum",
+        "--dir",
+        tum.to_str().unwrap(),
+        "--labels",
+        labels.to_str().unwrap(),
+        "--out",
+        out.to_str().unwrap(),
+        "--frames",
+        "4",
+        "--stride",
+        "4",
+        "--points",
+        "32",
+    ]);
+    assert!(ok, "{stdout}\n{err}");
+    assert!(
+        stdout.contains("17 frames read (17 labelled, 0 without a valid point); 4 clips"),
+        "{stdout}"
+    );
+    let data = edge4d_trainer::dataset::ClipDataset::load(&out).unwrap();
+    assert_eq!(data.clips_shape, [4, 4, 32, 3]);
+    assert_eq!(
+        data.labels,
+        edge4d_trainer::dataset::Labels::PerClip(vec![1, 1, 0, 0])
+    );
 }
 
 fn recording(name: &str) -> String {

@@ -1,4 +1,4 @@
-//! Training data from a labelled recording: every frame is resampled to the model's
+//! Training data from a labelled recording (or a TUM RGB-D folder): every frame is resampled to the model's
 //! points and units (as a live stream does), then sliding clips of consecutive frames
 //! become a [`ClipDataset`] with a label per clip (its last frame's action, the one a
 //! stream predicts) or per frame. Clips reaching outside the labelled intervals are
@@ -45,8 +45,22 @@ fn invalid(detail: String) -> Error {
     }
 }
 
+/// Clips from a recording's frames (see the module's description).
 pub fn clips_from_recording(
     replay: &Replay,
+    labels: &ActionLabels,
+    opts: &ClipOptions,
+) -> Result<(ClipDataset, ClipReport)> {
+    let frames = replay
+        .frames()?
+        .map(|f| f.map(|f| (f.log_time_ns, f.points)));
+    clips_from_frames(frames, labels, opts)
+}
+
+/// Clips from timed point frames (nanoseconds, metres in the camera frame), in time
+/// order: a recording's or a TUM RGB-D folder's.
+pub fn clips_from_frames(
+    frames_in: impl Iterator<Item = Result<(u64, Vec<[f32; 3]>)>>,
     labels: &ActionLabels,
     opts: &ClipOptions,
 ) -> Result<(ClipDataset, ClipReport)> {
@@ -61,12 +75,12 @@ pub fn clips_from_recording(
     // Resampled frames (model units) and their classes, in log-time order.
     let mut frames: Vec<(Vec<f32>, Option<u32>)> = Vec::new();
     let mut first_ns = None;
-    for frame in replay.frames()? {
-        let frame = frame?;
+    for frame in frames_in {
+        let (time_ns, points) = frame?;
         report.frames_read += 1;
-        let first = *first_ns.get_or_insert(frame.log_time_ns);
-        let class = labels.class_at(frame.log_time_ns, first);
-        if frame.points.is_empty() {
+        let first = *first_ns.get_or_insert(time_ns);
+        let class = labels.class_at(time_ns, first);
+        if points.is_empty() {
             report.frames_without_points += 1;
             // A gap: no clip may span it.
             frames.push((Vec::new(), None));
@@ -74,7 +88,7 @@ pub fn clips_from_recording(
         }
         report.frames_labelled += class.is_some() as usize;
         frames.push((
-            resample(&frame.points, opts.points, MSR_UNITS_PER_METRE, &mut rng),
+            resample(&points, opts.points, MSR_UNITS_PER_METRE, &mut rng),
             class,
         ));
     }
