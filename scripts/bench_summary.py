@@ -23,9 +23,10 @@ def main(path):
         elif r.get("phase") == "c2p_step_sgd":
             values[("humanoid-c2p", "C2P step ms/clip", side)].append(r["ms_per_clip_median"])
         elif r.get("op") == "matmul":
-            values[("matmul 1024³", "GFLOP/s", side)].append(r["gflops"])
+            n = r.get("shape", [1024])[0]
+            values[(f"matmul {n}³", "GFLOP/s", side)].append(r["gflops"])
         elif r.get("model") == "sgemm":
-            values[("matmul 1024³", "GFLOP/s", side)].append(r["gflops_median"])
+            values[(f"matmul {r.get('M', 1024)}³", "GFLOP/s", side)].append(r["gflops_median"])
         elif r.get("op") == "stream":
             what = "p50 ms/frame, reuse" if r["reuse"] else "p50 ms/frame, no reuse"
             values[("stream", what, side)].append(r["p50_ms"])
