@@ -370,9 +370,24 @@ with open(sys.argv[1], "rb") as f:
 
 #[test]
 fn a_cut_recording_streams_up_to_the_cut_and_fails_naming_it() {
-    let (ok, out, err) = edge4d(&["stream", "--mcap", &recording("truncated.mcap")]);
+    let dir = tempfile::tempdir().unwrap();
+    let kept = dir.path().join("kept.mcap");
+    let (ok, out, err) = edge4d(&[
+        "stream",
+        "--mcap",
+        &recording("truncated.mcap"),
+        "--record",
+        kept.to_str().unwrap(),
+    ]);
     assert!(!ok, "{out}");
     assert!(out.contains("frame   11"), "{out}");
+    // 12 frames before the cut fill no 16-frame window: a valid, empty recording.
+    let predicted = out.matches(" pred ").count();
+    assert_eq!(
+        read_mcap(&kept).len(),
+        2 * predicted,
+        "the frames before the cut are recorded"
+    );
     assert!(out.contains("(up to the error)"), "{out}");
     assert!(
         err.contains("truncated.mcap") && err.contains("breaks off after"),

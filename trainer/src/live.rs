@@ -549,7 +549,14 @@ pub fn run(dev: &Device, args: &LiveArgs) -> Result<LiveReport, BoxError> {
         Ok(())
     };
     if let Some(path) = &args.mcap {
-        let frames = stream_mcap(&mut stream, args, path, &mut recorder)?;
+        let frames = match stream_mcap(&mut stream, args, path, &mut recorder) {
+            Ok(frames) => frames,
+            Err(e) => {
+                // Keep what was predicted before a cut or a broken message.
+                finish(recorder.take())?;
+                return Err(e);
+            }
+        };
         summarize(&path.display().to_string(), &frames, args.silent);
         finish(recorder)?;
         return Ok(LiveReport {
