@@ -190,7 +190,6 @@ fn push_frame(
         let truth_name = truth.map(|t| class_name(t, classes));
         let predicted_name = class_name(p, classes);
         if let Some(dir) = &args.render {
-            let pts: Vec<f32> = flat.clone();
             let caption = Caption {
                 frame: frame as u64,
                 truth: truth.zip(truth_name.as_deref()),
@@ -199,7 +198,7 @@ fn push_frame(
             };
             cloud_png(
                 &dir.join(format!("frame_{frame:05}.png")),
-                &pts,
+                &flat,
                 480,
                 360,
                 &caption,
