@@ -166,9 +166,10 @@ impl ClipArgs {
         let mut names = self.out.clone().into_os_string();
         names.push(".classes.txt");
         let names = PathBuf::from(names);
-        let tmp = names.with_extension("txt.partial");
-        std::fs::write(&tmp, labels.classes.join("\n") + "\n")?;
-        std::fs::rename(&tmp, &names)?;
+        edge4d_runtime::tensor_file::write_bytes_atomic(
+            &names,
+            (labels.classes.join("\n") + "\n").as_bytes(),
+        )?;
         println!(
             "{} frames read ({} labelled, {} without a valid point); {} clips of {} frames x {} points, labels per {}",
             report.frames_read,

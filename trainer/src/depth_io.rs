@@ -96,12 +96,17 @@ impl DepthIntrinsics {
 
     /// Back-projects a depth image to points (x right, y down, z forward) in metres.
     pub fn back_project(&self, depth: &[u16]) -> Vec<[f32; 3]> {
+        self.back_project_metres(|u, v| depth[v * self.width + u] as f32 * self.depth_scale)
+    }
+
+    /// Back-projects the depth `metres(u, v)` gives for each pixel; pixels whose depth
+    /// is not a positive finite number are no return.
+    pub fn back_project_metres(&self, metres: impl Fn(usize, usize) -> f32) -> Vec<[f32; 3]> {
         let mut pts = Vec::new();
         for v in 0..self.height {
             for u in 0..self.width {
-                let d = depth[v * self.width + u];
-                if d > 0 {
-                    let z = d as f32 * self.depth_scale;
+                let z = metres(u, v);
+                if z.is_finite() && z > 0.0 {
                     pts.push([
                         (u as f32 - self.cx) / self.fx * z,
                         (v as f32 - self.cy) / self.fy * z,

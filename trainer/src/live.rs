@@ -465,14 +465,13 @@ fn stream_mcap(
         let frame = match frame {
             Ok(f) => f,
             Err(e) => {
-                if results.is_empty() {
-                    return Err(e.into());
+                if !results.is_empty() {
+                    summarize(
+                        &format!("{} (up to the error)", path.display()),
+                        &results,
+                        args.silent,
+                    );
                 }
-                summarize(
-                    &format!("{} (up to the error)", path.display()),
-                    &results,
-                    args.silent,
-                );
                 return Err(e.into());
             }
         };

@@ -186,26 +186,14 @@ pub fn depth_points(img: &Image, intr: &DepthIntrinsics) -> Result<Vec<[f32; 3]>
         ));
     }
     let big = img.is_bigendian != 0;
-    let mut pts = Vec::new();
-    for v in 0..h {
-        let row = &img.data[v * step..v * step + w * bytes_per_pixel];
-        for u in 0..w {
-            let px = &row[u * bytes_per_pixel..];
-            let z = if bytes_per_pixel == 2 {
-                read_u16(px, big) as f32 * 0.001
-            } else {
-                read_f32(px, big)
-            };
-            if z.is_finite() && z > 0.0 {
-                pts.push([
-                    (u as f32 - intr.cx) / intr.fx * z,
-                    (v as f32 - intr.cy) / intr.fy * z,
-                    z,
-                ]);
-            }
+    Ok(intr.back_project_metres(|u, v| {
+        let px = &img.data[v * step + u * bytes_per_pixel..];
+        if bytes_per_pixel == 2 {
+            read_u16(px, big) as f32 * 0.001
+        } else {
+            read_f32(px, big)
         }
-    }
-    Ok(pts)
+    }))
 }
 
 /// The float32 `x`, `y`, `z` of a PointCloud2, at whatever offsets and point step, in
