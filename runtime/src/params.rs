@@ -39,6 +39,21 @@ pub mod dense {
     );
 }
 
+/// `attention/`.
+pub mod attention {
+    params!(
+        /// Heads folded into bh; q (bh, tq, dh), k and v (bh, tk, dh); scale = dh^-½.
+        Flash {
+            bh: u32,
+            tq: u32,
+            tk: u32,
+            dh: u32,
+            scale: f32,
+            _pad: [u32; 3],
+        }
+    );
+}
+
 /// `elementwise/`.
 pub mod elementwise {
     params!(

@@ -187,6 +187,16 @@ pub(crate) struct PooledBuffer {
 }
 
 impl PooledBuffer {
+    /// The size class this buffer was made for.
+    pub(crate) fn class(&self) -> u64 {
+        self.class
+    }
+
+    /// Whether it holds tensor data (not a uniform or readback buffer).
+    pub(crate) fn is_storage(&self) -> bool {
+        self.kind == BufferKind::Storage
+    }
+
     /// The wgpu buffer; only called on GPU devices, whose pools hold nothing else.
     pub(crate) fn buffer(&self) -> &wgpu::Buffer {
         match self.buffer.as_ref() {

@@ -2,6 +2,7 @@
 //! compute pass and one queue submission on a GPU, the native twins in order on the
 //! CPU backend. Nothing is read back unless asked.
 
+use std::collections::HashMap;
 use std::sync::Arc;
 
 use edge4d_shaders::Shader;
@@ -62,6 +63,9 @@ pub struct Step<'d> {
     uniforms: Vec<u8>,
     /// The first kernel that failed to build; reported by `submit`.
     error: Option<Error>,
+    /// Every buffer the recorded dispatches bind, by size class, with how many handles
+    /// this step holds (its dispatches' and this list's own).
+    held: HashMap<u64, Vec<(Arc<PooledBuffer>, usize)>>,
 }
 
 /// Largest workgroup count per grid dimension (WebGPU default).
@@ -89,6 +93,7 @@ impl Device {
             dispatches: Vec::new(),
             uniforms: Vec::new(),
             error: None,
+            held: HashMap::new(),
         }
     }
 
@@ -127,7 +132,10 @@ impl<'d> Step<'d> {
             .iter()
             .try_fold(4u64, |acc, &d| acc.checked_mul(d as u64));
         match bytes {
-            Some(b) if b <= limit => self.dev.alloc(shape, dtype),
+            Some(b) if b <= limit => match self.recycled(b) {
+                Some(buf) => Tensor::from_parts(buf, shape.to_vec(), dtype),
+                None => self.dev.alloc(shape, dtype),
+            },
             _ => {
                 self.error.get_or_insert(Error::InvalidArgument {
                     op: "step",
@@ -138,6 +146,31 @@ impl<'d> Step<'d> {
                 });
                 self.dev.alloc(&[1], dtype).reshape_unchecked(shape)
             }
+        }
+    }
+
+    /// A buffer of `bytes`' size class that only this step's dispatches still hold: no
+    /// tensor handle can bind it again, and every dispatch that used it runs before the
+    /// one about to write it (in order on the CPU backend, behind a barrier in the GPU's
+    /// compute pass). So a step's peak memory is what is live at once, not everything
+    /// it ever allocated.
+    fn recycled(&self, bytes: u64) -> Option<Arc<PooledBuffer>> {
+        self.held
+            .get(&crate::pool::size_class(bytes))?
+            .iter()
+            .find(|(buf, handles)| Arc::strong_count(buf) == *handles)
+            .map(|(buf, _)| buf.clone())
+    }
+
+    /// Counts the step's handle on a buffer a dispatch binds.
+    fn hold(&mut self, buf: &Arc<PooledBuffer>) {
+        if !buf.is_storage() {
+            return;
+        }
+        let list = self.held.entry(buf.class()).or_default();
+        match list.iter_mut().find(|(b, _)| Arc::ptr_eq(b, buf)) {
+            Some((_, handles)) => *handles += 1,
+            None => list.push((buf.clone(), 2)),
         }
     }
 
@@ -192,6 +225,9 @@ impl<'d> Step<'d> {
         let size = bytes.len().next_multiple_of(16).max(16);
         self.uniforms.extend_from_slice(bytes);
         self.uniforms.resize(offset + size, 0);
+        for b in binds {
+            self.hold(&b.tensor.buf);
+        }
         self.dispatches.push(Dispatch {
             kernel: (shader.name, entry),
             exec,

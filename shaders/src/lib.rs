@@ -89,6 +89,12 @@ pub mod activation {
     pub const GELU: Shader = shader!("activation", "gelu");
 }
 
+/// Fused attention (flash-style: no score matrix stored).
+pub mod attention {
+    use super::Shader;
+    pub const FLASH: Shader = shader!("attention", "flash");
+}
+
 /// Normalisations and softmax.
 pub mod norm {
     use super::Shader;
@@ -162,6 +168,7 @@ pub const ALL: &[Shader] = &[
     elementwise::SCALE,
     activation::RELU,
     activation::GELU,
+    attention::FLASH,
     norm::LAYERNORM,
     norm::BATCHNORM,
     norm::SOFTMAX,

@@ -8,6 +8,7 @@
 //! Tensors live in pooled host memory (`pool.rs`); an upload or a read is one copy.
 
 mod activation;
+mod attention;
 mod dense;
 mod elementwise;
 mod layout;
@@ -43,6 +44,7 @@ pub fn twin_exists(family: &str, name: &str, entry: &str) -> bool {
 fn twin(family: &str, name: &str, entry: &str) -> Option<KernelFn> {
     match family {
         "activation" => activation::twin(name, entry),
+        "attention" => attention::twin(name, entry),
         "dense" => dense::twin(name, entry),
         "elementwise" => elementwise::twin(name, entry),
         "layout" => layout::twin(name, entry),
@@ -222,10 +224,22 @@ pub(crate) fn par_rows2<A: Send, B: Send>(
     rb: usize,
     f: impl Fn(usize, &mut [A], &mut [B]) + Sync + Send,
 ) {
+    par_row_blocks2(a, ra, b, rb, ELEMENTS / ra.max(1), f);
+}
+
+/// `par_rows2` with `rows_per` rows in each parallel chunk.
+pub(crate) fn par_row_blocks2<A: Send, B: Send>(
+    a: &mut [A],
+    ra: usize,
+    b: &mut [B],
+    rb: usize,
+    rows_per: usize,
+    f: impl Fn(usize, &mut [A], &mut [B]) + Sync + Send,
+) {
     let (ra, rb) = (ra.max(1), rb.max(1));
     let rows = (a.len() / ra).min(b.len() / rb);
     let (a, b) = (&mut a[..rows * ra], &mut b[..rows * rb]);
-    let rows_per = (ELEMENTS / ra).max(1);
+    let rows_per = rows_per.max(1);
     if rows <= rows_per || a.len() <= SERIAL_BELOW {
         f(0, a, b);
         return;

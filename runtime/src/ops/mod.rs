@@ -4,6 +4,7 @@
 //! [`crate::Step`]; nothing runs until the step is submitted.
 
 pub mod activation;
+pub mod attention;
 pub mod batchnorm;
 pub mod cross_entropy;
 pub mod dropout;

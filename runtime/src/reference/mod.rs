@@ -3,6 +3,7 @@
 //! here against finite differences. Not for production use.
 
 pub mod activation;
+pub mod attention;
 pub mod batchnorm;
 pub mod cross_entropy;
 pub mod dropout;

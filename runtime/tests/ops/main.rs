@@ -5,6 +5,7 @@
 mod common;
 
 mod activation;
+mod attention;
 mod batchnorm;
 mod cross_entropy;
 mod device;
