@@ -107,3 +107,38 @@ fn an_output_above_the_binding_limit_fails_the_step_by_name() {
         "{err}"
     );
 }
+
+/// Within one recorded step, a buffer whose tensors are all dropped is written again by
+/// a later op instead of a new one being taken: ten chained ops peak at a few
+/// tensors, and tensors still held keep their values.
+#[test]
+fn a_step_reuses_the_buffers_of_tensors_nobody_holds() {
+    // A device of its own, so that no other test's buffers count in the peak.
+    let d = &edge4d_runtime::Device::from_env().unwrap();
+    let n = 1 << 16;
+    let tensor_bytes = 4 * n as u64;
+    let x = d.upload(&vec![1.0; n], &[n]).unwrap();
+    let before = d.memory_in_use().0;
+    d.reset_peak_bytes();
+    let (y, kept) = d
+        .run(|s| {
+            let mut t = ops::elementwise::scale(s, &x, 2.0)?;
+            let mut kept = None;
+            for i in 0..9 {
+                t = ops::elementwise::scale(s, &t, 2.0)?;
+                if i == 3 {
+                    kept = Some(t.clone());
+                }
+            }
+            Ok((t, kept.unwrap()))
+        })
+        .unwrap();
+    let peak = d.memory_in_use().1 - before;
+    assert_eq!(d.read(&y).unwrap(), vec![1024.0; n]);
+    assert_eq!(d.read(&kept).unwrap(), vec![32.0; n]);
+    assert_eq!(d.read(&x).unwrap(), vec![1.0; n]);
+    assert!(
+        peak < 5 * tensor_bytes,
+        "ten chained ops of {tensor_bytes} bytes each peaked at {peak} bytes"
+    );
+}
