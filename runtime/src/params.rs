@@ -23,7 +23,8 @@ macro_rules! params {
 /// `dense/matmul_common.wgsl` (every rung of the ladder).
 pub mod dense {
     params!(
-        /// C[b] = op(A[b]) op(B[b]) (+ bias); a batch stride of 0 broadcasts.
+        /// C[b] = op(A[b]) op(B[b]) (+ bias), then the epilogue's bits
+        /// (`ops::matmul::Epilogue`); a batch stride of 0 broadcasts.
         Matmul {
             batch: u32,
             m: u32,
@@ -34,7 +35,8 @@ pub mod dense {
             a_batch_stride: u32,
             b_batch_stride: u32,
             has_bias: u32,
-            _pad: [u32; 3],
+            epilogue: u32,
+            _pad: [u32; 2],
         }
     );
 }

@@ -12,11 +12,11 @@ pub struct Shader {
     pub name: &'static str,
     /// Path relative to this crate, for error messages.
     pub path: &'static str,
-    /// The WGSL text (with its prelude, if any, in front).
+    /// The WGSL text (with its preludes, if any, in front).
     pub source: &'static str,
-    /// A shared file prepended to this one (WGSL has no includes), and its line count,
-    /// so errors can be reported against the right file and line.
-    pub prelude: Option<(&'static str, usize)>,
+    /// Shared files prepended to this one in order (WGSL has no includes), each with
+    /// its line count, so errors can be reported against the right file and line.
+    pub preludes: &'static [(&'static str, usize)],
 }
 
 /// Lines in a text (newlines), at compile time.
@@ -39,24 +39,23 @@ macro_rules! shader {
             name: $name,
             path: concat!("shaders/wgsl/", $family, "/", $name, ".wgsl"),
             source: include_str!(concat!("../wgsl/", $family, "/", $name, ".wgsl")),
-            prelude: None,
+            preludes: &[],
         }
     };
-    ($family:literal, $name:literal, prelude $pre:literal) => {
+    // Preludes are named "family/stem".
+    ($family:literal, $name:literal, preludes $($pre:literal),+) => {
         Shader {
             family: $family,
             name: $name,
             path: concat!("shaders/wgsl/", $family, "/", $name, ".wgsl"),
             source: concat!(
-                include_str!(concat!("../wgsl/", $family, "/", $pre, ".wgsl")),
+                $(include_str!(concat!("../wgsl/", $pre, ".wgsl")),)+
                 include_str!(concat!("../wgsl/", $family, "/", $name, ".wgsl"))
             ),
-            prelude: Some((
-                concat!("shaders/wgsl/", $family, "/", $pre, ".wgsl"),
-                $crate::line_count(include_str!(concat!(
-                    "../wgsl/", $family, "/", $pre, ".wgsl"
-                ))),
-            )),
+            preludes: &[$((
+                concat!("shaders/wgsl/", $pre, ".wgsl"),
+                $crate::line_count(include_str!(concat!("../wgsl/", $pre, ".wgsl"))),
+            )),+],
         }
     };
 }
@@ -64,12 +63,13 @@ macro_rules! shader {
 /// Matrix products (the matmul ladder).
 pub mod dense {
     use super::Shader;
-    pub const MATMUL_NAIVE: Shader = shader!("dense", "matmul_naive", prelude "matmul_common");
-    pub const MATMUL_TILED: Shader = shader!("dense", "matmul_tiled", prelude "matmul_common");
+    pub const MATMUL_NAIVE: Shader =
+        shader!("dense", "matmul_naive", preludes "activation/gelu_math", "dense/matmul_common");
+    pub const MATMUL_TILED: Shader =
+        shader!("dense", "matmul_tiled", preludes "activation/gelu_math", "dense/matmul_common");
     pub const MATMUL_REGBLOCK: Shader =
-        shader!("dense", "matmul_regblock", prelude "matmul_common");
-    pub const MATMUL_REGBLOCK8: Shader =
-        shader!("dense", "matmul_regblock8", prelude "matmul_common");
+        shader!("dense", "matmul_regblock", preludes "activation/gelu_math", "dense/matmul_common");
+    pub const MATMUL_REGBLOCK8: Shader = shader!("dense", "matmul_regblock8", preludes "activation/gelu_math", "dense/matmul_common");
 
     /// Shared text of the matmul rungs (not a kernel on its own).
     pub const MATMUL_COMMON: &str = "dense/matmul_common";
@@ -86,7 +86,10 @@ pub mod elementwise {
 pub mod activation {
     use super::Shader;
     pub const RELU: Shader = shader!("activation", "relu");
-    pub const GELU: Shader = shader!("activation", "gelu");
+    pub const GELU: Shader = shader!("activation", "gelu", preludes "activation/gelu_math");
+
+    /// Shared GELU math (not a kernel on its own).
+    pub const GELU_MATH: &str = "activation/gelu_math";
 }
 
 /// Fused attention (flash-style: no score matrix stored).

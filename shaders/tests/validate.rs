@@ -10,13 +10,16 @@ const MAX_STORAGE_BUFFERS_PER_STAGE: usize = 8;
 const MAX_WORKGROUP_STORAGE_BYTES: u32 = 16 * 1024;
 const MAX_INVOCATIONS_PER_WORKGROUP: u32 = 256;
 
-/// "file:line" for a line of the combined source (prelude first).
+/// "file:line" for a line of the combined source (preludes first).
 fn place(shader: &Shader, line: u32) -> String {
-    match shader.prelude {
-        Some((path, n)) if (line as usize) <= n => format!("{path}:{line}"),
-        Some((_, n)) => format!("{}:{}", shader.path, line as usize - n),
-        None => format!("{}:{line}", shader.path),
+    let mut before = 0;
+    for &(path, n) in shader.preludes {
+        if (line as usize) <= before + n {
+            return format!("{path}:{}", line as usize - before);
+        }
+        before += n;
     }
+    format!("{}:{}", shader.path, line as usize - before)
 }
 
 fn validate(shader: &Shader) -> Result<(naga::Module, naga::valid::ModuleInfo), String> {
@@ -140,7 +143,10 @@ fn every_wgsl_file_is_registered() {
     let mut registered: Vec<String> = ALL
         .iter()
         .map(|s| format!("{}/{}", s.family, s.name))
-        .chain([edge4d_shaders::dense::MATMUL_COMMON.to_string()])
+        .chain([
+            edge4d_shaders::dense::MATMUL_COMMON.to_string(),
+            edge4d_shaders::activation::GELU_MATH.to_string(),
+        ])
         .collect();
     registered.sort();
     assert_eq!(
@@ -152,8 +158,18 @@ fn every_wgsl_file_is_registered() {
 #[test]
 fn prelude_errors_name_the_right_file_and_line() {
     let s = edge4d_shaders::dense::MATMUL_NAIVE;
-    let (pre, n) = s.prelude.unwrap();
-    assert_eq!(place(&s, 1), format!("{pre}:1"));
-    assert_eq!(place(&s, n as u32 + 3), format!("{}:3", s.path));
+    let [(gelu, n_gelu), (common, n_common)] = s.preludes else {
+        panic!("matmul_naive has two preludes, got {:?}", s.preludes)
+    };
+    assert_eq!(place(&s, 1), format!("{gelu}:1"));
+    assert_eq!(place(&s, *n_gelu as u32 + 2), format!("{common}:2"));
+    let body = n_gelu + n_common;
+    assert_eq!(place(&s, body as u32 + 3), format!("{}:3", s.path));
     assert!(s.source.starts_with("// Prepended"));
+    let first_body_line = s.source.lines().nth(body).unwrap();
+    let file = std::fs::read_to_string(
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("wgsl/dense/matmul_naive.wgsl"),
+    )
+    .unwrap();
+    assert_eq!(first_body_line, file.lines().next().unwrap());
 }

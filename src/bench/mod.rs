@@ -1,5 +1,6 @@
 //! `edge4d bench`: kernel timings as JSON lines.
 
+mod attention;
 mod concept;
 mod p4;
 
@@ -18,6 +19,10 @@ pub enum BenchOp {
     /// One C2P pre-training step (configs/humanoid-c2p.toml, B 8 × 12 × 256): forward,
     /// InfoNCE, backward and SGD.
     C2p,
+    /// Attention at the paper-MSR shape (--batch-size clips × 8 heads, 768 tokens, head
+    /// dim 128), forward and forward+backward, fused against unfused: time, peak
+    /// memory, dispatches.
+    Attention,
     /// Farthest point sampling and ball query at the paper's sizes.
     PointOps,
     /// Peak memory of one full training step (forward, loss, backward, SGD) of each
@@ -106,6 +111,9 @@ pub fn run(dev: &Device, args: &BenchArgs) -> Result<(), Box<dyn std::error::Err
             return Ok(());
         }
         BenchOp::Memory => return p4::memory(dev, &args.configs, args.batch_size, args.json),
+        BenchOp::Attention => {
+            return attention::attention(dev, args.batch_size, args.warmup, args.repeats, args.json)
+        }
         BenchOp::C2p => return p4::c2p(dev, args.warmup, args.repeats, args.json),
         BenchOp::Teacher => {
             let path = args

@@ -61,14 +61,22 @@ const INV_SQRT2: f32 = std::f32::consts::FRAC_1_SQRT_2;
 #[allow(clippy::excessive_precision)]
 const INV_SQRT_2PI: f32 = 0.3989422804014327;
 
+/// `gelu_math.wgsl`'s gelu.
+pub(super) fn gelu(v: f32) -> f32 {
+    0.5 * v * (1.0 + erf_f32(v * INV_SQRT2))
+}
+
+/// `gelu_math.wgsl`'s gelu_grad: d gelu / dx at v.
+pub(super) fn gelu_grad(v: f32) -> f32 {
+    let cdf = 0.5 * (1.0 + erf_f32(v * INV_SQRT2));
+    let pdf = INV_SQRT_2PI * (-0.5 * v * v).exp();
+    cdf + v * pdf
+}
+
 fn gelu_forward(a: &Args<'_>) {
-    map(a, |v, _| 0.5 * v * (1.0 + erf_f32(v * INV_SQRT2)))
+    map(a, |v, _| gelu(v))
 }
 
 fn gelu_backward(a: &Args<'_>) {
-    map(a, |v, g| {
-        let cdf = 0.5 * (1.0 + erf_f32(v * INV_SQRT2));
-        let pdf = INV_SQRT_2PI * (-0.5 * v * v).exp();
-        g * (cdf + v * pdf)
-    })
+    map(a, |v, g| g * gelu_grad(v))
 }

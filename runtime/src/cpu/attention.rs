@@ -23,8 +23,8 @@ pub(super) fn twin(name: &str, entry: &str) -> Option<KernelFn> {
     }
 }
 
-/// Rows per block: one block's scores stay in cache.
-const BLOCK: usize = 64;
+/// Rows per block: a block's two score panels (128 × T each) stay in cache.
+const BLOCK: usize = 128;
 
 thread_local! {
     /// Per-thread score and gradient scratch (two 64 × T panels).
@@ -88,7 +88,10 @@ fn cols_of(x: &[f32], first: usize, width: usize) -> Mat {
 
 /// dst (m × n, row-major, rows `n` apart) = beta · a (m × k) b (k × n), on this thread.
 fn product(m: usize, n: usize, k: usize, dst: &mut [f32], a: Mat, b: Mat, beta: f32) {
-    assert!(dst.len() >= m * n, "attention scratch shorter than its panel");
+    assert!(
+        dst.len() >= m * n,
+        "attention scratch shorter than its panel"
+    );
     if m == 0 || n == 0 {
         return;
     }
@@ -155,7 +158,11 @@ fn geometry(p: &Flash) -> (usize, usize, usize, usize) {
 fn forward(a: &Args<'_>) {
     let p: Flash = a.params();
     let (bh, tq, tk, dh) = geometry(&p);
-    check(a, &p, &[(0, bh * tq * dh), (1, bh * tk * dh), (2, bh * tk * dh)]);
+    check(
+        a,
+        &p,
+        &[(0, bh * tq * dh), (1, bh * tk * dh), (2, bh * tk * dh)],
+    );
     let (q, k, v) = (a.f32(0), a.f32(1), a.f32(2));
     let o = &mut a.f32_mut(7)[..bh * tq * dh];
     let lse = &mut a.f32_mut(8)[..bh * tq];
@@ -163,7 +170,15 @@ fn forward(a: &Args<'_>) {
         blocks(r0, lse.len(), tq, |head, i, n, at| {
             with_scratch(n * tk, |s, _| {
                 let kv = head * tk;
-                product(n, tk, dh, s, rows_of(q, head * tq + i, dh), cols_of(k, kv, dh), p.scale);
+                product(
+                    n,
+                    tk,
+                    dh,
+                    s,
+                    rows_of(q, head * tq + i, dh),
+                    cols_of(k, kv, dh),
+                    p.scale,
+                );
                 for (row, l) in s.chunks_mut(tk).zip(&mut lse[at..at + n]) {
                     let m = row.iter().copied().fold(f32::NEG_INFINITY, f32::max);
                     row.iter_mut().for_each(|x| *x = exp(*x - m));
@@ -172,8 +187,20 @@ fn forward(a: &Args<'_>) {
                     row.iter_mut().for_each(|x| *x *= inv);
                     *l = m + sum.ln();
                 }
-                let s = Mat { ptr: s.as_ptr(), rs: tk, cs: 1 };
-                product(n, dh, tk, &mut o[at * dh..(at + n) * dh], s, rows_of(v, kv, dh), 1.0);
+                let s = Mat {
+                    ptr: s.as_ptr(),
+                    rs: tk,
+                    cs: 1,
+                };
+                product(
+                    n,
+                    dh,
+                    tk,
+                    &mut o[at * dh..(at + n) * dh],
+                    s,
+                    rows_of(v, kv, dh),
+                    1.0,
+                );
             });
         });
     });
@@ -188,7 +215,11 @@ fn delta_rows(a: &Args<'_>) {
     par_rows(delta, dh, |r0, out| {
         for (r, d) in out.iter_mut().enumerate() {
             let row = (r0 + r) * dh;
-            *d = o[row..row + dh].iter().zip(&g[row..row + dh]).map(|(x, y)| x * y).sum();
+            *d = o[row..row + dh]
+                .iter()
+                .zip(&g[row..row + dh])
+                .map(|(x, y)| x * y)
+                .sum();
         }
     });
 }
@@ -196,15 +227,42 @@ fn delta_rows(a: &Args<'_>) {
 fn grad_q(a: &Args<'_>) {
     let p: Flash = a.params();
     let (bh, tq, tk, dh) = geometry(&p);
-    check(a, &p, &[(0, bh * tq * dh), (1, bh * tk * dh), (2, bh * tk * dh), (4, bh * tq * dh), (5, bh * tq), (6, bh * tq)]);
+    check(
+        a,
+        &p,
+        &[
+            (0, bh * tq * dh),
+            (1, bh * tk * dh),
+            (2, bh * tk * dh),
+            (4, bh * tq * dh),
+            (5, bh * tq),
+            (6, bh * tq),
+        ],
+    );
     let (q, k, v, g, lse, delta) = (a.f32(0), a.f32(1), a.f32(2), a.f32(4), a.f32(5), a.f32(6));
     let dq = &mut a.f32_mut(7)[..bh * tq * dh];
     par_chunks(dq, BLOCK * dh, |start, dq| {
         blocks(start / dh, dq.len() / dh, tq, |head, i, n, at| {
             with_scratch(n * tk, |s, dp| {
                 let (kv, first) = (head * tk, head * tq + i);
-                product(n, tk, dh, s, rows_of(q, first, dh), cols_of(k, kv, dh), p.scale);
-                product(n, tk, dh, dp, rows_of(g, first, dh), cols_of(v, kv, dh), 1.0);
+                product(
+                    n,
+                    tk,
+                    dh,
+                    s,
+                    rows_of(q, first, dh),
+                    cols_of(k, kv, dh),
+                    p.scale,
+                );
+                product(
+                    n,
+                    tk,
+                    dh,
+                    dp,
+                    rows_of(g, first, dh),
+                    cols_of(v, kv, dh),
+                    1.0,
+                );
                 // dS = P ∘ (dP − delta) · scale, in place of the scores.
                 let rows = s.chunks_mut(tk).zip(dp.chunks(tk)).take(n).enumerate();
                 for (r, (s_row, dp_row)) in rows {
@@ -213,8 +271,20 @@ fn grad_q(a: &Args<'_>) {
                         *x = exp(*x - l) * (dpv - d) * p.scale;
                     }
                 }
-                let s = Mat { ptr: s.as_ptr(), rs: tk, cs: 1 };
-                product(n, dh, tk, &mut dq[at * dh..(at + n) * dh], s, rows_of(k, kv, dh), 1.0);
+                let s = Mat {
+                    ptr: s.as_ptr(),
+                    rs: tk,
+                    cs: 1,
+                };
+                product(
+                    n,
+                    dh,
+                    tk,
+                    &mut dq[at * dh..(at + n) * dh],
+                    s,
+                    rows_of(k, kv, dh),
+                    1.0,
+                );
             });
         });
     });
@@ -223,7 +293,18 @@ fn grad_q(a: &Args<'_>) {
 fn grad_kv(a: &Args<'_>) {
     let p: Flash = a.params();
     let (bh, tq, tk, dh) = geometry(&p);
-    check(a, &p, &[(0, bh * tq * dh), (1, bh * tk * dh), (2, bh * tk * dh), (4, bh * tq * dh), (5, bh * tq), (6, bh * tq)]);
+    check(
+        a,
+        &p,
+        &[
+            (0, bh * tq * dh),
+            (1, bh * tk * dh),
+            (2, bh * tk * dh),
+            (4, bh * tq * dh),
+            (5, bh * tq),
+            (6, bh * tq),
+        ],
+    );
     let (q, k, v, g, lse, delta) = (a.f32(0), a.f32(1), a.f32(2), a.f32(4), a.f32(5), a.f32(6));
     let dk = &mut a.f32_mut(7)[..bh * tk * dh];
     let dv = &mut a.f32_mut(8)[..bh * tk * dh];
@@ -233,11 +314,30 @@ fn grad_kv(a: &Args<'_>) {
             with_scratch(2 * n * tq, |s, rest| {
                 let (dp, probs) = rest.split_at_mut(n * tq);
                 let (first_q, key) = (head * tq, head * tk + j);
-                product(n, tq, dh, s, rows_of(k, key, dh), cols_of(q, first_q, dh), p.scale);
-                product(n, tq, dh, dp, rows_of(v, key, dh), cols_of(g, first_q, dh), 1.0);
+                product(
+                    n,
+                    tq,
+                    dh,
+                    s,
+                    rows_of(k, key, dh),
+                    cols_of(q, first_q, dh),
+                    p.scale,
+                );
+                product(
+                    n,
+                    tq,
+                    dh,
+                    dp,
+                    rows_of(v, key, dh),
+                    cols_of(g, first_q, dh),
+                    1.0,
+                );
                 // Pᵀ, and dSᵀ = Pᵀ ∘ (dPᵀ − delta) · scale in place of the scores.
                 let (lse, delta) = (&lse[first_q..first_q + tq], &delta[first_q..first_q + tq]);
-                let rows = s.chunks_mut(tq).zip(dp.chunks(tq)).zip(probs.chunks_mut(tq));
+                let rows = s
+                    .chunks_mut(tq)
+                    .zip(dp.chunks(tq))
+                    .zip(probs.chunks_mut(tq));
                 for ((s_row, dp_row), p_row) in rows.take(n) {
                     for c in 0..tq {
                         let pv = exp(s_row[c] - lse[c]);
@@ -245,10 +345,34 @@ fn grad_kv(a: &Args<'_>) {
                         s_row[c] = pv * (dp_row[c] - delta[c]) * p.scale;
                     }
                 }
-                let ds = Mat { ptr: s.as_ptr(), rs: tq, cs: 1 };
-                let probs = Mat { ptr: probs.as_ptr(), rs: tq, cs: 1 };
-                product(n, dh, tq, &mut dv[at * dh..(at + n) * dh], probs, rows_of(g, first_q, dh), 1.0);
-                product(n, dh, tq, &mut dk[at * dh..(at + n) * dh], ds, rows_of(q, first_q, dh), 1.0);
+                let ds = Mat {
+                    ptr: s.as_ptr(),
+                    rs: tq,
+                    cs: 1,
+                };
+                let probs = Mat {
+                    ptr: probs.as_ptr(),
+                    rs: tq,
+                    cs: 1,
+                };
+                product(
+                    n,
+                    dh,
+                    tq,
+                    &mut dv[at * dh..(at + n) * dh],
+                    probs,
+                    rows_of(g, first_q, dh),
+                    1.0,
+                );
+                product(
+                    n,
+                    dh,
+                    tq,
+                    &mut dk[at * dh..(at + n) * dh],
+                    ds,
+                    rows_of(q, first_q, dh),
+                    1.0,
+                );
             });
         });
     });

@@ -2,14 +2,20 @@
 //! and `Params` (`matmul_common.wgsl`), so one native product serves them all, through
 //! the `gemm` crate (packed, SIMD micro-kernels, multithreaded on rayon). Operand
 //! transposes and batch broadcasts become strides; the bias is the destination's
-//! starting value, so each element is dot + bias as on the GPU.
+//! starting value, so each element is dot + bias as on the GPU. The epilogue
+//! (`matmul_common.wgsl`'s store_c) follows over the same output rows.
 
 use gemm::Parallelism;
 use rayon::prelude::*;
 
 use crate::params::dense;
 
-use super::{Args, KernelFn};
+use super::activation::{gelu, gelu_grad};
+use super::{par_chunks, Args, KernelFn, SendPtr, ELEMENTS};
+
+const EPI_GELU: u32 = 1;
+const EPI_ADD_AUX: u32 = 2;
+const EPI_GELU_GRAD: u32 = 4;
 
 pub(super) fn twin(name: &str, entry: &str) -> Option<KernelFn> {
     match (name, entry) {
@@ -81,4 +87,47 @@ fn matmul(args: &Args<'_>) {
             .enumerate()
             .for_each(|(bt, out)| one(bt, out, Parallelism::None));
     }
+    if p.epilogue != 0 {
+        epilogue(args, p.epilogue, c);
+    }
+}
+
+/// store_c's epilogue over the finished products `c`, elementwise and in parallel.
+fn epilogue(args: &Args<'_>, bits: u32, c: &mut [f32]) {
+    let aux = args.f32(6);
+    let uses_aux = bits & (EPI_ADD_AUX | EPI_GELU_GRAD) != 0;
+    assert!(
+        !uses_aux || aux.len() >= c.len(),
+        "matmul epilogue operand shorter than C"
+    );
+    let act = if bits & EPI_GELU != 0 {
+        let act = args.f32_mut(5);
+        assert!(
+            act.len() >= c.len(),
+            "matmul activation output shorter than C"
+        );
+        Some(SendPtr(act.as_mut_ptr()))
+    } else {
+        None
+    };
+    par_chunks(c, ELEMENTS, |start, out| {
+        for (j, v) in out.iter_mut().enumerate() {
+            let i = start + j;
+            if bits & EPI_GELU_GRAD != 0 {
+                *v *= gelu_grad(aux[i]);
+            }
+            match act {
+                Some(act) => {
+                    let mut y = gelu(*v);
+                    if bits & EPI_ADD_AUX != 0 {
+                        y += aux[i];
+                    }
+                    // Each index belongs to one chunk; act covers c (checked above).
+                    unsafe { act.write(i, y) };
+                }
+                None if bits & EPI_ADD_AUX != 0 => *v += aux[i],
+                None => {}
+            }
+        }
+    });
 }

@@ -35,22 +35,37 @@ fn head_dim(q: &Tensor) -> usize {
     *q.shape().last().unwrap_or(&1)
 }
 
-/// softmax(q kᵀ · dh^-½) v → (BH, Tq, dh).
+/// softmax(q kᵀ · dh^-½) v → (BH, Tq, dh), fused when the head fits the kernel.
 pub fn attention(
     s: &mut Step<'_>,
     q: &Tensor,
     k: &Tensor,
     v: &Tensor,
 ) -> Result<(Tensor, AttentionSaved)> {
+    attention_with(s, q, k, v, head_dim(q) <= MAX_HEAD_DIM)
+}
+
+/// `attention` through the fused kernel or the unfused ops (benchmarks and tests
+/// compare the two).
+pub fn attention_with(
+    s: &mut Step<'_>,
+    q: &Tensor,
+    k: &Tensor,
+    v: &Tensor,
+    fused: bool,
+) -> Result<(Tensor, AttentionSaved)> {
     let dh = head_dim(q);
-    let (o, kept) = if dh <= MAX_HEAD_DIM {
+    let (o, kept) = if fused {
         let (o, lse) = flash_attention(s, q, k, v)?;
         (o.clone(), Kept::Fused { o, lse })
     } else {
         let scores = matmul(s, q, k, None, false, true)?;
         let scaled = scale(s, &scores, inv_sqrt(dh))?;
         let attn = softmax(s, &scaled)?;
-        (matmul(s, &attn, v, None, false, false)?, Kept::Probabilities(attn))
+        (
+            matmul(s, &attn, v, None, false, false)?,
+            Kept::Probabilities(attn),
+        )
     };
     let saved = AttentionSaved {
         q: q.clone(),

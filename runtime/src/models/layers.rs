@@ -5,16 +5,17 @@
 //! `&mut Grads` and returns the gradient of its input. Models compose layers; no
 //! parameter name is written anywhere else.
 
-use super::linear::{linear, linear_backward};
+use super::linear::{linear, linear_backward_epilogue, linear_epilogue};
 use super::params::{
     accumulate, batchnorm_spec, blocked_weight_spec, linear_spec, norm_spec, Grads, ParamStore,
     Spec,
 };
-use crate::ops::activation::{relu, relu_backward};
+use crate::ops::activation::{gelu, gelu_backward, relu, relu_backward};
 use crate::ops::batchnorm::{batchnorm, batchnorm_backward, BatchNormSaved, BatchNormState};
 use crate::ops::elementwise::{add, add_backward};
 use crate::ops::layernorm::{layernorm, layernorm_backward, LayerNormSaved};
 use crate::ops::layout::{concat, concat_backward};
+use crate::ops::matmul::Epilogue;
 use crate::{Result, Step, Tensor};
 
 /// What every layer has: its parameters and its backward pass.
@@ -102,9 +103,27 @@ impl Linear {
         p: &ParamStore,
         x: &Tensor,
     ) -> Result<(Tensor, LinearSaved)> {
+        let (y, _, saved) = self.forward_epilogue(s, p, x, Epilogue::None)?;
+        Ok((y, saved))
+    }
+
+    /// `forward` finished by `epilogue` (operands shaped like the output): inside the
+    /// product for a single weight, as separate ops after the blocks are joined. The
+    /// second output is the GELU's, with [`Epilogue::Gelu`].
+    pub fn forward_epilogue(
+        &self,
+        s: &mut Step<'_>,
+        p: &ParamStore,
+        x: &Tensor,
+        epilogue: Epilogue<'_>,
+    ) -> Result<(Tensor, Option<Tensor>, LinearSaved)> {
         let bias = self.bias.as_ref().map(|b| p.get(b)).transpose()?;
+        let saved = LinearSaved { x: x.clone() };
         let y = match &self.blocks[..] {
-            [(single, _)] => linear(s, x, &p.matrix(single)?, bias)?,
+            [(single, _)] => {
+                let (y, act) = linear_epilogue(s, x, &p.matrix(single)?, bias, epilogue)?;
+                return Ok((y, act, saved));
+            }
             blocks => {
                 let parts = blocks
                     .iter()
@@ -118,7 +137,19 @@ impl Linear {
                 }
             }
         };
-        Ok((y, LinearSaved { x: x.clone() }))
+        match epilogue {
+            Epilogue::None => Ok((y, None, saved)),
+            Epilogue::Gelu { residual } => {
+                let act = gelu(s, &y)?;
+                let act = match residual {
+                    Some(r) => add(s, &act, r)?,
+                    None => act,
+                };
+                Ok((y, Some(act), saved))
+            }
+            Epilogue::Residual(r) => Ok((add(s, &y, r)?, None, saved)),
+            Epilogue::GeluGrad(x) => Ok((gelu_backward(s, x, &y)?, None, saved)),
+        }
     }
 
     /// Whether the weight is held as row blocks.
@@ -158,9 +189,32 @@ impl Layer for Linear {
         grad: &Tensor,
         grads: &mut Grads,
     ) -> Result<Tensor> {
+        self.backward_epilogue(s, p, saved, grad, grads, Epilogue::None)
+    }
+}
+
+impl Linear {
+    /// `backward` whose input gradient is finished by `dx_epilogue` (operands shaped
+    /// like the input), e.g. [`Epilogue::GeluGrad`] to step back through the GELU that
+    /// made the input.
+    pub fn backward_epilogue(
+        &self,
+        s: &mut Step<'_>,
+        p: &ParamStore,
+        saved: &LinearSaved,
+        grad: &Tensor,
+        grads: &mut Grads,
+        dx_epilogue: Epilogue<'_>,
+    ) -> Result<Tensor> {
         if let [(single, _)] = &self.blocks[..] {
-            let (gx, gw, gb) =
-                linear_backward(s, &saved.x, &p.matrix(single)?, grad, self.bias.is_some())?;
+            let (gx, gw, gb) = linear_backward_epilogue(
+                s,
+                &saved.x,
+                &p.matrix(single)?,
+                grad,
+                self.bias.is_some(),
+                dx_epilogue,
+            )?;
             let stored = p.get(single)?.shape().to_vec();
             accumulate(s, grads, single, gw.reshape(&stored)?)?;
             if let (Some(name), Some(gb)) = (&self.bias, gb) {
@@ -172,7 +226,8 @@ impl Layer for Linear {
         let parts = concat_backward(s, grad, &rows, -1)?;
         let mut gx: Option<Tensor> = None;
         for ((name, _), g) in self.blocks.iter().zip(&parts) {
-            let (gx_part, gw, _) = linear_backward(s, &saved.x, &p.matrix(name)?, g, false)?;
+            let (gx_part, gw, _) =
+                linear_backward_epilogue(s, &saved.x, &p.matrix(name)?, g, false, Epilogue::None)?;
             let stored = p.get(name)?.shape().to_vec();
             accumulate(s, grads, name, gw.reshape(&stored)?)?;
             gx = Some(match gx {
@@ -184,10 +239,19 @@ impl Layer for Linear {
             let (_, gb) = add_backward(s, grad, &[self.out])?;
             accumulate(s, grads, name, gb)?;
         }
-        gx.ok_or_else(|| crate::Error::InvalidArgument {
+        let gx = gx.ok_or_else(|| crate::Error::InvalidArgument {
             op: "linear backward",
             detail: format!("{} has no weight blocks", self.weight),
-        })
+        })?;
+        match dx_epilogue {
+            Epilogue::None => Ok(gx),
+            Epilogue::GeluGrad(x) => gelu_backward(s, x, &gx),
+            Epilogue::Residual(r) => add(s, &gx, r),
+            Epilogue::Gelu { .. } => Err(crate::Error::InvalidArgument {
+                op: "linear backward",
+                detail: "a GELU epilogue on an input gradient".into(),
+            }),
+        }
     }
 }
 

@@ -18,9 +18,9 @@ use super::layers::{
 use super::linear::{linear, linear_backward};
 use super::params::{accumulate, Grads, Init, ParamSpec, ParamStore, Spec};
 use super::transformer::{BlockStyle, LayerSaved, Transformer, TransformerConfig};
-use crate::ops::activation::{gelu, gelu_backward};
 use crate::ops::elementwise::{add, add_backward, scale};
 use crate::ops::layout::{concat, permute, permute_backward, slice};
+use crate::ops::matmul::Epilogue;
 use crate::ops::point::{fps, gather_rows, gather_rows_backward, inverse_index, knn, KNN_MAX_K};
 use crate::ops::reduce::{max, max_backward};
 use crate::{Error, Result, Step, Tensor};
@@ -403,8 +403,13 @@ impl PointMae {
         let (tokens, out_arg) = max(s, &out, 0)?;
         let tokens = tokens.reshape(&[b, g, self.cfg.encoder_dims])?;
 
-        let (pos_hidden, pos0) = tk.pos_embed0.forward(s, p, &center)?;
-        let pos_hidden_gelu = gelu(s, &pos_hidden)?;
+        let gelu = Epilogue::Gelu { residual: None };
+        let (pos_hidden, pos_hidden_gelu, pos0) =
+            tk.pos_embed0.forward_epilogue(s, p, &center, gelu)?;
+        let pos_hidden_gelu = pos_hidden_gelu.ok_or_else(|| crate::Error::InvalidArgument {
+            op: "point-mae tokens",
+            detail: "a GELU epilogue returned no activation".into(),
+        })?;
         let (pos, pos2) = tk.pos_embed2.forward(s, p, &pos_hidden_gelu)?;
         Ok(PointMaeTokens {
             fps_idx: sel.idx,
@@ -569,8 +574,10 @@ impl PointMae {
 
         // Position embedding → centres.
         let tk = &self.tokenizer;
-        let g_hidden_gelu = tk.pos_embed2.backward(s, p, &sv.pos2, g_pos, grads)?;
-        let g_hidden = gelu_backward(s, &sv.pos_hidden, &g_hidden_gelu)?;
+        let through_gelu = Epilogue::GeluGrad(&sv.pos_hidden);
+        let g_hidden =
+            tk.pos_embed2
+                .backward_epilogue(s, p, &sv.pos2, g_pos, grads, through_gelu)?;
         let g_center_pos = tk.pos_embed0.backward(s, p, &sv.pos0, &g_hidden, grads)?;
 
         // Mini-PointNet, back to the neighbourhoods.

@@ -16,10 +16,19 @@
 use super::attention::{attention, attention_backward, AttentionSaved};
 use super::layers::{Layer, LayerNorm, LayerNormLayerSaved, Linear, LinearSaved};
 use super::params::{Grads, ParamStore, Spec};
-use crate::ops::activation::{gelu, gelu_backward};
+use crate::ops::activation::gelu_backward;
 use crate::ops::elementwise::add;
 use crate::ops::layout::{concat, permute, permute_backward, slice};
+use crate::ops::matmul::Epilogue;
 use crate::{Result, Step, Tensor};
+
+/// The second output of a GELU epilogue (always there).
+fn gelu_output(act: Option<Tensor>) -> Result<Tensor> {
+    act.ok_or_else(|| crate::Error::InvalidArgument {
+        op: "transformer block",
+        detail: "a GELU epilogue returned no activation".into(),
+    })
+}
 
 /// Transformer hyper-parameters (the constructor's argument names).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -124,23 +133,29 @@ impl Block {
         let (q, k, v) = (part(s, 0)?, part(s, 1)?, part(s, 2)?);
         let (o, attn) = attention(s, &q, &k, &v)?;
         let merged = merge_heads(s, &o, b, h_n, t, dh)?;
-        let (att_out, out, out_pre_gelu) = match &self.out {
-            Some(layer) => {
-                let (pr, saved) = layer.forward(s, p, &merged)?;
-                if self.out_gelu {
-                    (gelu(s, &pr)?, Some(saved), Some(pr))
-                } else {
-                    (pr, Some(saved), None)
-                }
+        // The GELUs and residual adds run in the products' epilogues.
+        let (x1, out, out_pre_gelu) = match &self.out {
+            Some(layer) if self.out_gelu => {
+                let residual = Some(x);
+                let (pr, x1, saved) =
+                    layer.forward_epilogue(s, p, &merged, Epilogue::Gelu { residual })?;
+                (gelu_output(x1)?, Some(saved), Some(pr))
             }
-            None => (merged, None, None),
+            Some(layer) => {
+                let (x1, _, saved) =
+                    layer.forward_epilogue(s, p, &merged, Epilogue::Residual(x))?;
+                (x1, Some(saved), None)
+            }
+            None => (add(s, x, &merged)?, None, None),
         };
-        let x1 = add(s, x, &att_out)?;
         let (h2, ln2) = self.norm2.forward(s, p, &x1)?;
-        let (f1, fc1) = self.fc1.forward(s, p, &h2)?;
-        let f1g = gelu(s, &f1)?;
-        let (f2, fc2) = self.fc2.forward(s, p, &f1g)?;
-        let x2 = add(s, &x1, &f2)?;
+        let (f1, f1g, fc1) =
+            self.fc1
+                .forward_epilogue(s, p, &h2, Epilogue::Gelu { residual: None })?;
+        let f1g = gelu_output(f1g)?;
+        let (x2, _, fc2) = self
+            .fc2
+            .forward_epilogue(s, p, &f1g, Epilogue::Residual(&x1))?;
         Ok((
             x2,
             LayerSaved {
@@ -184,8 +199,9 @@ impl Layer for Block {
         let (h_n, dh) = (self.heads, self.dim_head);
         let [b, t] = sv.shape;
         // Feed-forward branch; the residual passes g through unchanged.
-        let g_f1g = self.fc2.backward(s, p, &sv.fc2, g, grads)?;
-        let g_f1 = gelu_backward(s, &sv.f1, &g_f1g)?;
+        let g_f1 =
+            self.fc2
+                .backward_epilogue(s, p, &sv.fc2, g, grads, Epilogue::GeluGrad(&sv.f1))?;
         let g_h2 = self.fc1.backward(s, p, &sv.fc1, &g_f1, grads)?;
         let g_x1 = self.norm2.backward(s, p, &sv.ln2, &g_h2, grads)?;
         let g_x1 = add(s, g, &g_x1)?;

@@ -21,7 +21,10 @@ fn dims(op: &'static str, what: &'static str, t: &Tensor) -> Result<[usize; 3]> 
         [bh, n, dh] => Ok([bh, n, dh]),
         _ => Err(Error::Shape {
             op,
-            detail: format!("{what} {:?} is not (batch·heads, tokens, head dim)", t.shape()),
+            detail: format!(
+                "{what} {:?} is not (batch·heads, tokens, head dim)",
+                t.shape()
+            ),
         }),
     }
 }
@@ -73,7 +76,13 @@ pub fn flash_attention(
     s.dispatch(
         &FLASH,
         "forward",
-        &[read(0, q), read(1, k), read(2, v), write(7, &o), write(8, &lse)],
+        &[
+            read(0, q),
+            read(1, k),
+            read(2, v),
+            write(7, &o),
+            write(8, &lse),
+        ],
         9,
         &p,
         fold_groups(bh * tq),
@@ -120,9 +129,25 @@ pub fn flash_attention_backward(
     let dq = s.alloc(q.shape(), DType::F32);
     let dk = s.alloc(k.shape(), DType::F32);
     let dv = s.alloc(v.shape(), DType::F32);
-    let inputs = || [read(0, q), read(1, k), read(2, v), read(4, grad), read(5, lse), read(6, &delta)];
+    let inputs = || {
+        [
+            read(0, q),
+            read(1, k),
+            read(2, v),
+            read(4, grad),
+            read(5, lse),
+            read(6, &delta),
+        ]
+    };
     let [a, b, c, d, e, f] = inputs();
-    s.dispatch(&FLASH, "grad_q", &[a, b, c, d, e, f, write(7, &dq)], 9, &p, fold_groups(bh * tq));
+    s.dispatch(
+        &FLASH,
+        "grad_q",
+        &[a, b, c, d, e, f, write(7, &dq)],
+        9,
+        &p,
+        fold_groups(bh * tq),
+    );
     let [a, b, c, d, e, f] = inputs();
     s.dispatch(
         &FLASH,

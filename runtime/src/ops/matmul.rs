@@ -3,7 +3,8 @@
 //! `a` is (m, k) — or (k, m) with `trans_a` — optionally with a leading batch axis;
 //! `b` is (k, n) — or (n, k) with `trans_b` — likewise. A rank-2 operand broadcasts
 //! over the other's batch. `bias` (n) is added to every row. torch.nn.Linear is
-//! `matmul(x, weight, Some(bias), false, true)`.
+//! `matmul(x, weight, Some(bias), false, true)`. An [`Epilogue`] finishes each element
+//! in the same kernel: a GELU, a residual add, or the gradient through a GELU.
 
 use edge4d_shaders::{dense, Shader};
 
@@ -82,6 +83,52 @@ impl MatmulKernel {
     }
 }
 
+/// What a product does to each element after the bias, in the same dispatch
+/// (`matmul_common.wgsl`'s store_c). `pre` is the product with its bias.
+#[derive(Debug, Clone, Copy, Default)]
+pub enum Epilogue<'t> {
+    #[default]
+    None,
+    /// C = pre, plus a second output gelu(pre) (+ `residual`, shaped like C).
+    Gelu { residual: Option<&'t Tensor> },
+    /// C = pre + residual (shaped like C).
+    Residual(&'t Tensor),
+    /// C = pre · gelu'(x): the gradient through a GELU whose input was x (shaped like C).
+    GeluGrad(&'t Tensor),
+}
+
+impl<'t> Epilogue<'t> {
+    /// The kernel's epilogue bits and its elementwise operand.
+    fn bits(self) -> (u32, Option<&'t Tensor>) {
+        const GELU: u32 = 1;
+        const ADD_AUX: u32 = 2;
+        const GELU_GRAD: u32 = 4;
+        match self {
+            Self::None => (0, None),
+            Self::Gelu { residual: None } => (GELU, None),
+            Self::Gelu { residual: Some(r) } => (GELU | ADD_AUX, Some(r)),
+            Self::Residual(r) => (ADD_AUX, Some(r)),
+            Self::GeluGrad(x) => (GELU_GRAD, Some(x)),
+        }
+    }
+
+    fn check(self, op: &'static str, out_shape: &[usize]) -> Result<()> {
+        if let (_, Some(t)) = self.bits() {
+            f32_input(op, "epilogue operand", t)?;
+            if t.numel() != out_shape.iter().product::<usize>() {
+                return Err(Error::Shape {
+                    op,
+                    detail: format!(
+                        "epilogue operand {:?} should hold the output's {out_shape:?}",
+                        t.shape()
+                    ),
+                });
+            }
+        }
+        Ok(())
+    }
+}
+
 /// Matrix dimensions of one operand: (batch, rows, cols) as stored.
 fn dims3(op: &'static str, what: &'static str, t: &Tensor) -> Result<(usize, usize, usize)> {
     f32_input(op, what, t)?;
@@ -157,7 +204,8 @@ fn record(
     trans_a: bool,
     trans_b: bool,
     out_shape: &[usize],
-) -> Result<Tensor> {
+    epilogue: Epilogue<'_>,
+) -> Result<(Tensor, Option<Tensor>)> {
     let (shader, col_tile, row_tile) = kernel.shader();
     // A batch-broadcast B with a plain A is one tall product: fold the batch into m.
     let (batch, m, a_stride) = if g.a_batched && !g.b_batched && !trans_a {
@@ -176,6 +224,13 @@ fn record(
         });
     }
     let c = s.alloc(out_shape, DType::F32);
+    let (bits, aux) = epilogue.bits();
+    // Unused epilogue slots still need bindings: the act slot a one-float placeholder
+    // (it is read-write, so it may alias nothing), the aux slot `a`.
+    let act = match epilogue {
+        Epilogue::Gelu { .. } => s.alloc(out_shape, DType::F32),
+        _ => s.alloc(&[1], DType::F32),
+    };
     let params = crate::params::dense::Matmul {
         batch: u(batch),
         m: u(m),
@@ -186,10 +241,17 @@ fn record(
         a_batch_stride: u(a_stride),
         b_batch_stride: u(b_stride),
         has_bias: bias.is_some() as u32,
+        epilogue: bits,
         ..Default::default()
     };
-    let mut binds = vec![read(0, a), read(1, b), write(3, &c)];
-    binds.push(read(2, bias.unwrap_or(a)));
+    let binds = [
+        read(0, a),
+        read(1, b),
+        read(2, bias.unwrap_or(a)),
+        write(3, &c),
+        write(5, &act),
+        read(6, aux.unwrap_or(a)),
+    ];
     s.dispatch(
         shader,
         "main",
@@ -198,7 +260,8 @@ fn record(
         &params,
         [u(g.n.div_ceil(col_tile)), u(m.div_ceil(row_tile)), u(batch)],
     );
-    Ok(c)
+    let act = matches!(epilogue, Epilogue::Gelu { .. }).then_some(act);
+    Ok((c, act))
 }
 
 fn out_shape(g: Geometry) -> Vec<usize> {
@@ -218,7 +281,22 @@ pub fn matmul(
     trans_a: bool,
     trans_b: bool,
 ) -> Result<Tensor> {
+    matmul_epilogue(s, a, b, bias, trans_a, trans_b, Epilogue::None).map(|(c, _)| c)
+}
+
+/// C = op(A) op(B) + bias finished by `epilogue`, and the GELU's output when the
+/// epilogue is [`Epilogue::Gelu`].
+pub fn matmul_epilogue(
+    s: &mut Step<'_>,
+    a: &Tensor,
+    b: &Tensor,
+    bias: Option<&Tensor>,
+    trans_a: bool,
+    trans_b: bool,
+    epilogue: Epilogue<'_>,
+) -> Result<(Tensor, Option<Tensor>)> {
     let g = geometry("matmul", a, b, trans_a, trans_b)?;
+    epilogue.check("matmul", &out_shape(g))?;
     if let Some(bias) = bias {
         f32_input("matmul", "bias", bias)?;
         if bias.numel() != g.n {
@@ -238,6 +316,7 @@ pub fn matmul(
         trans_a,
         trans_b,
         &out_shape(g),
+        epilogue,
     )
 }
 
@@ -259,7 +338,37 @@ pub fn matmul_backward(
     trans_b: bool,
     with_bias: bool,
 ) -> Result<MatmulGrads> {
+    matmul_backward_epilogue(s, a, b, grad, trans_a, trans_b, with_bias, Epilogue::None)
+}
+
+/// `matmul_backward` whose dA is finished by `grad_a_epilogue` (e.g. the gradient
+/// through the GELU that made A: [`Epilogue::GeluGrad`]); A must be stored untransposed
+/// and not broadcast over the batch.
+#[allow(clippy::too_many_arguments)]
+pub fn matmul_backward_epilogue(
+    s: &mut Step<'_>,
+    a: &Tensor,
+    b: &Tensor,
+    grad: &Tensor,
+    trans_a: bool,
+    trans_b: bool,
+    with_bias: bool,
+    grad_a_epilogue: Epilogue<'_>,
+) -> Result<MatmulGrads> {
     let g = geometry("matmul_backward", a, b, trans_a, trans_b)?;
+    if !matches!(grad_a_epilogue, Epilogue::None) {
+        if trans_a || (!g.a_batched && g.batch > 1) {
+            return Err(Error::InvalidArgument {
+                op: "matmul_backward",
+                detail: format!(
+                    "an epilogue on dA needs A stored untransposed and unbroadcast, got a {:?} (trans {trans_a}) against a batch of {}",
+                    a.shape(),
+                    g.batch
+                ),
+            });
+        }
+        grad_a_epilogue.check("matmul_backward", a.shape())?;
+    }
     f32_input("matmul_backward", "grad", grad)?;
     if grad.shape() != out_shape(g).as_slice() {
         return Err(Error::Shape {
@@ -285,7 +394,9 @@ pub fn matmul_backward(
             false,
             !trans_b,
             &[g.batch, g.m, g.k],
+            grad_a_epilogue,
         )?
+        .0
     } else {
         let gg = geometry("matmul_backward", &b3, &gc, trans_b, true)?;
         record(
@@ -298,7 +409,9 @@ pub fn matmul_backward(
             trans_b,
             true,
             &[g.batch, g.k, g.m],
+            Epilogue::None,
         )?
+        .0
     };
     let (_, col_tile, row_tile) = kernel.shader();
     let parts = if !trans_a && g.batch == 1 {
@@ -330,7 +443,9 @@ pub fn matmul_backward(
                 true,
                 false,
                 &[parts, g.n, g.k],
+                Epilogue::None,
             )?
+            .0
         } else {
             let gg = geometry("matmul_backward", &a_parts, &g_parts, true, false)?;
             record(
@@ -343,7 +458,9 @@ pub fn matmul_backward(
                 true,
                 false,
                 &[parts, g.k, g.n],
+                Epilogue::None,
             )?
+            .0
         };
         colsum(s, &partial, parts, g.k * g.n)?
     } else if !trans_b {
@@ -358,7 +475,9 @@ pub fn matmul_backward(
             !trans_a,
             false,
             &[g.batch, g.k, g.n],
+            Epilogue::None,
         )?
+        .0
     } else {
         let gg = geometry("matmul_backward", &gc, &a3, true, trans_a)?;
         record(
@@ -371,7 +490,9 @@ pub fn matmul_backward(
             true,
             trans_a,
             &[g.batch, g.n, g.k],
+            Epilogue::None,
         )?
+        .0
     };
     let reduce = |s: &mut Step<'_>, t: Tensor, batched: bool, shape: &[usize]| -> Result<Tensor> {
         if batched || g.batch == 1 {
@@ -415,6 +536,23 @@ pub fn matmul_with(
     trans_a: bool,
     trans_b: bool,
 ) -> Result<Tensor> {
+    matmul_with_epilogue(s, kernel, a, b, None, trans_a, trans_b, Epilogue::None).map(|(c, _)| c)
+}
+
+/// `matmul_epilogue` with a chosen rung (tests run every epilogue on every rung).
+#[allow(clippy::too_many_arguments)]
+pub fn matmul_with_epilogue(
+    s: &mut Step<'_>,
+    kernel: MatmulKernel,
+    a: &Tensor,
+    b: &Tensor,
+    bias: Option<&Tensor>,
+    trans_a: bool,
+    trans_b: bool,
+    epilogue: Epilogue<'_>,
+) -> Result<(Tensor, Option<Tensor>)> {
     let g = geometry("matmul", a, b, trans_a, trans_b)?;
-    record(s, kernel, a, b, None, g, trans_a, trans_b, &out_shape(g))
+    let out = out_shape(g);
+    epilogue.check("matmul", &out)?;
+    record(s, kernel, a, b, bias, g, trans_a, trans_b, &out, epilogue)
 }

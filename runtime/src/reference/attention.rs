@@ -78,7 +78,12 @@ pub fn backward(
             let gi = &g[row * dh..][..dh];
             // dP_ij = g_i · v_j; dS = P ∘ (dP − Σ_j P_ij dP_ij).
             let dp: Vec<f64> = (0..tk)
-                .map(|j| gi.iter().zip(&v[(h * tk + j) * dh..][..dh]).map(|(a, b)| a * b).sum())
+                .map(|j| {
+                    gi.iter()
+                        .zip(&v[(h * tk + j) * dh..][..dh])
+                        .map(|(a, b)| a * b)
+                        .sum()
+                })
                 .collect();
             let dot: f64 = (0..tk).map(|j| p[row * tk + j] * dp[j]).sum();
             for j in 0..tk {

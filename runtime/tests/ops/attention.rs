@@ -115,7 +115,10 @@ fn bad_shapes_and_wide_heads_are_named_errors() {
         r.unwrap_err().to_string()
     };
     let e = err(dev().run(|s| flash_attention(s, &q, &k, &t(&[2, 6, 4]))));
-    assert!(e.contains("flash_attention") && e.contains("[2, 6, 4]"), "{e}");
+    assert!(
+        e.contains("flash_attention") && e.contains("[2, 6, 4]"),
+        "{e}"
+    );
     let e = err(dev().run(|s| flash_attention(s, &q, &t(&[1, 5, 4]), &t(&[1, 5, 4]))));
     assert!(e.contains("(BH, Tq, dh)"), "{e}");
     let e = err(dev().run(|s| flash_attention(s, &t(&[2, 12]), &k, &k)));

@@ -1,4 +1,9 @@
-use edge4d_runtime::ops::matmul::{matmul, matmul_backward, matmul_with, MatmulKernel};
+use edge4d_runtime::ops::matmul::{
+    matmul, matmul_backward, matmul_backward_epilogue, matmul_with, matmul_with_epilogue, Epilogue,
+    MatmulKernel,
+};
+use edge4d_runtime::reference::activation::{gelu, gelu_backward};
+use edge4d_runtime::reference::elementwise::add;
 use edge4d_runtime::reference::matmul::{backward, forward, Operand};
 use edge4d_runtime::Error;
 
@@ -236,4 +241,175 @@ fn mismatched_shapes_are_named_errors() {
     assert!(dev()
         .run(|s| matmul(s, &a, &b, Some(&bias), false, false))
         .is_err());
+}
+
+/// Every epilogue on every rung, batched and not, against the unfused reference ops:
+/// GELU keeps the pre-activation in C and writes gelu(pre) (+ residual) beside it.
+#[test]
+fn epilogues_match_the_unfused_ops_on_every_rung() {
+    let mut rng = Rng::new(5);
+    for batch in [None, Some(3)] {
+        let (m, k, n) = (37, 19, 70);
+        let (sa, oa) = stored(batch, m, k, false);
+        let (sb, ob) = stored(None, k, n, true);
+        let out: Vec<usize> = batch.into_iter().chain([m, n]).collect();
+        let len: usize = out.iter().product();
+        let (a, b, bias) = (
+            rng.vec(sa.iter().product()),
+            rng.vec(sb.iter().product()),
+            rng.vec(n),
+        );
+        // Pre-activations of a few units, where GELU bends.
+        let (aux, a_scaled): (Vec<f32>, Vec<f32>) = (
+            rng.vec(len).iter().map(|v| v * 3.0).collect(),
+            a.iter().map(|v| v * 2.0).collect(),
+        );
+        let pre = forward(&f64s(&a_scaled), oa, &f64s(&b), ob, Some(&f64s(&bias)));
+        let aux64 = f64s(&aux);
+        let (ta, tb, tbias, taux) = (
+            up(&a_scaled, &sa),
+            up(&b, &sb),
+            up(&bias, &[n]),
+            up(&aux, &out),
+        );
+        let cases: [(&str, Epilogue<'_>, Vec<f64>, Option<Vec<f64>>); 4] = [
+            (
+                "gelu",
+                Epilogue::Gelu { residual: None },
+                pre.clone(),
+                Some(gelu(&pre)),
+            ),
+            (
+                "gelu + residual",
+                Epilogue::Gelu {
+                    residual: Some(&taux),
+                },
+                pre.clone(),
+                Some(add(&gelu(&pre), &aux64)),
+            ),
+            (
+                "residual",
+                Epilogue::Residual(&taux),
+                add(&pre, &aux64),
+                None,
+            ),
+            (
+                "gelu grad",
+                Epilogue::GeluGrad(&taux),
+                gelu_backward(&aux64, &pre),
+                None,
+            ),
+        ];
+        for kernel in MatmulKernel::ALL {
+            for (what, epilogue, want_c, want_act) in &cases {
+                let (c, act) = dev()
+                    .run(|s| {
+                        matmul_with_epilogue(
+                            s,
+                            kernel,
+                            &ta,
+                            &tb,
+                            Some(&tbias),
+                            false,
+                            true,
+                            *epilogue,
+                        )
+                    })
+                    .unwrap();
+                let what = format!("{} {what} epilogue, batch {batch:?}", kernel.name());
+                assert_close(&what, &down(&c), want_c, 1e-5, 1e-4);
+                assert_eq!(act.is_some(), want_act.is_some(), "{what}: second output");
+                if let (Some(act), Some(want)) = (act, want_act) {
+                    assert_close(
+                        &format!("{what}, activation"),
+                        &down(&act),
+                        want,
+                        1e-5,
+                        1e-4,
+                    );
+                }
+            }
+        }
+    }
+}
+
+/// The input gradient of a product can step back through the GELU that made its input
+/// in the same kernel; an epilogue on a transposed or broadcast A is refused by name.
+#[test]
+fn backward_epilogue_steps_through_the_gelu_of_the_input() {
+    let mut rng = Rng::new(6);
+    let (m, k, n) = (33, 21, 17);
+    let (sa, oa) = stored(None, m, k, false);
+    let (sb, ob) = stored(None, k, n, true);
+    let (a, b, g) = (rng.vec(m * k), rng.vec(n * k), rng.vec(m * n));
+    let pre: Vec<f32> = rng.vec(m * k).iter().map(|v| v * 3.0).collect();
+    let (ta, tb, tg, tpre) = (up(&a, &sa), up(&b, &sb), up(&g, &[m, n]), up(&pre, &[m, k]));
+    let grads = dev()
+        .run(|s| {
+            matmul_backward_epilogue(
+                s,
+                &ta,
+                &tb,
+                &tg,
+                false,
+                true,
+                true,
+                Epilogue::GeluGrad(&tpre),
+            )
+        })
+        .unwrap();
+    let (ga, gb, gbias) = backward(&f64s(&a), oa, &f64s(&b), ob, &f64s(&g));
+    let want_a = gelu_backward(&f64s(&pre), &ga);
+    assert_close("dA through GELU", &down(&grads.a), &want_a, 1e-5, 1e-4);
+    assert_close("dB beside it", &down(&grads.b), &gb, 1e-5, 1e-4);
+    assert_close(
+        "dbias beside it",
+        &down(&grads.bias.unwrap()),
+        &gbias,
+        1e-5,
+        1e-4,
+    );
+
+    let at = up(&a, &[k, m]);
+    let err = dev()
+        .run(|s| {
+            matmul_backward_epilogue(
+                s,
+                &at,
+                &tb,
+                &tg,
+                true,
+                true,
+                false,
+                Epilogue::GeluGrad(&tpre),
+            )
+        })
+        .map(|_| ())
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("epilogue on dA needs A stored untransposed"),
+        "{err}"
+    );
+    let short = up(&pre[..10], &[10]);
+    let err = dev()
+        .run(|s| {
+            matmul_with_epilogue(
+                s,
+                MatmulKernel::Naive,
+                &ta,
+                &tb,
+                None,
+                false,
+                true,
+                Epilogue::Residual(&short),
+            )
+        })
+        .map(|_| ())
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("epilogue operand [10] should hold the output's [33, 17]"),
+        "{err}"
+    );
 }
