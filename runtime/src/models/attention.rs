@@ -2,10 +2,14 @@
 //! k and v (BH, Tk, dh). Self-attention (transformer blocks) and cross-attention
 //! (concept queries reading point tokens) share it.
 //!
-//! Heads up to `ops::attention::MAX_HEAD_DIM` wide take the fused kernel, which keeps
-//! (BH, Tq) log-sum-exps for the backward instead of the (BH, Tq, Tk) probabilities.
-//! Wider heads take the unfused path: two products and a softmax, with the
-//! probabilities kept.
+//! Two paths with the same results (to rounding): the unfused ops (two products on the
+//! tuned matmul rungs and a softmax, keeping the (BH, Tq, Tk) probabilities for the
+//! backward) and the fused kernel (`ops::attention`: (BH, Tq) log-sum-exps kept, the
+//! probabilities recomputed in the backward). The fused one runs when the scores would
+//! take more than `FUSE_ABOVE_BYTES`, where memory is what limits a step (the paper's
+//! MSR batch cannot run otherwise: its scores are larger than one binding); below, the
+//! unfused ops are faster, on lavapipe by 4.6× forward and 13× forward + backward at
+//! (8, 768, 768). Heads wider than `MAX_HEAD_DIM` are always unfused.
 
 use crate::ops::attention::{flash_attention, flash_attention_backward, MAX_HEAD_DIM};
 use crate::ops::elementwise::scale;
@@ -35,14 +39,28 @@ fn head_dim(q: &Tensor) -> usize {
     *q.shape().last().unwrap_or(&1)
 }
 
-/// softmax(q kᵀ · dh^-½) v → (BH, Tq, dh), fused when the head fits the kernel.
+/// Score tensors larger than this make `attention` take the fused kernel (half of
+/// WebGPU's default 128 MiB binding).
+pub const FUSE_ABOVE_BYTES: usize = 64 << 20;
+
+/// Whether `attention` fuses for q (BH, Tq, dh) and k (BH, Tk, dh).
+pub fn fuses(q: &Tensor, k: &Tensor) -> bool {
+    let (q_rows, k_rows) = (
+        q.numel() / head_dim(q).max(1),
+        *k.shape().get(1).unwrap_or(&1),
+    );
+    let score_bytes = q_rows.saturating_mul(k_rows).saturating_mul(4);
+    head_dim(q) <= MAX_HEAD_DIM && score_bytes > FUSE_ABOVE_BYTES
+}
+
+/// softmax(q kᵀ · dh^-½) v → (BH, Tq, dh), fused when the scores would be large.
 pub fn attention(
     s: &mut Step<'_>,
     q: &Tensor,
     k: &Tensor,
     v: &Tensor,
 ) -> Result<(Tensor, AttentionSaved)> {
-    attention_with(s, q, k, v, head_dim(q) <= MAX_HEAD_DIM)
+    attention_with(s, q, k, v, fuses(q, k))
 }
 
 /// `attention` through the fused kernel or the unfused ops (benchmarks and tests

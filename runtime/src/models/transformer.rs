@@ -9,9 +9,9 @@
 //! Both: x += out(attn(LN(x))), x += fc2(GELU(fc1(LN(x)))), qkv without bias, no final
 //! norm, dropout and drop-path 0.
 //!
-//! Memory: attention keeps its probabilities for the backward pass, B·heads·T² floats
-//! per layer (T tokens), plus one transient B·heads·T² score tensor; everything else is
-//! O(B·T·dim).
+//! Memory: a block keeps O(B·T·dim) for its backward, plus B·heads·T² attention
+//! probabilities while those take at most 64 MiB; above, attention is fused
+//! (`models::attention`) and keeps (B·heads, T) log-sum-exps instead.
 
 use super::attention::{attention, attention_backward, AttentionSaved};
 use super::layers::{Layer, LayerNorm, LayerNormLayerSaved, Linear, LinearSaved};

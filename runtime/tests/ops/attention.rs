@@ -135,3 +135,44 @@ fn bad_shapes_and_wide_heads_are_named_errors() {
     assert!(e.contains("lse [2, 4] should be [2, 3]"), "{e}");
     drop(lse);
 }
+
+/// The model-level attention gives the same output and gradients fused and unfused,
+/// and fuses exactly when the scores would pass `FUSE_ABOVE_BYTES`.
+#[test]
+fn fused_and_unfused_paths_agree_and_the_switch_is_by_score_size() {
+    use edge4d_runtime::models::attention::{
+        attention_backward, attention_with, fuses, FUSE_ABOVE_BYTES,
+    };
+    let dims @ [bh, tq, tk, dh] = [3, 40, 70, 24];
+    let [q, k, v, g] = case(53, dims, 4.0);
+    let (tq_, tk_, tv, tg) = (
+        up(&q, &[bh, tq, dh]),
+        up(&k, &[bh, tk, dh]),
+        up(&v, &[bh, tk, dh]),
+        up(&g, &[bh, tq, dh]),
+    );
+    let run = |fused: bool| {
+        dev()
+            .run(|s| {
+                let (o, saved) = attention_with(s, &tq_, &tk_, &tv, fused)?;
+                let (dq, dk, dv) = attention_backward(s, &saved, &tg)?;
+                Ok([o, dq, dk, dv])
+            })
+            .unwrap()
+            .map(|t| down(&t))
+    };
+    let (fused, unfused) = (run(true), run(false));
+    for (name, (a, b)) in ["o", "dq", "dk", "dv"]
+        .iter()
+        .zip(fused.iter().zip(&unfused))
+    {
+        assert_close(&format!("fused vs unfused {name}"), a, &f64s(b), 1e-5, 1e-4);
+    }
+    assert!(!fuses(&tq_, &tk_), "a 34 KB score tensor stays unfused");
+    // 8 heads × 768 × 768 of the paper at batch 4 pass 64 MiB (scores 75 MB); at 3 not.
+    let shape = |b: usize| [b * 8, 768, 128];
+    let zeros = |b: usize| dev().zeros(&shape(b)).unwrap();
+    assert_eq!(FUSE_ABOVE_BYTES, 64 << 20);
+    assert!(!fuses(&zeros(3), &zeros(3)));
+    assert!(fuses(&zeros(4), &zeros(4)));
+}
