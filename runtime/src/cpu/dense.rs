@@ -11,7 +11,7 @@ use rayon::prelude::*;
 use crate::params::dense;
 
 use super::activation::{gelu, gelu_grad};
-use super::{par_chunks, Args, KernelFn, SendPtr, ELEMENTS};
+use super::{par_chunks, par_rows2, Args, KernelFn, ELEMENTS};
 
 const EPI_GELU: u32 = 1;
 const EPI_ADD_AUX: u32 = 2;
@@ -92,42 +92,45 @@ fn matmul(args: &Args<'_>) {
     }
 }
 
-/// store_c's epilogue over the finished products `c`, elementwise and in parallel.
+/// store_c's epilogue over the finished products `c`, in parallel; one plain loop per
+/// kind, so each vectorises as the separate elementwise kernels did.
 fn epilogue(args: &Args<'_>, bits: u32, c: &mut [f32]) {
+    let n = c.len();
     let aux = args.f32(6);
-    let uses_aux = bits & (EPI_ADD_AUX | EPI_GELU_GRAD) != 0;
-    assert!(
-        !uses_aux || aux.len() >= c.len(),
-        "matmul epilogue operand shorter than C"
-    );
-    let act = if bits & EPI_GELU != 0 {
-        let act = args.f32_mut(5);
-        assert!(
-            act.len() >= c.len(),
-            "matmul activation output shorter than C"
-        );
-        Some(SendPtr(act.as_mut_ptr()))
+    if bits & (EPI_ADD_AUX | EPI_GELU_GRAD) != 0 {
+        assert!(aux.len() >= n, "matmul epilogue operand shorter than C");
+    }
+    let aux = &aux[..if bits & (EPI_ADD_AUX | EPI_GELU_GRAD) != 0 {
+        n
     } else {
-        None
-    };
-    par_chunks(c, ELEMENTS, |start, out| {
-        for (j, v) in out.iter_mut().enumerate() {
-            let i = start + j;
-            if bits & EPI_GELU_GRAD != 0 {
-                *v *= gelu_grad(aux[i]);
+        0
+    }];
+    if bits & EPI_GELU_GRAD != 0 {
+        par_chunks(c, ELEMENTS, |start, out| {
+            for (v, x) in out.iter_mut().zip(&aux[start..]) {
+                *v *= gelu_grad(*x);
             }
-            match act {
-                Some(act) => {
-                    let mut y = gelu(*v);
-                    if bits & EPI_ADD_AUX != 0 {
-                        y += aux[i];
-                    }
-                    // Each index belongs to one chunk; act covers c (checked above).
-                    unsafe { act.write(i, y) };
+        });
+    }
+    if bits & EPI_GELU != 0 {
+        let act = args.f32_mut(5);
+        assert!(act.len() >= n, "matmul activation output shorter than C");
+        let with_residual = bits & EPI_ADD_AUX != 0;
+        par_rows2(c, 1, &mut act[..n], 1, |start, pre, act| {
+            for (y, v) in act.iter_mut().zip(pre.iter()) {
+                *y = gelu(*v);
+            }
+            if with_residual {
+                for (y, r) in act.iter_mut().zip(&aux[start..]) {
+                    *y += r;
                 }
-                None if bits & EPI_ADD_AUX != 0 => *v += aux[i],
-                None => {}
             }
-        }
-    });
+        });
+    } else if bits & EPI_ADD_AUX != 0 {
+        par_chunks(c, ELEMENTS, |start, out| {
+            for (v, r) in out.iter_mut().zip(&aux[start..]) {
+                *v += r;
+            }
+        });
+    }
 }
