@@ -14,6 +14,11 @@ use crate::{DType, Error, Result, Step, Tensor};
 /// The widest head the kernels take (four output lanes per thread of 64).
 pub const MAX_HEAD_DIM: usize = 256;
 
+/// Query rows per workgroup of `forward` and `grad_q`, key rows per one of `grad_kv`
+/// (`RQ`, `RK` in flash.wgsl).
+const QUERY_ROWS: usize = 8;
+const KEY_ROWS: usize = 4;
+
 /// (BH, T, dh) of a rank-3 tensor.
 fn dims(op: &'static str, what: &'static str, t: &Tensor) -> Result<[usize; 3]> {
     f32_input(op, what, t)?;
@@ -85,7 +90,7 @@ pub fn flash_attention(
         ],
         9,
         &p,
-        fold_groups(bh * tq),
+        fold_groups(bh * tq.div_ceil(QUERY_ROWS)),
     );
     Ok((o, lse))
 }
@@ -146,7 +151,7 @@ pub fn flash_attention_backward(
         &[a, b, c, d, e, f, write(7, &dq)],
         9,
         &p,
-        fold_groups(bh * tq),
+        fold_groups(bh * tq.div_ceil(QUERY_ROWS)),
     );
     let [a, b, c, d, e, f] = inputs();
     s.dispatch(
@@ -155,7 +160,7 @@ pub fn flash_attention_backward(
         &[a, b, c, d, e, f, write(7, &dk), write(8, &dv)],
         9,
         &p,
-        fold_groups(bh * tk),
+        fold_groups(bh * tk.div_ceil(KEY_ROWS)),
     );
     Ok((dq, dk, dv))
 }

@@ -4,12 +4,17 @@
 //
 //   forward  o_i = Σ_j p_ij v_j and lse_i = m_i + log Σ_j exp(s_ij − m_i), with
 //            s_ij = scale · q_i·k_j, over key tiles of 64 with a running max
-//            (one workgroup per query row).
+//            (one workgroup per 8 query rows).
 //   delta    delta_i = dO_i · o_i (one invocation per query row).
 //   grad_q   dq_i = scale Σ_j p_ij (dO_i·v_j − delta_i) k_j, p_ij = exp(s_ij − lse_i)
-//            (one workgroup per query row).
+//            (one workgroup per 8 query rows).
 //   grad_kv  dv_j = Σ_i p_ij dO_i and dk_j = scale Σ_i p_ij (dO_i·v_j − delta_i) q_i
-//            (one workgroup per key row).
+//            (one workgroup per 4 key rows).
+//
+// A workgroup's rows share every key (or query) tile: the tile's rows are staged in
+// workgroup memory a head-dim chunk at a time with coalesced loads, and each thread
+// computes one tile row's dot products with all the workgroup's rows. The other
+// operand of the accumulation is read once per workgroup, in order along dh.
 //
 // The backward recomputes p from lse instead of reading it back. Every output element
 // is summed by one thread in a fixed order and the tile reductions are fixed trees: no
@@ -40,79 +45,167 @@ struct Params {
 const WG: u32 = 64u;
 const LANES: u32 = 4u;
 const NEG_MAX: f32 = -3.402823e38;
+// Rows per workgroup: query rows in forward and grad_q, key rows in grad_kv.
+const RQ: u32 = 8u;
+const RK: u32 = 4u;
+// Head-dim chunk staged per step, and the padded stride of a staged tile row (odd, so
+// the 64 threads reading one column each hit different banks).
+const DC: u32 = 16u;
+const TP: u32 = 17u;
 
-// This workgroup's own rows (q_i and dO_i, or k_j and v_j) and one tile of 64 weights.
-var<workgroup> row_a: array<f32, 256>;
-var<workgroup> row_b: array<f32, 256>;
-var<workgroup> tile_a: array<f32, 64>;
-var<workgroup> tile_b: array<f32, 64>;
-var<workgroup> red: array<f32, 64>;
+var<workgroup> rows_a: array<f32, 128>;    // the workgroup's rows (RQ × DC): q, or k
+var<workgroup> rows_b: array<f32, 128>;    // dO, or v
+var<workgroup> tile_a: array<f32, 1088>;   // a tile of 64 rows (64 × TP): k, or q
+var<workgroup> tile_b: array<f32, 1088>;   // v, or dO
+var<workgroup> weights_a: array<f32, 512>; // per (row, tile column): p or dS
+var<workgroup> weights_b: array<f32, 512>;
+var<workgroup> red: array<f32, 512>;       // one reduction lane per (row, thread)
 
-fn reduce_max(lid: u32) {
+// Tree reductions over the 64 threads, for `rows` rows at once; red[r · 64] holds the
+// result. Each starts and ends with a barrier.
+fn reduce_max(lid: u32, rows: u32) {
     for (var s = WG / 2u; s > 0u; s = s >> 1u) {
         workgroupBarrier();
-        if (lid < s) { red[lid] = max(red[lid], red[lid + s]); }
+        if (lid < s) {
+            for (var r = 0u; r < rows; r++) { red[r * WG + lid] = max(red[r * WG + lid], red[r * WG + lid + s]); }
+        }
     }
     workgroupBarrier();
 }
 
-fn reduce_sum(lid: u32) {
+fn reduce_sum(lid: u32, rows: u32) {
     for (var s = WG / 2u; s > 0u; s = s >> 1u) {
         workgroupBarrier();
-        if (lid < s) { red[lid] = red[lid] + red[lid + s]; }
+        if (lid < s) {
+            for (var r = 0u; r < rows; r++) { red[r * WG + lid] = red[r * WG + lid] + red[r * WG + lid + s]; }
+        }
     }
     workgroupBarrier();
+}
+
+// Stages query rows [first, first + count) (count ≤ RQ), columns [d0, d0 + DC), of q
+// into rows_a, zeros past the edges.
+fn stage_q_rows(first: u32, count: u32, d0: u32, lid: u32) {
+    for (var e = lid; e < RQ * DC; e += WG) {
+        let r = e / DC;
+        let d = d0 + e % DC;
+        var a = 0.0;
+        if (r < count && d < p.dh) { a = q[(first + r) * p.dh + d]; }
+        rows_a[e] = a;
+    }
+}
+
+// The same rows of q and of dO, into rows_a and rows_b.
+fn stage_q_do_rows(first: u32, count: u32, d0: u32, lid: u32) {
+    for (var e = lid; e < RQ * DC; e += WG) {
+        let r = e / DC;
+        let d = d0 + e % DC;
+        var a = 0.0;
+        var b = 0.0;
+        if (r < count && d < p.dh) {
+            a = q[(first + r) * p.dh + d];
+            b = grad_o[(first + r) * p.dh + d];
+        }
+        rows_a[e] = a;
+        rows_b[e] = b;
+    }
+}
+
+// A tile of `valid` ≤ 64 key rows from `first`, columns [d0, d0 + DC), of k into
+// tile_a, zeros past the edges.
+fn stage_k_tile(first: u32, valid: u32, d0: u32, lid: u32) {
+    for (var e = lid; e < WG * DC; e += WG) {
+        let j = e / DC;
+        let d = d0 + e % DC;
+        var a = 0.0;
+        if (j < valid && d < p.dh) { a = k[(first + j) * p.dh + d]; }
+        tile_a[j * TP + e % DC] = a;
+    }
+}
+
+// The same tile of k and of v, into tile_a and tile_b.
+fn stage_kv_tile(first: u32, valid: u32, d0: u32, lid: u32) {
+    for (var e = lid; e < WG * DC; e += WG) {
+        let j = e / DC;
+        let d = d0 + e % DC;
+        var a = 0.0;
+        var b = 0.0;
+        if (j < valid && d < p.dh) {
+            a = k[(first + j) * p.dh + d];
+            b = v[(first + j) * p.dh + d];
+        }
+        tile_a[j * TP + e % DC] = a;
+        tile_b[j * TP + e % DC] = b;
+    }
 }
 
 @compute @workgroup_size(64)
 fn forward(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid3: vec3<u32>,
            @builtin(num_workgroups) nwg: vec3<u32>) {
-    let row = wid.x + wid.y * nwg.x;
+    let blocks = (p.tq + RQ - 1u) / RQ;
+    let block = wid.x + wid.y * nwg.x;
+    if (block >= p.bh * blocks) { return; }
     let lid = lid3.x;
-    if (row >= p.bh * p.tq) { return; }
     let dh = p.dh;
-    let kv = (row / p.tq) * p.tk * dh;
-    for (var d = lid; d < dh; d += WG) { row_a[d] = q[row * dh + d]; }
-    var m = NEG_MAX;
-    var l = 0.0;
-    var acc = array<f32, 4>(0.0, 0.0, 0.0, 0.0);
+    let head = block / blocks;
+    let i0 = (block % blocks) * RQ;
+    let rows = min(RQ, p.tq - i0);
+    let first = head * p.tq + i0;
+    let kv = head * p.tk;
+    var m = array<f32, 8>(NEG_MAX, NEG_MAX, NEG_MAX, NEG_MAX, NEG_MAX, NEG_MAX, NEG_MAX, NEG_MAX);
+    var l = array<f32, 8>(0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0);
+    var acc: array<f32, 32>;
     for (var j0 = 0u; j0 < p.tk; j0 += WG) {
-        workgroupBarrier();
-        let j = j0 + lid;
-        var s = NEG_MAX;
-        if (j < p.tk) {
-            var dot = 0.0;
-            for (var d = 0u; d < dh; d++) { dot += row_a[d] * k[kv + j * dh + d]; }
-            s = dot * p.scale;
+        let valid = min(WG, p.tk - j0);
+        var s: array<f32, 8>;
+        for (var d0 = 0u; d0 < dh; d0 += DC) {
+            workgroupBarrier();
+            stage_q_rows(first, rows, d0, lid);
+            stage_k_tile(kv + j0, valid, d0, lid);
+            workgroupBarrier();
+            for (var dd = 0u; dd < DC; dd++) {
+                let kd = tile_a[lid * TP + dd];
+                for (var r = 0u; r < RQ; r++) { s[r] += rows_a[r * DC + dd] * kd; }
+            }
         }
-        red[lid] = s;
-        reduce_max(lid);
-        let m_new = max(m, red[0]);
+        for (var r = 0u; r < RQ; r++) {
+            s[r] = select(NEG_MAX, s[r] * p.scale, lid < valid);
+            red[r * WG + lid] = s[r];
+        }
+        reduce_max(lid, RQ);
+        var m_new: array<f32, 8>;
+        for (var r = 0u; r < RQ; r++) { m_new[r] = max(m[r], red[r * WG]); }
         workgroupBarrier();
-        var pj = 0.0;
-        if (j < p.tk) { pj = exp(s - m_new); }
-        tile_a[lid] = pj;
-        red[lid] = pj;
-        reduce_sum(lid);
-        let corr = exp(m - m_new);
-        l = l * corr + red[0];
-        m = m_new;
-        let n = min(WG, p.tk - j0);
+        for (var r = 0u; r < RQ; r++) {
+            let pj = select(0.0, exp(s[r] - m_new[r]), lid < valid);
+            weights_a[r * WG + lid] = pj;
+            red[r * WG + lid] = pj;
+        }
+        reduce_sum(lid, RQ);
+        for (var r = 0u; r < RQ; r++) {
+            let corr = exp(m[r] - m_new[r]);
+            l[r] = l[r] * corr + red[r * WG];
+            m[r] = m_new[r];
+            for (var c = 0u; c < LANES; c++) { acc[r * LANES + c] *= corr; }
+        }
         for (var c = 0u; c < LANES; c++) {
             let d = lid + c * WG;
             if (d < dh) {
-                var a = acc[c] * corr;
-                for (var jj = 0u; jj < n; jj++) { a += tile_a[jj] * v[kv + (j0 + jj) * dh + d]; }
-                acc[c] = a;
+                for (var jj = 0u; jj < valid; jj++) {
+                    let vd = v[(kv + j0 + jj) * dh + d];
+                    for (var r = 0u; r < RQ; r++) { acc[r * LANES + c] += weights_a[r * WG + jj] * vd; }
+                }
             }
         }
     }
-    let inv = 1.0 / l;
-    for (var c = 0u; c < LANES; c++) {
-        let d = lid + c * WG;
-        if (d < dh) { out_a[row * dh + d] = acc[c] * inv; }
+    for (var r = 0u; r < rows; r++) {
+        let inv = 1.0 / l[r];
+        for (var c = 0u; c < LANES; c++) {
+            let d = lid + c * WG;
+            if (d < dh) { out_a[(first + r) * dh + d] = acc[r * LANES + c] * inv; }
+        }
+        if (lid == 0u) { out_b[first + r] = m[r] + log(l[r]); }
     }
-    if (lid == 0u) { out_b[row] = m + log(l); }
 }
 
 @compute @workgroup_size(256)
@@ -127,104 +220,155 @@ fn delta_rows(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgr
 @compute @workgroup_size(64)
 fn grad_q(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid3: vec3<u32>,
           @builtin(num_workgroups) nwg: vec3<u32>) {
-    let row = wid.x + wid.y * nwg.x;
+    let blocks = (p.tq + RQ - 1u) / RQ;
+    let block = wid.x + wid.y * nwg.x;
+    if (block >= p.bh * blocks) { return; }
     let lid = lid3.x;
-    if (row >= p.bh * p.tq) { return; }
     let dh = p.dh;
-    let kv = (row / p.tq) * p.tk * dh;
-    for (var d = lid; d < dh; d += WG) {
-        row_a[d] = q[row * dh + d];
-        row_b[d] = grad_o[row * dh + d];
+    let head = block / blocks;
+    let i0 = (block % blocks) * RQ;
+    let rows = min(RQ, p.tq - i0);
+    let first = head * p.tq + i0;
+    let kv = head * p.tk;
+    var lse_r: array<f32, 8>;
+    var delta_r: array<f32, 8>;
+    for (var r = 0u; r < rows; r++) {
+        lse_r[r] = lse[first + r];
+        delta_r[r] = delta[first + r];
     }
-    let lse_i = lse[row];
-    let delta_i = delta[row];
-    var acc = array<f32, 4>(0.0, 0.0, 0.0, 0.0);
+    var acc: array<f32, 32>;
     for (var j0 = 0u; j0 < p.tk; j0 += WG) {
-        workgroupBarrier();
-        let j = j0 + lid;
-        var ds = 0.0;
-        if (j < p.tk) {
-            var s = 0.0;
-            var dp = 0.0;
-            for (var d = 0u; d < dh; d++) {
-                s += row_a[d] * k[kv + j * dh + d];
-                dp += row_b[d] * v[kv + j * dh + d];
+        let valid = min(WG, p.tk - j0);
+        var s: array<f32, 8>;
+        var dp: array<f32, 8>;
+        for (var d0 = 0u; d0 < dh; d0 += DC) {
+            workgroupBarrier();
+            stage_q_do_rows(first, rows, d0, lid);
+            stage_kv_tile(kv + j0, valid, d0, lid);
+            workgroupBarrier();
+            for (var dd = 0u; dd < DC; dd++) {
+                let kd = tile_a[lid * TP + dd];
+                let vd = tile_b[lid * TP + dd];
+                for (var r = 0u; r < RQ; r++) {
+                    s[r] += rows_a[r * DC + dd] * kd;
+                    dp[r] += rows_b[r * DC + dd] * vd;
+                }
             }
-            ds = exp(s * p.scale - lse_i) * (dp - delta_i) * p.scale;
         }
-        tile_a[lid] = ds;
+        for (var r = 0u; r < RQ; r++) {
+            let ds = exp(s[r] * p.scale - lse_r[r]) * (dp[r] - delta_r[r]) * p.scale;
+            weights_a[r * WG + lid] = select(0.0, ds, lid < valid && r < rows);
+        }
         workgroupBarrier();
-        let n = min(WG, p.tk - j0);
         for (var c = 0u; c < LANES; c++) {
             let d = lid + c * WG;
             if (d < dh) {
-                var a = acc[c];
-                for (var jj = 0u; jj < n; jj++) { a += tile_a[jj] * k[kv + (j0 + jj) * dh + d]; }
-                acc[c] = a;
+                for (var jj = 0u; jj < valid; jj++) {
+                    let kd = k[(kv + j0 + jj) * dh + d];
+                    for (var r = 0u; r < RQ; r++) { acc[r * LANES + c] += weights_a[r * WG + jj] * kd; }
+                }
             }
         }
     }
-    for (var c = 0u; c < LANES; c++) {
-        let d = lid + c * WG;
-        if (d < dh) { out_a[row * dh + d] = acc[c]; }
+    for (var r = 0u; r < rows; r++) {
+        for (var c = 0u; c < LANES; c++) {
+            let d = lid + c * WG;
+            if (d < dh) { out_a[(first + r) * dh + d] = acc[r * LANES + c]; }
+        }
     }
 }
 
 @compute @workgroup_size(64)
 fn grad_kv(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid3: vec3<u32>,
            @builtin(num_workgroups) nwg: vec3<u32>) {
-    let row = wid.x + wid.y * nwg.x;
+    let blocks = (p.tk + RK - 1u) / RK;
+    let block = wid.x + wid.y * nwg.x;
+    if (block >= p.bh * blocks) { return; }
     let lid = lid3.x;
-    if (row >= p.bh * p.tk) { return; }
     let dh = p.dh;
-    let bh = row / p.tk;
-    let qo = bh * p.tq * dh;
-    let stats = bh * p.tq;
-    for (var d = lid; d < dh; d += WG) {
-        row_a[d] = k[row * dh + d];
-        row_b[d] = v[row * dh + d];
-    }
-    var acc_k = array<f32, 4>(0.0, 0.0, 0.0, 0.0);
-    var acc_v = array<f32, 4>(0.0, 0.0, 0.0, 0.0);
+    let head = block / blocks;
+    let j0 = (block % blocks) * RK;
+    let rows = min(RK, p.tk - j0);
+    let first = head * p.tk + j0;
+    let qo = head * p.tq;
+    var acc_k: array<f32, 16>;
+    var acc_v: array<f32, 16>;
     for (var i0 = 0u; i0 < p.tq; i0 += WG) {
-        workgroupBarrier();
-        let i = i0 + lid;
-        var pi = 0.0;
-        var ds = 0.0;
-        if (i < p.tq) {
-            var s = 0.0;
-            var dp = 0.0;
-            for (var d = 0u; d < dh; d++) {
-                s += q[qo + i * dh + d] * row_a[d];
-                dp += grad_o[qo + i * dh + d] * row_b[d];
+        let valid = min(WG, p.tq - i0);
+        var s: array<f32, 4>;
+        var dp: array<f32, 4>;
+        for (var d0 = 0u; d0 < dh; d0 += DC) {
+            workgroupBarrier();
+            // This workgroup's k and v rows, and a tile of 64 q and dO rows.
+            for (var e = lid; e < RK * DC; e += WG) {
+                let r = e / DC;
+                let d = d0 + e % DC;
+                var a = 0.0;
+                var b = 0.0;
+                if (r < rows && d < dh) {
+                    a = k[(first + r) * dh + d];
+                    b = v[(first + r) * dh + d];
+                }
+                rows_a[e] = a;
+                rows_b[e] = b;
             }
-            pi = exp(s * p.scale - lse[stats + i]);
-            ds = pi * (dp - delta[stats + i]) * p.scale;
+            for (var e = lid; e < WG * DC; e += WG) {
+                let i = e / DC;
+                let d = d0 + e % DC;
+                var a = 0.0;
+                var b = 0.0;
+                if (i < valid && d < dh) {
+                    a = q[(qo + i0 + i) * dh + d];
+                    b = grad_o[(qo + i0 + i) * dh + d];
+                }
+                tile_a[i * TP + e % DC] = a;
+                tile_b[i * TP + e % DC] = b;
+            }
+            workgroupBarrier();
+            for (var dd = 0u; dd < DC; dd++) {
+                let qd = tile_a[lid * TP + dd];
+                let gd = tile_b[lid * TP + dd];
+                for (var r = 0u; r < RK; r++) {
+                    s[r] += qd * rows_a[r * DC + dd];
+                    dp[r] += gd * rows_b[r * DC + dd];
+                }
+            }
         }
-        tile_a[lid] = pi;
-        tile_b[lid] = ds;
+        var lse_i = 0.0;
+        var delta_i = 0.0;
+        if (lid < valid) {
+            lse_i = lse[qo + i0 + lid];
+            delta_i = delta[qo + i0 + lid];
+        }
+        for (var r = 0u; r < RK; r++) {
+            let pi = exp(s[r] * p.scale - lse_i);
+            let ok = lid < valid && r < rows;
+            weights_a[r * WG + lid] = select(0.0, pi, ok);
+            weights_b[r * WG + lid] = select(0.0, pi * (dp[r] - delta_i) * p.scale, ok);
+        }
         workgroupBarrier();
-        let n = min(WG, p.tq - i0);
         for (var c = 0u; c < LANES; c++) {
             let d = lid + c * WG;
             if (d < dh) {
-                var a_k = acc_k[c];
-                var a_v = acc_v[c];
-                for (var ii = 0u; ii < n; ii++) {
-                    let at = qo + (i0 + ii) * dh + d;
-                    a_v += tile_a[ii] * grad_o[at];
-                    a_k += tile_b[ii] * q[at];
+                for (var ii = 0u; ii < valid; ii++) {
+                    let at = (qo + i0 + ii) * dh + d;
+                    let gd = grad_o[at];
+                    let qd = q[at];
+                    for (var r = 0u; r < RK; r++) {
+                        acc_v[r * LANES + c] += weights_a[r * WG + ii] * gd;
+                        acc_k[r * LANES + c] += weights_b[r * WG + ii] * qd;
+                    }
                 }
-                acc_k[c] = a_k;
-                acc_v[c] = a_v;
             }
         }
     }
-    for (var c = 0u; c < LANES; c++) {
-        let d = lid + c * WG;
-        if (d < dh) {
-            out_a[row * dh + d] = acc_k[c];
-            out_b[row * dh + d] = acc_v[c];
+    for (var r = 0u; r < rows; r++) {
+        for (var c = 0u; c < LANES; c++) {
+            let d = lid + c * WG;
+            if (d < dh) {
+                out_a[(first + r) * dh + d] = acc_k[r * LANES + c];
+                out_b[(first + r) * dh + d] = acc_v[r * LANES + c];
+            }
         }
     }
 }
