@@ -27,6 +27,9 @@ def main(path):
             values[(f"matmul {n}³", "GFLOP/s", side)].append(r["gflops"])
         elif r.get("model") == "sgemm":
             values[(f"matmul {r.get('M', 1024)}³", "GFLOP/s", side)].append(r["gflops_median"])
+        elif r.get("op") == "attention" and "ms" in r:
+            case = f"attention {r['kernel']}"
+            values[(case, f"{r['pass']} ms (B·H {r['batch_heads']})", side)].append(r["ms"])
         elif r.get("op") == "stream":
             what = "p50 ms/frame, reuse" if r["reuse"] else "p50 ms/frame, no reuse"
             values[("stream", what, side)].append(r["p50_ms"])

@@ -2,7 +2,8 @@
 # edge4d on a GPU through Vulkan side by side with PyTorch eager on the same GPU, in one
 # run: P4Transformer forward and forward+backward (humanoid-small, paper-msr), the C2P
 # pre-training step, fp32 matmul, the stream's per-frame latency and first frame, point
-# ops, the segmentation net and the training step's peak memory. The two sides
+# ops, the segmentation net, attention fused and unfused, and the training step's peak
+# memory. The two sides
 # alternate for PASSES passes; every line goes to OUT (JSON lines, each tagged with its
 # side and pass) and the summary gives medians over passes and ratios.
 #
@@ -12,9 +13,10 @@
 # BACKEND (default vulkan) picks edge4d's backend; TORCH_DEVICE (default cuda) the
 # reference's (cpu runs the script where there is no GPU, e.g. on lavapipe);
 # E4D_BIN points at a prebuilt edge4d binary (default: build target/release/edge4d); SKIP_TORCH=1
-# times edge4d only; CONFIGS, MATMUL_SIZES, MEMORY_CONFIGS and MEMORY_BATCH shrink the
-# run (a software rasteriser's check: BACKEND=vulkan SKIP_TORCH=1 PASSES=1 CONFIGS=fixture
-# MATMUL_SIZES=256 MEMORY_CONFIGS=fixture MEMORY_BATCH=2).
+# times edge4d only; CONFIGS, MATMUL_SIZES, ATTENTION_BATCH, MEMORY_CONFIGS and
+# MEMORY_BATCH shrink the run (a software rasteriser's check: BACKEND=vulkan SKIP_TORCH=1
+# PASSES=1 CONFIGS=fixture MATMUL_SIZES=256 ATTENTION_BATCH=1 MEMORY_CONFIGS=fixture
+# MEMORY_BATCH=2).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -58,6 +60,7 @@ for pass in $(seq "$PASSES"); do
     $E4D bench stream --json | tag edge4d "$pass" >> "$OUT"
     $E4D bench point-ops --json | tag edge4d "$pass" >> "$OUT"
     $E4D bench segmentation --json | tag edge4d "$pass" >> "$OUT"
+    $E4D bench attention --json --batch-size "${ATTENTION_BATCH:-7}" | tag edge4d "$pass" >> "$OUT"
 done
 # Memory does not drift between passes: once.
 $E4D bench memory --json --configs "${MEMORY_CONFIGS:-paper-msr}" --batch-size "${MEMORY_BATCH:-14}" \
