@@ -77,9 +77,12 @@ pub fn attention_with(
         let (o, lse) = flash_attention(s, q, k, v)?;
         (o.clone(), Kept::Fused { o, lse })
     } else {
+        // Each transient is dropped once consumed, so the step can hand its buffer on.
         let scores = matmul(s, q, k, None, false, true)?;
         let scaled = scale(s, &scores, inv_sqrt(dh))?;
+        drop(scores);
         let attn = softmax(s, &scaled)?;
+        drop(scaled);
         (
             matmul(s, &attn, v, None, false, false)?,
             Kept::Probabilities(attn),
@@ -106,9 +109,12 @@ pub fn attention_backward(
         Kept::Probabilities(attn) => {
             let gv = matmul_backward(s, attn, v, grad, false, false, false)?;
             let g_scaled = softmax_backward(s, attn, &gv.a)?;
+            let g_v = gv.b;
+            drop(gv.a);
             let g_scores = scale(s, &g_scaled, inv_sqrt(head_dim(q)))?;
+            drop(g_scaled);
             let gqk = matmul_backward(s, q, k, &g_scores, false, true, false)?;
-            Ok((gqk.a, gqk.b, gv.b))
+            Ok((gqk.a, gqk.b, g_v))
         }
     }
 }

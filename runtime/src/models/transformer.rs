@@ -124,15 +124,19 @@ impl Block {
         let (b, t) = (x.shape()[0], x.shape()[1]);
         let (h_n, dh) = (self.heads, self.dim_head);
         let (h, ln1) = self.norm1.forward(s, p, x)?;
-        let (qkv, qkv_saved) = self.qkv.forward(s, p, &h)?;
+        let (qkv_rows, qkv_saved) = self.qkv.forward(s, p, &h)?;
         // (B, T, 3, H, dh) → (3, B, H, T, dh): head h reads channels [h·dh, (h+1)·dh).
-        let qkv = permute(s, &qkv.reshape(&[b, t, 3, h_n, dh])?, &[2, 0, 3, 1, 4])?;
+        // Transients are dropped once consumed, so the step can hand their buffers on.
+        let qkv = permute(s, &qkv_rows.reshape(&[b, t, 3, h_n, dh])?, &[2, 0, 3, 1, 4])?;
+        drop(qkv_rows);
         let part = |s: &mut Step<'_>, i: usize| -> Result<Tensor> {
             slice(s, &qkv, 0, i, 1)?.reshape(&[b * h_n, t, dh])
         };
         let (q, k, v) = (part(s, 0)?, part(s, 1)?, part(s, 2)?);
+        drop(qkv);
         let (o, attn) = attention(s, &q, &k, &v)?;
         let merged = merge_heads(s, &o, b, h_n, t, dh)?;
+        drop(o);
         // The GELUs and residual adds run in the products' epilogues.
         let (x1, out, out_pre_gelu) = match &self.out {
             Some(layer) if self.out_gelu => {
@@ -198,40 +202,54 @@ impl Layer for Block {
     ) -> Result<Tensor> {
         let (h_n, dh) = (self.heads, self.dim_head);
         let [b, t] = sv.shape;
-        // Feed-forward branch; the residual passes g through unchanged.
-        let g_f1 =
-            self.fc2
-                .backward_epilogue(s, p, &sv.fc2, g, grads, Epilogue::GeluGrad(&sv.f1))?;
-        let g_h2 = self.fc1.backward(s, p, &sv.fc1, &g_f1, grads)?;
-        let g_x1 = self.norm2.backward(s, p, &sv.ln2, &g_h2, grads)?;
-        let g_x1 = add(s, g, &g_x1)?;
-        // Attention branch.
-        let g_merged = match (&self.out, &sv.out) {
-            (Some(layer), Some(saved)) => {
-                let g_proj = match &sv.out_pre_gelu {
-                    Some(pre_gelu) => gelu_backward(s, pre_gelu, &g_x1)?,
-                    None => g_x1.clone(),
-                };
-                layer.backward(s, p, saved, &g_proj, grads)?
-            }
-            _ => g_x1.clone(),
+        // Feed-forward branch; the residual passes g through unchanged. Each transient
+        // is dropped once consumed (blocks end their scope), so the step can hand its
+        // buffer to the next one.
+        let g_x1 = {
+            let through_gelu = Epilogue::GeluGrad(&sv.f1);
+            let g_f1 = self
+                .fc2
+                .backward_epilogue(s, p, &sv.fc2, g, grads, through_gelu)?;
+            let g_h2 = self.fc1.backward(s, p, &sv.fc1, &g_f1, grads)?;
+            drop(g_f1);
+            let g_ln2 = self.norm2.backward(s, p, &sv.ln2, &g_h2, grads)?;
+            drop(g_h2);
+            add(s, g, &g_ln2)?
         };
-        let g_o = split_heads_backward(s, &g_merged, b, h_n, t, dh)?;
-        let (gq, gk, gv) = attention_backward(s, &sv.attn, &g_o)?;
-        let shape5 = [1, b, h_n, t, dh];
-        let g_qkv = concat(
-            s,
-            &[
-                &gq.reshape(&shape5)?,
-                &gk.reshape(&shape5)?,
-                &gv.reshape(&shape5)?,
-            ],
-            0,
-        )?;
-        let g_qkv =
-            permute_backward(s, &g_qkv, &[2, 0, 3, 1, 4])?.reshape(&[b, t, 3 * h_n * dh])?;
+        // Attention branch.
+        let g_o = {
+            let g_merged = match (&self.out, &sv.out) {
+                (Some(layer), Some(saved)) => {
+                    let g_proj = match &sv.out_pre_gelu {
+                        Some(pre_gelu) => gelu_backward(s, pre_gelu, &g_x1)?,
+                        None => g_x1.clone(),
+                    };
+                    layer.backward(s, p, saved, &g_proj, grads)?
+                }
+                _ => g_x1.clone(),
+            };
+            split_heads_backward(s, &g_merged, b, h_n, t, dh)?
+        };
+        let g_qkv = {
+            let (gq, gk, gv) = attention_backward(s, &sv.attn, &g_o)?;
+            drop(g_o);
+            let shape5 = [1, b, h_n, t, dh];
+            let stacked = concat(
+                s,
+                &[
+                    &gq.reshape(&shape5)?,
+                    &gk.reshape(&shape5)?,
+                    &gv.reshape(&shape5)?,
+                ],
+                0,
+            )?;
+            drop((gq, gk, gv));
+            permute_backward(s, &stacked, &[2, 0, 3, 1, 4])?.reshape(&[b, t, 3 * h_n * dh])?
+        };
         let g_h = self.qkv.backward(s, p, &sv.qkv, &g_qkv, grads)?;
+        drop(g_qkv);
         let g_x = self.norm1.backward(s, p, &sv.ln1, &g_h, grads)?;
+        drop(g_h);
         add(s, &g_x1, &g_x)
     }
 }
