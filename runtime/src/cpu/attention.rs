@@ -187,11 +187,7 @@ fn forward(a: &Args<'_>) {
                     row.iter_mut().for_each(|x| *x *= inv);
                     *l = m + sum.ln();
                 }
-                let s = Mat {
-                    ptr: s.as_ptr(),
-                    rs: tk,
-                    cs: 1,
-                };
+                let s = rows_of(s, 0, tk);
                 product(
                     n,
                     dh,
@@ -271,11 +267,7 @@ fn grad_q(a: &Args<'_>) {
                         *x = exp(*x - l) * (dpv - d) * p.scale;
                     }
                 }
-                let s = Mat {
-                    ptr: s.as_ptr(),
-                    rs: tk,
-                    cs: 1,
-                };
+                let s = rows_of(s, 0, tk);
                 product(
                     n,
                     dh,
@@ -345,16 +337,8 @@ fn grad_kv(a: &Args<'_>) {
                         s_row[c] = pv * (dp_row[c] - delta[c]) * p.scale;
                     }
                 }
-                let ds = Mat {
-                    ptr: s.as_ptr(),
-                    rs: tq,
-                    cs: 1,
-                };
-                let probs = Mat {
-                    ptr: probs.as_ptr(),
-                    rs: tq,
-                    cs: 1,
-                };
+                let ds = rows_of(s, 0, tq);
+                let probs = rows_of(probs, 0, tq);
                 product(
                     n,
                     dh,
