@@ -83,6 +83,25 @@ fn reduce_sum(lid: u32, rows: u32) {
     workgroupBarrier();
 }
 
+// The rows a workgroup owns: `per` consecutive rows of one head's `t`, as (head, first
+// row within the head, how many, first row overall). Workgroups past the last block get
+// rows = 0 and return.
+struct RowBlock {
+    head: u32,
+    start: u32,
+    rows: u32,
+    first: u32,
+}
+
+fn row_block(wid: vec3<u32>, nwg: vec3<u32>, t: u32, per: u32) -> RowBlock {
+    let blocks = (t + per - 1u) / per;
+    let block = wid.x + wid.y * nwg.x;
+    if (block >= p.bh * blocks) { return RowBlock(0u, 0u, 0u, 0u); }
+    let head = block / blocks;
+    let start = (block % blocks) * per;
+    return RowBlock(head, start, min(per, t - start), head * t + start);
+}
+
 // Stages query rows [first, first + count) (count ≤ RQ), columns [d0, d0 + DC), of q
 // into rows_a, zeros past the edges.
 fn stage_q_rows(first: u32, count: u32, d0: u32, lid: u32) {
@@ -142,16 +161,13 @@ fn stage_kv_tile(first: u32, valid: u32, d0: u32, lid: u32) {
 @compute @workgroup_size(64)
 fn forward(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid3: vec3<u32>,
            @builtin(num_workgroups) nwg: vec3<u32>) {
-    let blocks = (p.tq + RQ - 1u) / RQ;
-    let block = wid.x + wid.y * nwg.x;
-    if (block >= p.bh * blocks) { return; }
+    let rb = row_block(wid, nwg, p.tq, RQ);
+    if (rb.rows == 0u) { return; }
     let lid = lid3.x;
     let dh = p.dh;
-    let head = block / blocks;
-    let i0 = (block % blocks) * RQ;
-    let rows = min(RQ, p.tq - i0);
-    let first = head * p.tq + i0;
-    let kv = head * p.tk;
+    let rows = rb.rows;
+    let first = rb.first;
+    let kv = rb.head * p.tk;
     var m = array<f32, 8>(NEG_MAX, NEG_MAX, NEG_MAX, NEG_MAX, NEG_MAX, NEG_MAX, NEG_MAX, NEG_MAX);
     var l = array<f32, 8>(0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0);
     var acc: array<f32, 32>;
@@ -220,16 +236,13 @@ fn delta_rows(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgr
 @compute @workgroup_size(64)
 fn grad_q(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid3: vec3<u32>,
           @builtin(num_workgroups) nwg: vec3<u32>) {
-    let blocks = (p.tq + RQ - 1u) / RQ;
-    let block = wid.x + wid.y * nwg.x;
-    if (block >= p.bh * blocks) { return; }
+    let rb = row_block(wid, nwg, p.tq, RQ);
+    if (rb.rows == 0u) { return; }
     let lid = lid3.x;
     let dh = p.dh;
-    let head = block / blocks;
-    let i0 = (block % blocks) * RQ;
-    let rows = min(RQ, p.tq - i0);
-    let first = head * p.tq + i0;
-    let kv = head * p.tk;
+    let rows = rb.rows;
+    let first = rb.first;
+    let kv = rb.head * p.tk;
     var lse_r: array<f32, 8>;
     var delta_r: array<f32, 8>;
     for (var r = 0u; r < rows; r++) {
@@ -281,16 +294,13 @@ fn grad_q(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) l
 @compute @workgroup_size(64)
 fn grad_kv(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid3: vec3<u32>,
            @builtin(num_workgroups) nwg: vec3<u32>) {
-    let blocks = (p.tk + RK - 1u) / RK;
-    let block = wid.x + wid.y * nwg.x;
-    if (block >= p.bh * blocks) { return; }
+    let rb = row_block(wid, nwg, p.tk, RK);
+    if (rb.rows == 0u) { return; }
     let lid = lid3.x;
     let dh = p.dh;
-    let head = block / blocks;
-    let j0 = (block % blocks) * RK;
-    let rows = min(RK, p.tk - j0);
-    let first = head * p.tk + j0;
-    let qo = head * p.tq;
+    let rows = rb.rows;
+    let first = rb.first;
+    let qo = rb.head * p.tq;
     var acc_k: array<f32, 16>;
     var acc_v: array<f32, 16>;
     for (var i0 = 0u; i0 < p.tq; i0 += WG) {
