@@ -71,7 +71,8 @@ pub struct BenchArgs {
     /// humanoid-parts).
     #[arg(long, value_delimiter = ',', default_values_t = ["fixture".to_string(), "paper-msr".to_string()])]
     configs: Vec<String>,
-    /// Clips per step (bench memory; the paper trains MSR-Action3D at 14).
+    /// Clips per step (bench memory, bench attention; the paper trains MSR-Action3D at
+    /// 14).
     #[arg(long, default_value_t = 14, value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..))]
     batch_size: usize,
     /// bench teacher: the ONNX teacher (image (1, 3, 224, 224) → prefix (1, k, d)).

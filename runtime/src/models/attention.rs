@@ -8,7 +8,7 @@
 //! probabilities recomputed in the backward). The fused one runs when the scores would
 //! take more than `FUSE_ABOVE_BYTES`, where memory is what limits a step (the paper's
 //! MSR batch cannot run otherwise: its scores are larger than one binding); below, the
-//! unfused ops are faster, on lavapipe by 4.6× forward and 13× forward + backward at
+//! unfused ops are faster, on lavapipe by 3.8× forward and 6.4× forward + backward at
 //! (8, 768, 768). Heads wider than `MAX_HEAD_DIM` are always unfused.
 
 use crate::ops::attention::{flash_attention, flash_attention_backward, MAX_HEAD_DIM};
