@@ -1,8 +1,8 @@
-//! Twin of `shaders/wgsl/attention/flash.wgsl`. Where the GPU walks a query row over key
-//! tiles with a running max, the CPU takes a block of at most 64 query (or key) rows of
-//! one head at a time and does its products with `gemm` on the thread that owns the
-//! block: the block's scores are 64 × Tk floats of per-thread scratch, never the whole
-//! Tq × Tk matrix. Blocks are fixed by the sizes and each output row is written by one
+//! Twin of `shaders/wgsl/attention/flash.wgsl`. Where the GPU walks 8 query rows over
+//! key tiles with a running max, the CPU takes a block of at most `BLOCK` query (or key)
+//! rows of one head at a time and does its products with `gemm` on the thread that owns
+//! the block: the block's scores are `BLOCK` × Tk floats of per-thread scratch, never the
+//! whole Tq × Tk matrix. Blocks are fixed by the sizes and each output row is written by one
 //! block, so results are bitwise identical run to run and for any thread count.
 
 use std::cell::RefCell;
@@ -27,7 +27,7 @@ pub(super) fn twin(name: &str, entry: &str) -> Option<KernelFn> {
 const BLOCK: usize = 128;
 
 thread_local! {
-    /// Per-thread score and gradient scratch (two 64 × T panels).
+    /// Per-thread score and gradient scratch (`BLOCK` × T panels).
     static SCRATCH: RefCell<Vec<f32>> = const { RefCell::new(Vec::new()) };
 }
 
