@@ -83,7 +83,7 @@ pub fn attention(
             };
             if json {
                 println!("{record}");
-            } else if let Some(e) = record.get("error") {
+            } else if let Some(e) = record.get("error").and_then(|e| e.as_str()) {
                 println!("{kernel:>8} {pass:<17} (B·H {bh}, T {TOKENS}, dh {HEAD_DIM}): {e}");
             } else {
                 println!(
