@@ -27,18 +27,26 @@ pub(super) fn twin(name: &str, entry: &str) -> Option<KernelFn> {
 const BLOCK: usize = 128;
 
 thread_local! {
-    /// Per-thread score and gradient scratch (`BLOCK` × T panels).
+    /// Per-thread score and gradient scratch (up to three `BLOCK` × T panels).
     static SCRATCH: RefCell<Vec<f32>> = const { RefCell::new(Vec::new()) };
 }
 
-fn with_scratch<R>(len: usize, f: impl FnOnce(&mut [f32], &mut [f32]) -> R) -> R {
+/// `PANELS` panels of `len` floats each from this thread's scratch.
+fn with_scratch<const PANELS: usize, R>(
+    len: usize,
+    f: impl FnOnce([&mut [f32]; PANELS]) -> R,
+) -> R {
     SCRATCH.with(|s| {
         let mut s = s.borrow_mut();
-        if s.len() < 2 * len {
-            s.resize(2 * len, 0.0);
+        if s.len() < PANELS * len {
+            s.resize(PANELS * len, 0.0);
         }
-        let (a, b) = s[..2 * len].split_at_mut(len);
-        f(a, b)
+        let mut rest = &mut s[..PANELS * len];
+        f(std::array::from_fn(|_| {
+            let (panel, tail) = std::mem::take(&mut rest).split_at_mut(len);
+            rest = tail;
+            panel
+        }))
     })
 }
 
@@ -151,6 +159,21 @@ fn check(a: &Args<'_>, p: &Flash, slots: &[(u32, usize)]) {
     }
 }
 
+/// q, k, v, dO, lse and delta, as `grad_q` and `grad_kv` read them.
+fn check_backward_inputs(a: &Args<'_>, p: &Flash) {
+    let (bh, tq, tk, dh) = geometry(p);
+    let (q_len, kv_len) = (bh * tq * dh, bh * tk * dh);
+    let slots = [
+        (0, q_len),
+        (1, kv_len),
+        (2, kv_len),
+        (4, q_len),
+        (5, bh * tq),
+        (6, bh * tq),
+    ];
+    check(a, p, &slots);
+}
+
 fn geometry(p: &Flash) -> (usize, usize, usize, usize) {
     (p.bh as usize, p.tq as usize, p.tk as usize, p.dh as usize)
 }
@@ -168,7 +191,7 @@ fn forward(a: &Args<'_>) {
     let lse = &mut a.f32_mut(8)[..bh * tq];
     par_row_blocks2(o, dh, lse, 1, BLOCK, |r0, o, lse| {
         blocks(r0, lse.len(), tq, |head, i, n, at| {
-            with_scratch(n * tk, |s, _| {
+            with_scratch(n * tk, |[s]| {
                 let kv = head * tk;
                 product(
                     n,
@@ -223,23 +246,12 @@ fn delta_rows(a: &Args<'_>) {
 fn grad_q(a: &Args<'_>) {
     let p: Flash = a.params();
     let (bh, tq, tk, dh) = geometry(&p);
-    check(
-        a,
-        &p,
-        &[
-            (0, bh * tq * dh),
-            (1, bh * tk * dh),
-            (2, bh * tk * dh),
-            (4, bh * tq * dh),
-            (5, bh * tq),
-            (6, bh * tq),
-        ],
-    );
+    check_backward_inputs(a, &p);
     let (q, k, v, g, lse, delta) = (a.f32(0), a.f32(1), a.f32(2), a.f32(4), a.f32(5), a.f32(6));
     let dq = &mut a.f32_mut(7)[..bh * tq * dh];
     par_chunks(dq, BLOCK * dh, |start, dq| {
         blocks(start / dh, dq.len() / dh, tq, |head, i, n, at| {
-            with_scratch(n * tk, |s, dp| {
+            with_scratch(n * tk, |[s, dp]| {
                 let (kv, first) = (head * tk, head * tq + i);
                 product(
                     n,
@@ -285,26 +297,14 @@ fn grad_q(a: &Args<'_>) {
 fn grad_kv(a: &Args<'_>) {
     let p: Flash = a.params();
     let (bh, tq, tk, dh) = geometry(&p);
-    check(
-        a,
-        &p,
-        &[
-            (0, bh * tq * dh),
-            (1, bh * tk * dh),
-            (2, bh * tk * dh),
-            (4, bh * tq * dh),
-            (5, bh * tq),
-            (6, bh * tq),
-        ],
-    );
+    check_backward_inputs(a, &p);
     let (q, k, v, g, lse, delta) = (a.f32(0), a.f32(1), a.f32(2), a.f32(4), a.f32(5), a.f32(6));
     let dk = &mut a.f32_mut(7)[..bh * tk * dh];
     let dv = &mut a.f32_mut(8)[..bh * tk * dh];
     par_row_blocks2(dk, dh, dv, dh, BLOCK, |r0, dk, dv| {
         blocks(r0, dk.len() / dh.max(1), tk, |head, j, n, at| {
             // Transposed panels: row r is key j + r, column c is query c.
-            with_scratch(2 * n * tq, |s, rest| {
-                let (dp, probs) = rest.split_at_mut(n * tq);
+            with_scratch(n * tq, |[s, dp, probs]| {
                 let (first_q, key) = (head * tq, head * tk + j);
                 product(
                     n,

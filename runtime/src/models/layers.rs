@@ -107,6 +107,23 @@ impl Linear {
         Ok((y, saved))
     }
 
+    /// `forward` then a GELU (+ `residual`) in the product's epilogue: (pre-activation,
+    /// activation, saved); the backward of the GELU needs the pre-activation.
+    pub fn forward_gelu(
+        &self,
+        s: &mut Step<'_>,
+        p: &ParamStore,
+        x: &Tensor,
+        residual: Option<&Tensor>,
+    ) -> Result<(Tensor, Tensor, LinearSaved)> {
+        let (pre, act, saved) = self.forward_epilogue(s, p, x, Epilogue::Gelu { residual })?;
+        let act = act.ok_or_else(|| crate::Error::InvalidArgument {
+            op: "linear forward",
+            detail: format!("{}: a GELU epilogue returned no activation", self.weight),
+        })?;
+        Ok((pre, act, saved))
+    }
+
     /// `forward` finished by `epilogue` (operands shaped like the output): inside the
     /// product for a single weight, as separate ops after the blocks are joined. The
     /// second output is the GELU's, with [`Epilogue::Gelu`].

@@ -403,13 +403,8 @@ impl PointMae {
         let (tokens, out_arg) = max(s, &out, 0)?;
         let tokens = tokens.reshape(&[b, g, self.cfg.encoder_dims])?;
 
-        let gelu = Epilogue::Gelu { residual: None };
         let (pos_hidden, pos_hidden_gelu, pos0) =
-            tk.pos_embed0.forward_epilogue(s, p, &center, gelu)?;
-        let pos_hidden_gelu = pos_hidden_gelu.ok_or_else(|| crate::Error::InvalidArgument {
-            op: "point-mae tokens",
-            detail: "a GELU epilogue returned no activation".into(),
-        })?;
+            tk.pos_embed0.forward_gelu(s, p, &center, None)?;
         let (pos, pos2) = tk.pos_embed2.forward(s, p, &pos_hidden_gelu)?;
         Ok(PointMaeTokens {
             fps_idx: sel.idx,

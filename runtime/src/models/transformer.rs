@@ -22,14 +22,6 @@ use crate::ops::layout::{concat, permute, permute_backward, slice};
 use crate::ops::matmul::Epilogue;
 use crate::{Result, Step, Tensor};
 
-/// The second output of a GELU epilogue (always there).
-fn gelu_output(act: Option<Tensor>) -> Result<Tensor> {
-    act.ok_or_else(|| crate::Error::InvalidArgument {
-        op: "transformer block",
-        detail: "a GELU epilogue returned no activation".into(),
-    })
-}
-
 /// Transformer hyper-parameters (the constructor's argument names).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct TransformerConfig {
@@ -140,10 +132,8 @@ impl Block {
         // The GELUs and residual adds run in the products' epilogues.
         let (x1, out, out_pre_gelu) = match &self.out {
             Some(layer) if self.out_gelu => {
-                let residual = Some(x);
-                let (pr, x1, saved) =
-                    layer.forward_epilogue(s, p, &merged, Epilogue::Gelu { residual })?;
-                (gelu_output(x1)?, Some(saved), Some(pr))
+                let (pr, x1, saved) = layer.forward_gelu(s, p, &merged, Some(x))?;
+                (x1, Some(saved), Some(pr))
             }
             Some(layer) => {
                 let (x1, _, saved) =
@@ -153,10 +143,7 @@ impl Block {
             None => (add(s, x, &merged)?, None, None),
         };
         let (h2, ln2) = self.norm2.forward(s, p, &x1)?;
-        let (f1, f1g, fc1) =
-            self.fc1
-                .forward_epilogue(s, p, &h2, Epilogue::Gelu { residual: None })?;
-        let f1g = gelu_output(f1g)?;
+        let (f1, f1g, fc1) = self.fc1.forward_gelu(s, p, &h2, None)?;
         let (x2, _, fc2) = self
             .fc2
             .forward_epilogue(s, p, &f1g, Epilogue::Residual(&x1))?;
